@@ -1,0 +1,20 @@
+//! Sigil's signing keys: RSA key pairs, RFC 7638 key ids, JWK / JWKS documents, RS256 signing
+//! and strict verification.
+//!
+//! This crate knows nothing about HTTP or storage. Relying services use [`Verifier`] (built from
+//! a [`JwkSet`]) to check Sigil's tokens offline.
+
+mod error;
+mod jwk;
+mod keypair;
+mod sign;
+mod verify;
+
+pub use error::KeyError;
+pub use jwk::{Jwk, JwkSet};
+pub use keypair::{KeyPair, KeySize};
+pub use sign::Signer;
+pub use verify::{Verified, Verifier, VerifyError, VerifyOptions};
+
+/// The only signature algorithm Sigil issues and accepts.
+pub const ALGORITHM: &str = "RS256";

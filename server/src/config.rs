@@ -1,0 +1,504 @@
+//! Configuration (SPEC section 3): CLI flags over environment variables (and `.env`) over an
+//! optional TOML file over defaults. Parsed once into [`Config`]; any bad value stops start-up
+//! with one line naming the variable.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sigil_keys::{KeyPair, KeySize};
+use url::Url;
+use zeroize::Zeroizing;
+
+use crate::store::LockoutPolicy;
+
+/// The raw settings as text, one field per `SIGIL_*` variable. The TOML file uses the same
+/// names in lower case without the prefix (`listen = "0.0.0.0:8080"`).
+#[derive(Clone, Default, clap::Args, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(long, env = "SIGIL_LISTEN")]
+    pub listen: Option<String>,
+    /// Public base URL; https unless the host is loopback.
+    #[arg(long, env = "SIGIL_ISSUER")]
+    pub issuer: Option<String>,
+    /// Directory of the embedded store and generated secrets.
+    #[arg(long, env = "SIGIL_DATA_DIR")]
+    pub data_dir: Option<String>,
+    /// MongoDB connection string (not supported yet: the MongoDB backend is a later milestone).
+    #[arg(long, env = "SIGIL_MONGODB_URI", hide_env_values = true)]
+    pub mongodb_uri: Option<String>,
+    /// Redis URL (not supported yet: the Redis backend is a later milestone).
+    #[arg(long, env = "SIGIL_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Base64 of 32 bytes; generated into the data dir when unset in embedded mode.
+    #[arg(long, env = "SIGIL_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
+    #[arg(long, env = "SIGIL_ACCESS_TOKEN_TTL")]
+    pub access_token_ttl: Option<String>,
+    #[arg(long, env = "SIGIL_REFRESH_TOKEN_TTL")]
+    pub refresh_token_ttl: Option<String>,
+    #[arg(long, env = "SIGIL_REMEMBER_ME_TTL")]
+    pub remember_me_ttl: Option<String>,
+    #[arg(long, env = "SIGIL_REQUIRE_EMAIL_VERIFICATION")]
+    pub require_email_verification: Option<String>,
+    #[arg(long, env = "SIGIL_BOOTSTRAP_ADMIN_EMAIL")]
+    pub bootstrap_admin_email: Option<String>,
+    #[arg(long, env = "SIGIL_BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]
+    pub bootstrap_admin_password: Option<String>,
+    /// `pretty` or `json`.
+    #[arg(long, env = "SIGIL_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    #[arg(long, env = "SIGIL_LOCKOUT_THRESHOLD")]
+    pub lockout_threshold: Option<String>,
+    #[arg(long, env = "SIGIL_LOCKOUT_DURATION")]
+    pub lockout_duration: Option<String>,
+    #[arg(long, env = "SIGIL_MAX_SESSIONS_PER_USER")]
+    pub max_sessions_per_user: Option<String>,
+    #[arg(long, env = "SIGIL_JWKS_MAX_AGE")]
+    pub jwks_max_age: Option<String>,
+    /// RSA modulus size of generated signing keys: 2048, 3072 or 4096.
+    #[arg(long, env = "SIGIL_KEY_SIZE")]
+    pub key_size: Option<String>,
+    /// Argon2id memory cost in KiB.
+    #[arg(long, env = "SIGIL_ARGON2_MEMORY_KIB")]
+    pub argon2_memory_kib: Option<String>,
+    #[arg(long, env = "SIGIL_ARGON2_ITERATIONS")]
+    pub argon2_iterations: Option<String>,
+    #[arg(long, env = "SIGIL_ARGON2_PARALLELISM")]
+    pub argon2_parallelism: Option<String>,
+    /// Threads hashing passwords at once (default: the number of cores).
+    #[arg(long, env = "SIGIL_HASH_WORKERS")]
+    pub hash_workers: Option<String>,
+    /// Hash requests allowed to wait; beyond that requests answer 503 at once.
+    #[arg(long, env = "SIGIL_HASH_QUEUE")]
+    pub hash_queue: Option<String>,
+}
+
+impl Settings {
+    /// `self` wins over `lower` field by field.
+    pub fn over(self, lower: Settings) -> Result<Settings, ConfigError> {
+        let to_map = |s: &Settings| match serde_json::to_value(s) {
+            Ok(serde_json::Value::Object(map)) => Ok(map),
+            _ => Err(ConfigError::new("--config", "settings could not be merged")),
+        };
+        let mut merged = to_map(&lower)?;
+        for (key, value) in to_map(&self)? {
+            if !value.is_null() {
+                merged.insert(key, value);
+            }
+        }
+        serde_json::from_value(serde_json::Value::Object(merged))
+            .map_err(|e| ConfigError::new("--config", e.to_string()))
+    }
+
+    pub fn from_toml_file(path: &std::path::Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new("--config", format!("{}: {e}", path.display())))?;
+        toml::from_str(&text)
+            .map_err(|e| ConfigError::new("--config", format!("{}: {e}", path.display())))
+    }
+}
+
+/// A configuration problem, reported as one line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error: {variable}: {reason}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(variable: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            variable: variable.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A string that never shows in logs or debug output.
+#[derive(Clone, Default)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(Zeroizing::new(value))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Settings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Settings {
+    /// OWASP's recommendation and SPEC section 7.
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HashingConfig {
+    pub argon2: Argon2Settings,
+    pub workers: usize,
+    pub queue: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Without a trailing slash.
+    pub issuer: String,
+    pub issuer_is_https: bool,
+    pub data_dir: PathBuf,
+    pub encryption_key: Option<Secret>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub remember_me_ttl: Duration,
+    pub require_email_verification: bool,
+    pub bootstrap_admin_email: String,
+    pub bootstrap_admin_password: Option<Secret>,
+    pub log_format: LogFormat,
+    pub lockout: LockoutPolicy,
+    pub max_sessions_per_user: usize,
+    pub jwks_max_age: Duration,
+    pub key_size: KeySize,
+    pub hashing: HashingConfig,
+    /// A key to start a fresh store with instead of generating one. Not settable from the
+    /// environment: tests use it to skip RSA key generation.
+    pub initial_signing_key: Option<KeyPair>,
+}
+
+fn duration(variable: &str, value: Option<&str>, default: &str) -> Result<Duration, ConfigError> {
+    let text = value.unwrap_or(default);
+    let parsed = humantime::parse_duration(text.trim()).map_err(|e| {
+        ConfigError::new(variable, format!("{text:?} is not a duration like 15m, 7d ({e})"))
+    })?;
+    if parsed.is_zero() {
+        return Err(ConfigError::new(variable, "must be longer than zero"));
+    }
+    Ok(parsed)
+}
+
+fn number<T: std::str::FromStr>(
+    variable: &str,
+    value: Option<&str>,
+    default: T,
+    min: T,
+) -> Result<T, ConfigError>
+where
+    T: PartialOrd + fmt::Display + Copy,
+{
+    let Some(text) = value else {
+        return Ok(default);
+    };
+    let parsed: T = text
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::new(variable, format!("{text:?} is not a whole number")))?;
+    if parsed < min {
+        return Err(ConfigError::new(variable, format!("must be at least {min}")));
+    }
+    Ok(parsed)
+}
+
+fn boolean(variable: &str, value: Option<&str>, default: bool) -> Result<bool, ConfigError> {
+    match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None => Ok(default),
+        Some("true" | "1" | "yes" | "on") => Ok(true),
+        Some("false" | "0" | "no" | "off") => Ok(false),
+        Some(other) => Err(ConfigError::new(
+            variable,
+            format!("{other:?} is not true or false"),
+        )),
+    }
+}
+
+/// Parses the issuer and says whether it is https. Plain http is allowed for loopback hosts
+/// only, so that a production issuer can never leak tokens over cleartext.
+fn issuer(value: Option<&str>) -> Result<(String, bool), ConfigError> {
+    const VAR: &str = "SIGIL_ISSUER";
+    let text = value.unwrap_or("http://localhost:8080").trim();
+    let url = Url::parse(text).map_err(|e| ConfigError::new(VAR, format!("{text:?}: {e}")))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::new(VAR, "must not have a query or fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::new(VAR, "must not contain credentials"));
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err(ConfigError::new(VAR, "must have a host")),
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(ConfigError::new(
+                VAR,
+                "must be https unless the host is loopback (localhost, 127.0.0.0/8, ::1)",
+            ));
+        }
+        other => return Err(ConfigError::new(VAR, format!("scheme {other} is not http(s)"))),
+    }
+    Ok((
+        text.trim_end_matches('/').to_owned(),
+        url.scheme() == "https",
+    ))
+}
+
+impl Config {
+    pub fn from_settings(s: Settings) -> Result<Self, ConfigError> {
+        for (variable, value) in [
+            ("SIGIL_MONGODB_URI", &s.mongodb_uri),
+            ("SIGIL_REDIS_URL", &s.redis_url),
+        ] {
+            if value.as_deref().is_some_and(|v| !v.trim().is_empty()) {
+                return Err(ConfigError::new(
+                    variable,
+                    "this build of Sigil supports only the embedded store; unset it",
+                ));
+            }
+        }
+        let listen_text = s.listen.as_deref().unwrap_or("127.0.0.1:8080");
+        let listen = listen_text.trim().parse().map_err(|_| {
+            ConfigError::new("SIGIL_LISTEN", format!("{listen_text:?} is not an ip:port address"))
+        })?;
+        let (issuer, issuer_is_https) = issuer(s.issuer.as_deref())?;
+
+        let encryption_key = s.encryption_key.clone().map(Secret::new);
+        if let Some(key) = &encryption_key {
+            crate::crypto::Cipher::from_base64(key.expose())
+                .map_err(|e| ConfigError::new("SIGIL_ENCRYPTION_KEY", e.to_string()))?;
+        }
+        let bootstrap_admin_email = s
+            .bootstrap_admin_email
+            .clone()
+            .unwrap_or_else(|| "admin@sigil.local".to_owned());
+        crate::domain::Email::parse(&bootstrap_admin_email)
+            .map_err(|e| ConfigError::new("SIGIL_BOOTSTRAP_ADMIN_EMAIL", e.message))?;
+
+        let log_format = match s.log_format.as_deref().map(str::trim) {
+            None | Some("") => {
+                if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                    LogFormat::Pretty
+                } else {
+                    LogFormat::Json
+                }
+            }
+            Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "SIGIL_LOG_FORMAT",
+                    format!("{other:?} is not pretty or json"),
+                ));
+            }
+        };
+        let key_size = KeySize::from_bits(number(
+            "SIGIL_KEY_SIZE",
+            s.key_size.as_deref(),
+            2048usize,
+            0,
+        )?)
+        .map_err(|e| ConfigError::new("SIGIL_KEY_SIZE", e.to_string()))?;
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+
+        Ok(Self {
+            listen,
+            issuer,
+            issuer_is_https,
+            data_dir: PathBuf::from(s.data_dir.as_deref().unwrap_or("./data")),
+            encryption_key,
+            access_token_ttl: duration(
+                "SIGIL_ACCESS_TOKEN_TTL",
+                s.access_token_ttl.as_deref(),
+                "15m",
+            )?,
+            refresh_token_ttl: duration(
+                "SIGIL_REFRESH_TOKEN_TTL",
+                s.refresh_token_ttl.as_deref(),
+                "7d",
+            )?,
+            remember_me_ttl: duration("SIGIL_REMEMBER_ME_TTL", s.remember_me_ttl.as_deref(), "30d")?,
+            require_email_verification: boolean(
+                "SIGIL_REQUIRE_EMAIL_VERIFICATION",
+                s.require_email_verification.as_deref(),
+                false,
+            )?,
+            bootstrap_admin_email,
+            bootstrap_admin_password: s.bootstrap_admin_password.clone().map(Secret::new),
+            log_format,
+            lockout: LockoutPolicy {
+                threshold: number(
+                    "SIGIL_LOCKOUT_THRESHOLD",
+                    s.lockout_threshold.as_deref(),
+                    5u32,
+                    1,
+                )?,
+                duration: duration(
+                    "SIGIL_LOCKOUT_DURATION",
+                    s.lockout_duration.as_deref(),
+                    "30m",
+                )?,
+            },
+            max_sessions_per_user: number(
+                "SIGIL_MAX_SESSIONS_PER_USER",
+                s.max_sessions_per_user.as_deref(),
+                5usize,
+                1,
+            )?,
+            jwks_max_age: duration("SIGIL_JWKS_MAX_AGE", s.jwks_max_age.as_deref(), "1h")?,
+            key_size,
+            hashing: HashingConfig {
+                argon2: Argon2Settings {
+                    memory_kib: number(
+                        "SIGIL_ARGON2_MEMORY_KIB",
+                        s.argon2_memory_kib.as_deref(),
+                        19_456u32,
+                        8,
+                    )?,
+                    iterations: number(
+                        "SIGIL_ARGON2_ITERATIONS",
+                        s.argon2_iterations.as_deref(),
+                        2u32,
+                        1,
+                    )?,
+                    parallelism: number(
+                        "SIGIL_ARGON2_PARALLELISM",
+                        s.argon2_parallelism.as_deref(),
+                        1u32,
+                        1,
+                    )?,
+                },
+                workers: number("SIGIL_HASH_WORKERS", s.hash_workers.as_deref(), cores, 1)?,
+                queue: number("SIGIL_HASH_QUEUE", s.hash_queue.as_deref(), 1024usize, 1)?,
+            },
+            initial_signing_key: None,
+        })
+    }
+
+    /// A configuration for tests: loopback on port 0, light argon2, the given data dir.
+    pub fn for_tests(data_dir: PathBuf) -> Result<Self, ConfigError> {
+        let mut config = Self::from_settings(Settings {
+            listen: Some("127.0.0.1:0".into()),
+            log_format: Some("json".into()),
+            ..Settings::default()
+        })?;
+        config.data_dir = data_dir;
+        config.hashing.argon2 = Argon2Settings {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        };
+        Ok(config)
+    }
+
+    pub fn is_loopback_listen(&self) -> bool {
+        match self.listen.ip() {
+            IpAddr::V4(ip) => ip.is_loopback(),
+            IpAddr::V6(ip) => ip.is_loopback(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn parse(s: Settings) -> Result<Config, ConfigError> {
+        Config::from_settings(s)
+    }
+
+    /// Defaults match SPEC section 3.
+    #[test]
+    fn defaults() {
+        let c = parse(Settings::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.issuer, "http://localhost:8080");
+        assert_eq!(c.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(c.refresh_token_ttl, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.remember_me_ttl, Duration::from_secs(30 * 86_400));
+        assert_eq!(c.lockout.threshold, 5);
+        assert_eq!(c.lockout.duration, Duration::from_secs(1800));
+        assert_eq!(c.max_sessions_per_user, 5);
+        assert_eq!(c.hashing.argon2, Argon2Settings::default());
+    }
+
+    /// Each bad value names its variable.
+    #[test]
+    fn bad_values_name_the_variable() {
+        let cases = [
+            (Settings { listen: Some("nope".into()), ..Default::default() }, "SIGIL_LISTEN"),
+            (Settings { issuer: Some("http://id.example.com".into()), ..Default::default() }, "SIGIL_ISSUER"),
+            (Settings { issuer: Some("ftp://localhost".into()), ..Default::default() }, "SIGIL_ISSUER"),
+            (Settings { access_token_ttl: Some("soon".into()), ..Default::default() }, "SIGIL_ACCESS_TOKEN_TTL"),
+            (Settings { encryption_key: Some("c2hvcnQ=".into()), ..Default::default() }, "SIGIL_ENCRYPTION_KEY"),
+            (Settings { lockout_threshold: Some("0".into()), ..Default::default() }, "SIGIL_LOCKOUT_THRESHOLD"),
+            (Settings { require_email_verification: Some("maybe".into()), ..Default::default() }, "SIGIL_REQUIRE_EMAIL_VERIFICATION"),
+            (Settings { key_size: Some("1024".into()), ..Default::default() }, "SIGIL_KEY_SIZE"),
+            (Settings { mongodb_uri: Some("mongodb://x".into()), ..Default::default() }, "SIGIL_MONGODB_URI"),
+        ];
+        for (settings, variable) in cases {
+            assert_eq!(parse(settings).unwrap_err().variable, variable);
+        }
+    }
+
+    /// https issuers anywhere, http only on loopback; trailing slashes dropped.
+    #[test]
+    fn issuer_rules() {
+        assert_eq!(issuer(Some("https://id.example.com/")).unwrap(), ("https://id.example.com".into(), true));
+        assert!(issuer(Some("http://127.0.0.5:9000")).is_ok());
+        assert!(issuer(Some("http://[::1]:9000")).is_ok());
+        assert!(issuer(Some("http://10.0.0.1")).is_err());
+        assert!(issuer(Some("https://id.example.com/?x=1")).is_err());
+    }
+
+    /// Flags and environment override the file, which overrides defaults.
+    #[test]
+    fn layering() {
+        let file: Settings = toml::from_str("listen = \"0.0.0.0:9000\"\nissuer = \"https://id.example.com\"").unwrap();
+        let cli = Settings { listen: Some("127.0.0.1:7000".into()), ..Default::default() };
+        let merged = cli.over(file).unwrap();
+        assert_eq!(merged.listen.as_deref(), Some("127.0.0.1:7000"));
+        assert_eq!(merged.issuer.as_deref(), Some("https://id.example.com"));
+        assert!(toml::from_str::<Settings>("unknown = 1").is_err());
+    }
+
+    /// Secrets never print.
+    #[test]
+    fn secrets_are_redacted() {
+        let s = Secret::new("hunter2".into());
+        assert_eq!(format!("{s:?}"), "[redacted]");
+    }
+}

@@ -1,0 +1,11 @@
+//! The rules of Sigil's data, with no storage or HTTP in them.
+
+mod identity;
+pub mod password;
+mod roles;
+mod user;
+
+pub use identity::{Email, Login, Username};
+pub use password::{Password, PasswordContext};
+pub use roles::{Permission, Role, permissions_of};
+pub use user::{ProfileUpdate, UserRecord, UserStatus};

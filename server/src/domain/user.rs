@@ -1,0 +1,84 @@
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::Role;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserStatus {
+    /// Registered, email not verified yet.
+    Pending,
+    Active,
+    Suspended,
+    Deleted,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Deleted => "deleted",
+        }
+    }
+}
+
+/// A user as stored. `password_hash` is a PHC string (argon2id) and never leaves the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub id: Uuid,
+    pub email: String,
+    pub email_normalized: String,
+    pub username: String,
+    pub username_normalized: String,
+    pub password_hash: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    pub status: UserStatus,
+    pub email_verified: bool,
+    pub roles: Vec<Role>,
+    /// Failed logins since the last success or lock.
+    pub failed_logins: u32,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub locked_until: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_login: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub password_changed_at: OffsetDateTime,
+}
+
+impl UserRecord {
+    pub fn is_locked(&self, now: OffsetDateTime) -> bool {
+        self.locked_until.is_some_and(|until| until > now)
+    }
+}
+
+/// Profile fields a user may change themselves. `None` leaves a field as it is; `Some(None)`
+/// clears it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProfileUpdate {
+    pub first_name: Option<Option<String>>,
+    pub last_name: Option<Option<String>>,
+    pub phone: Option<Option<String>>,
+}
+
+impl ProfileUpdate {
+    pub fn apply(&self, user: &mut UserRecord) {
+        if let Some(v) = &self.first_name {
+            user.first_name.clone_from(v);
+        }
+        if let Some(v) = &self.last_name {
+            user.last_name.clone_from(v);
+        }
+        if let Some(v) = &self.phone {
+            user.phone.clone_from(v);
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! The one error type of the server. Services return it; `http::respond` renders it as the SPEC
+//! envelope. Internal causes are logged, never sent to the client.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::store::StoreError;
+
+/// The machine-readable codes of SPEC section 4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    ValidationError,
+    MissingAuthHeader,
+    InvalidAuthFormat,
+    InvalidToken,
+    TokenExpired,
+    TokenRevoked,
+    InsufficientPermissions,
+    EmailExists,
+    UsernameExists,
+    UserNotFound,
+    InvalidCredentials,
+    EmailNotVerified,
+    AccountLocked,
+    AccountSuspended,
+    AccountDeleted,
+    NotFound,
+    MethodNotAllowed,
+    ServiceUnavailable,
+    InternalError,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ValidationError => "VALIDATION_ERROR",
+            Self::MissingAuthHeader => "MISSING_AUTH_HEADER",
+            Self::InvalidAuthFormat => "INVALID_AUTH_FORMAT",
+            Self::InvalidToken => "INVALID_TOKEN",
+            Self::TokenExpired => "TOKEN_EXPIRED",
+            Self::TokenRevoked => "TOKEN_REVOKED",
+            Self::InsufficientPermissions => "INSUFFICIENT_PERMISSIONS",
+            Self::EmailExists => "EMAIL_EXISTS",
+            Self::UsernameExists => "USERNAME_EXISTS",
+            Self::UserNotFound => "USER_NOT_FOUND",
+            Self::InvalidCredentials => "INVALID_CREDENTIALS",
+            Self::EmailNotVerified => "EMAIL_NOT_VERIFIED",
+            Self::AccountLocked => "ACCOUNT_LOCKED",
+            Self::AccountSuspended => "ACCOUNT_SUSPENDED",
+            Self::AccountDeleted => "ACCOUNT_DELETED",
+            Self::NotFound => "NOT_FOUND",
+            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            Self::InternalError => "INTERNAL_ERROR",
+        }
+    }
+
+    pub fn status(self) -> u16 {
+        match self {
+            Self::ValidationError => 400,
+            Self::MissingAuthHeader
+            | Self::InvalidAuthFormat
+            | Self::InvalidToken
+            | Self::TokenExpired
+            | Self::TokenRevoked
+            | Self::InvalidCredentials
+            | Self::EmailNotVerified => 401,
+            Self::InsufficientPermissions | Self::AccountSuspended | Self::AccountDeleted => 403,
+            Self::UserNotFound | Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
+            Self::EmailExists | Self::UsernameExists => 409,
+            Self::AccountLocked => 423,
+            Self::InternalError => 500,
+            Self::ServiceUnavailable => 503,
+        }
+    }
+}
+
+/// One field that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+#[error("{code:?}: {message}")]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub details: Vec<FieldError>,
+    pub retry_after: Option<Duration>,
+    /// Set on 500s only: what went wrong inside, for the log.
+    pub internal: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            details: Vec::new(),
+            retry_after: None,
+            internal: None,
+        }
+    }
+
+    pub fn validation(details: Vec<FieldError>) -> Self {
+        let message = match details.as_slice() {
+            [one] => format!("{}: {}", one.field, one.message),
+            _ => "The request has invalid fields".to_owned(),
+        };
+        Self {
+            details,
+            ..Self::new(ErrorCode::ValidationError, message)
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ValidationError, message)
+    }
+
+    pub fn invalid_credentials() -> Self {
+        Self::new(
+            ErrorCode::InvalidCredentials,
+            "The email, username or password is incorrect",
+        )
+    }
+
+    pub fn invalid_token() -> Self {
+        Self::new(ErrorCode::InvalidToken, "The token is invalid")
+    }
+
+    pub fn token_revoked() -> Self {
+        Self::new(ErrorCode::TokenRevoked, "The token has been revoked")
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ServiceUnavailable, message)
+    }
+
+    /// An unexpected failure: the client sees an opaque 500, the log sees `cause`.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self {
+            internal: Some(cause.to_string()),
+            ..Self::new(ErrorCode::InternalError, "An internal error occurred")
+        }
+    }
+
+    pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
+        self.retry_after = Some(retry_after);
+        self
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(%cause, "store unavailable");
+                Self::unavailable("A backing store is unavailable; try again shortly")
+            }
+            StoreError::Conflict(crate::store::Conflict::Email) => Self::new(
+                ErrorCode::EmailExists,
+                "Email address is already registered",
+            ),
+            StoreError::Conflict(crate::store::Conflict::Username) => {
+                Self::new(ErrorCode::UsernameExists, "Username is already taken")
+            }
+            StoreError::Corrupt(cause) => Self::internal(format!("corrupt record: {cause}")),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every code maps to the status the SPEC's seed API gives it.
+    #[test]
+    fn codes_map_to_statuses() {
+        let table = [
+            (ErrorCode::ValidationError, 400, "VALIDATION_ERROR"),
+            (ErrorCode::MissingAuthHeader, 401, "MISSING_AUTH_HEADER"),
+            (ErrorCode::TokenRevoked, 401, "TOKEN_REVOKED"),
+            (ErrorCode::InsufficientPermissions, 403, "INSUFFICIENT_PERMISSIONS"),
+            (ErrorCode::EmailExists, 409, "EMAIL_EXISTS"),
+            (ErrorCode::UsernameExists, 409, "USERNAME_EXISTS"),
+            (ErrorCode::AccountLocked, 423, "ACCOUNT_LOCKED"),
+            (ErrorCode::ServiceUnavailable, 503, "SERVICE_UNAVAILABLE"),
+        ];
+        for (code, status, text) in table {
+            assert_eq!(code.status(), status, "{text}");
+            assert_eq!(code.as_str(), text);
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! `/v1/auth/*`: registration, login, refresh, logout, password change.
+
+use salvo::http::StatusCode;
+use salvo::http::cookie::{Cookie, SameSite};
+use salvo::prelude::*;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::body;
+use super::context::{app_state, client_info};
+use super::respond;
+use super::users::authenticated;
+use super::views::{TokensView, UserView};
+use crate::error::ApiResult;
+use crate::service::accounts::{self, Registration};
+use crate::service::principal::{Principal, authenticate, bearer_token};
+use crate::service::sessions::{self, IssuedTokens, LoginInput};
+use crate::state::AppState;
+
+pub const REFRESH_COOKIE: &str = "sigil_refresh";
+const REFRESH_COOKIE_PATH: &str = "/v1/auth";
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RegisterBody {
+    email: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    phone: Option<String>,
+}
+
+#[handler]
+pub async fn register(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    let b: RegisterBody = body::json(req).await?;
+    let user = accounts::register(
+        &state,
+        Registration {
+            email: b.email,
+            username: b.username,
+            password: b.password.map(Zeroizing::new),
+            first_name: b.first_name,
+            last_name: b.last_name,
+            phone: b.phone,
+        },
+    )
+    .await?;
+    respond::data_with_message(
+        res,
+        StatusCode::CREATED,
+        "User registered successfully",
+        UserView::from(&user),
+    );
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LoginBody {
+    email: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    #[serde(default)]
+    remember_me: bool,
+}
+
+fn refresh_cookie(state: &AppState, value: String, max_age_secs: i64) -> Cookie<'static> {
+    Cookie::build((REFRESH_COOKIE, value))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(state.config.issuer_is_https)
+        .path(REFRESH_COOKIE_PATH)
+        .max_age(salvo::http::cookie::time::Duration::seconds(max_age_secs))
+        .build()
+}
+
+fn answer_with_tokens(state: &AppState, res: &mut Response, issued: &IssuedTokens, message: &'static str) {
+    let max_age = (issued.session.expires_at - state.clock.now()).whole_seconds();
+    res.add_cookie(refresh_cookie(state, issued.refresh_token.clone(), max_age));
+    res.headers_mut().insert(
+        "cache-control",
+        salvo::http::HeaderValue::from_static("no-store"),
+    );
+    respond::data_with_message(res, StatusCode::OK, message, TokensView::from(issued));
+}
+
+#[handler]
+pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    let b: LoginBody = body::json(req).await?;
+    let issued = sessions::login(
+        &state,
+        LoginInput {
+            email: b.email,
+            username: b.username,
+            password: b.password.map(Zeroizing::new),
+            remember_me: b.remember_me,
+        },
+        client_info(req),
+    )
+    .await?;
+    answer_with_tokens(&state, res, &issued, "Login successful");
+    Ok(())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RefreshBody {
+    refresh_token: Option<String>,
+}
+
+fn refresh_from_cookie(req: &Request) -> Option<String> {
+    req.cookie(REFRESH_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+#[handler]
+pub async fn refresh(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    let b: RefreshBody = body::optional_json(req).await?;
+    let Some(token) = b.refresh_token.or_else(|| refresh_from_cookie(req)) else {
+        return Err(crate::error::ApiError::validation(vec![
+            crate::error::FieldError::new(
+                "refreshToken",
+                "Send the refresh token in the body or the sigil_refresh cookie",
+            ),
+        ]));
+    };
+    let issued = sessions::refresh(&state, &token).await?;
+    answer_with_tokens(&state, res, &issued, "Token refreshed");
+    Ok(())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LogoutBody {
+    refresh_token: Option<String>,
+    #[serde(default)]
+    logout_all_devices: bool,
+}
+
+#[handler]
+pub async fn logout(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    let b: LogoutBody = body::optional_json(req).await?;
+    let principal: Option<Principal> = match req.headers().get("authorization") {
+        None => None,
+        Some(value) => {
+            let token = bearer_token(value.to_str().ok())?;
+            Some(authenticate(&state, token).await?)
+        }
+    };
+    let refresh_token = b.refresh_token.or_else(|| refresh_from_cookie(req));
+    sessions::logout(&state, principal.as_ref(), refresh_token.as_deref(), b.logout_all_devices).await?;
+    res.add_cookie(refresh_cookie(&state, String::new(), 0));
+    respond::message(res, "Logged out successfully");
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ChangePasswordBody {
+    current_password: Option<String>,
+    new_password: Option<String>,
+}
+
+#[handler]
+pub async fn change_password(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    let principal = authenticated(&state, req).await?;
+    let b: ChangePasswordBody = body::json(req).await?;
+    accounts::change_password(
+        &state,
+        &principal.user,
+        &principal.claims.sid,
+        b.current_password.map(Zeroizing::new),
+        b.new_password.map(Zeroizing::new),
+    )
+    .await?;
+    respond::message(res, "Password changed; other sessions were signed out");
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! The SPEC envelope: one place renders success bodies and one renders errors.
+
+use salvo::http::{HeaderValue, StatusCode};
+use salvo::prelude::*;
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::context::request_id;
+use crate::error::{ApiError, ErrorCode, FieldError};
+
+#[derive(Serialize)]
+struct Success<T: Serialize> {
+    success: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<T>,
+}
+
+/// `{"success": true, "data": ...}` with the given status.
+pub fn data<T: Serialize + Send>(res: &mut Response, status: StatusCode, data: T) {
+    res.status_code(status);
+    res.render(Json(Success {
+        success: true,
+        message: None,
+        data: Some(data),
+    }));
+}
+
+pub fn data_with_message<T: Serialize + Send>(
+    res: &mut Response,
+    status: StatusCode,
+    message: &'static str,
+    data: T,
+) {
+    res.status_code(status);
+    res.render(Json(Success {
+        success: true,
+        message: Some(message),
+        data: Some(data),
+    }));
+}
+
+pub fn message(res: &mut Response, message: &'static str) {
+    res.status_code(StatusCode::OK);
+    res.render(Json(Success::<()> {
+        success: true,
+        message: Some(message),
+        data: None,
+    }));
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorBody<'a> {
+    code: &'static str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    details: &'a [FieldError],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after: Option<u64>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Failure<'a> {
+    success: bool,
+    error: ErrorBody<'a>,
+    timestamp: String,
+    request_id: String,
+}
+
+pub fn render_error(err: &ApiError, depot: &Depot, res: &mut Response) {
+    if let Some(cause) = &err.internal {
+        tracing::error!(%cause, "internal error");
+    }
+    let status = StatusCode::from_u16(err.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let retry_after = err.retry_after.map(|d| d.as_secs().max(1));
+    if let Some(secs) = retry_after
+        && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+    {
+        res.headers_mut().insert("retry-after", value);
+    }
+    let timestamp = OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_default();
+    res.status_code(status);
+    res.render(Json(Failure {
+        success: false,
+        error: ErrorBody {
+            code: err.code.as_str(),
+            message: &err.message,
+            details: &err.details,
+            retry_after,
+        },
+        timestamp,
+        request_id: request_id(depot),
+    }));
+}
+
+#[async_trait]
+impl Writer for ApiError {
+    async fn write(self, _req: &mut Request, depot: &mut Depot, res: &mut Response) {
+        render_error(&self, depot, res);
+    }
+}
+
+/// Errors no handler rendered (unknown route, wrong method, a caught panic) still answer in
+/// the envelope.
+#[handler]
+pub async fn envelope_for_bare_errors(depot: &mut Depot, res: &mut Response, ctrl: &mut FlowCtrl) {
+    let status = res.status_code.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let err = match status {
+        StatusCode::NOT_FOUND => ApiError::new(ErrorCode::NotFound, "No such endpoint"),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            "This endpoint does not support that method",
+        ),
+        s if s.is_client_error() => ApiError::bad_request("The request could not be processed"),
+        _ => ApiError::internal(format!("unhandled response status {status}")),
+    };
+    render_error(&err, depot, res);
+    ctrl.skip_rest();
+}

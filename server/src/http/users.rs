@@ -1,0 +1,65 @@
+//! `/v1/users/me`.
+
+use salvo::http::StatusCode;
+use salvo::prelude::*;
+use serde::Deserialize;
+
+use super::body;
+use super::context::app_state;
+use super::respond;
+use super::views::UserView;
+use crate::error::ApiResult;
+use crate::service::accounts::{self, ProfileInput};
+use crate::service::principal::{Principal, authenticate, bearer_token};
+use crate::state::AppState;
+
+/// The caller behind the request's `Authorization: Bearer` header, fully checked.
+pub async fn authenticated(state: &AppState, req: &Request) -> ApiResult<Principal> {
+    let header = req.headers().get("authorization").map(|v| v.to_str());
+    let header = match header {
+        None => None,
+        // A header that is not visible ASCII is no valid bearer header.
+        Some(Err(_)) => Some(""),
+        Some(Ok(value)) => Some(value),
+    };
+    let token = bearer_token(header)?;
+    authenticate(state, token).await
+}
+
+#[handler]
+pub async fn me(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    let principal = authenticated(&state, req).await?;
+    respond::data(res, StatusCode::OK, UserView::from(&principal.user));
+    Ok(())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ProfileBody {
+    #[serde(default, deserialize_with = "body::double_option")]
+    first_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "body::double_option")]
+    last_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "body::double_option")]
+    phone: Option<Option<String>>,
+}
+
+#[handler]
+pub async fn update_me(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    let principal = authenticated(&state, req).await?;
+    let b: ProfileBody = body::json(req).await?;
+    let user = accounts::update_profile(
+        &state,
+        principal.user.id,
+        ProfileInput {
+            first_name: b.first_name,
+            last_name: b.last_name,
+            phone: b.phone,
+        },
+    )
+    .await?;
+    respond::data_with_message(res, StatusCode::OK, "Profile updated", UserView::from(&user));
+    Ok(())
+}

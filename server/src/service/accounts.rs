@@ -1,0 +1,255 @@
+//! Registration, profile and password changes.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::domain::{
+    Email, Password, PasswordContext, ProfileUpdate, Role, UserRecord, UserStatus, Username,
+};
+use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
+use crate::state::AppState;
+
+const NAME_MAX: usize = 100;
+const PHONE_MAX: usize = 20;
+
+/// A registration as received, before validation.
+#[derive(Debug, Default)]
+pub struct Registration {
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<Zeroizing<String>>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+}
+
+fn optional_text(
+    field: &str,
+    value: Option<String>,
+    max: usize,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    let value = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())?;
+    if value.chars().count() > max {
+        errors.push(FieldError::new(field, format!("Must be at most {max} characters")));
+        return None;
+    }
+    if value.chars().any(char::is_control) {
+        errors.push(FieldError::new(field, "Must not contain control characters"));
+        return None;
+    }
+    Some(value)
+}
+
+fn phone(value: Option<String>, errors: &mut Vec<FieldError>) -> Option<String> {
+    let value = optional_text("phone", value, PHONE_MAX, errors)?;
+    let ok = value
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.'));
+    if !ok {
+        errors.push(FieldError::new(
+            "phone",
+            "May contain only digits, spaces and + - ( ) .",
+        ));
+        return None;
+    }
+    Some(value)
+}
+
+/// Validates every field (all problems reported at once) and creates the user.
+pub async fn register(state: &AppState, input: Registration) -> ApiResult<UserRecord> {
+    let mut errors = Vec::new();
+    let email = match input.email.as_deref() {
+        Some(e) => Email::parse(e).map_err(|e| errors.push(e)).ok(),
+        None => {
+            errors.push(FieldError::new("email", "Email is required"));
+            None
+        }
+    };
+    let username = match input.username.as_deref() {
+        Some(u) => Username::parse(u).map_err(|e| errors.push(e)).ok(),
+        None => {
+            errors.push(FieldError::new("username", "Username is required"));
+            None
+        }
+    };
+    let password = match input.password {
+        Some(p) => Password::parse(
+            "password",
+            p,
+            PasswordContext {
+                username: username.as_ref().map_or("", Username::as_str),
+                email: email.as_ref().map_or("", Email::as_str),
+            },
+        )
+        .map_err(|e| errors.push(e))
+        .ok(),
+        None => {
+            errors.push(FieldError::new("password", "Password is required"));
+            None
+        }
+    };
+    let first_name = optional_text("firstName", input.first_name, NAME_MAX, &mut errors);
+    let last_name = optional_text("lastName", input.last_name, NAME_MAX, &mut errors);
+    let phone = phone(input.phone, &mut errors);
+    let (Some(email), Some(username), Some(password), true) =
+        (email, username, password, errors.is_empty())
+    else {
+        return Err(ApiError::validation(errors));
+    };
+
+    let status = if state.config.require_email_verification {
+        UserStatus::Pending
+    } else {
+        UserStatus::Active
+    };
+    create_user(
+        state,
+        NewUser {
+            email,
+            username,
+            password,
+            first_name,
+            last_name,
+            phone,
+            status,
+            roles: vec![Role::User],
+        },
+    )
+    .await
+}
+
+/// A validated user about to be stored.
+pub struct NewUser {
+    pub email: Email,
+    pub username: Username,
+    pub password: Password,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    pub status: UserStatus,
+    pub roles: Vec<Role>,
+}
+
+pub async fn create_user(state: &AppState, new: NewUser) -> ApiResult<UserRecord> {
+    let password_hash = state.hasher.hash(new.password.into_inner()).await?;
+    let now = state.clock.now();
+    let user = UserRecord {
+        id: Uuid::new_v4(),
+        email: new.email.as_str().to_owned(),
+        email_normalized: new.email.normalized().to_owned(),
+        username: new.username.as_str().to_owned(),
+        username_normalized: new.username.normalized().to_owned(),
+        password_hash,
+        first_name: new.first_name,
+        last_name: new.last_name,
+        phone: new.phone,
+        status: new.status,
+        email_verified: false,
+        roles: new.roles,
+        failed_logins: 0,
+        locked_until: None,
+        created_at: now,
+        updated_at: now,
+        last_login: None,
+        password_changed_at: now,
+    };
+    state.stores.users.insert_user(&user).await?;
+    tracing::info!(event = "user.registered", user_id = %user.id, "user registered");
+    Ok(user)
+}
+
+/// Profile fields as received: absent = unchanged, `null` or "" = cleared.
+#[derive(Debug, Default)]
+pub struct ProfileInput {
+    pub first_name: Option<Option<String>>,
+    pub last_name: Option<Option<String>>,
+    pub phone: Option<Option<String>>,
+}
+
+pub async fn update_profile(
+    state: &AppState,
+    user_id: Uuid,
+    input: ProfileInput,
+) -> ApiResult<UserRecord> {
+    let mut errors = Vec::new();
+    let update = ProfileUpdate {
+        first_name: input
+            .first_name
+            .map(|v| optional_text("firstName", v, NAME_MAX, &mut errors)),
+        last_name: input
+            .last_name
+            .map(|v| optional_text("lastName", v, NAME_MAX, &mut errors)),
+        phone: input.phone.map(|v| phone(v, &mut errors)),
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    state
+        .stores
+        .users
+        .update_profile(user_id, &update, state.clock.now())
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::UserNotFound, "User not found"))
+}
+
+/// Changes the password after checking the current one, and signs out every other session.
+pub async fn change_password(
+    state: &AppState,
+    user: &UserRecord,
+    current_session: &str,
+    current: Option<Zeroizing<String>>,
+    new: Option<Zeroizing<String>>,
+) -> ApiResult<()> {
+    let (Some(current), Some(new)) = (current, new) else {
+        let mut errors = Vec::new();
+        errors.push(FieldError::new("currentPassword", "Current password is required"));
+        errors.push(FieldError::new("newPassword", "New password is required"));
+        return Err(ApiError::validation(errors));
+    };
+    let check = state
+        .hasher
+        .verify(current.clone(), user.password_hash.clone())
+        .await?;
+    if !check.matches {
+        return Err(ApiError::new(
+            ErrorCode::InvalidCredentials,
+            "The current password is incorrect",
+        ));
+    }
+    if *current == *new {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "newPassword",
+            "The new password must differ from the current one",
+        )]));
+    }
+    let new = Password::parse(
+        "newPassword",
+        new,
+        PasswordContext {
+            username: &user.username,
+            email: &user.email,
+        },
+    )
+    .map_err(|e| ApiError::validation(vec![e]))?;
+    let hash = state.hasher.hash(new.into_inner()).await?;
+    let now: OffsetDateTime = state.clock.now();
+    state
+        .stores
+        .users
+        .set_password_hash(user.id, &hash, true, now)
+        .await?;
+    let revoked = state
+        .stores
+        .sessions
+        .revoke_user_sessions(user.id, Some(current_session))
+        .await?;
+    tracing::info!(
+        event = "user.password_changed",
+        user_id = %user.id,
+        sessions_revoked = revoked.len(),
+        "password changed"
+    );
+    Ok(())
+}

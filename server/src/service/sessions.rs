@@ -1,0 +1,284 @@
+//! Login, refresh-token rotation and logout.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::ClientInfo;
+use super::principal::Principal;
+use crate::crypto::{random_token, token_digest};
+use crate::domain::{Login, UserRecord, UserStatus};
+use crate::domain::password::PASSWORD_MAX_BYTES;
+use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
+use crate::state::AppState;
+use crate::store::{RefreshOutcome, SessionRecord};
+use crate::tokens::{FIRST_PARTY_CLIENT_ID, issue_access};
+
+/// What a successful login or refresh hands out.
+#[derive(Debug)]
+pub struct IssuedTokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: u64,
+    pub session: SessionRecord,
+    pub user: UserRecord,
+}
+
+#[derive(Debug)]
+pub struct LoginInput {
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<Zeroizing<String>>,
+    pub remember_me: bool,
+}
+
+fn locked(user: &UserRecord, now: OffsetDateTime) -> ApiError {
+    let wait = user
+        .locked_until
+        .map(|until| (until - now).whole_seconds().max(1))
+        .unwrap_or(1);
+    ApiError::new(
+        ErrorCode::AccountLocked,
+        "The account is locked after too many failed logins",
+    )
+    .with_retry_after(Duration::from_secs(u64::try_from(wait).unwrap_or(1)))
+}
+
+/// Refuses users who may not hold a session, after their password was checked.
+fn ensure_may_sign_in(state: &AppState, user: &UserRecord) -> ApiResult<()> {
+    match user.status {
+        UserStatus::Active => Ok(()),
+        UserStatus::Pending if !state.config.require_email_verification => Ok(()),
+        UserStatus::Pending => Err(ApiError::new(
+            ErrorCode::EmailNotVerified,
+            "Verify your email address before signing in",
+        )),
+        UserStatus::Suspended => Err(ApiError::new(
+            ErrorCode::AccountSuspended,
+            "The account is suspended",
+        )),
+        UserStatus::Deleted => Err(ApiError::new(
+            ErrorCode::AccountDeleted,
+            "The account has been deleted",
+        )),
+    }
+}
+
+pub async fn login(state: &AppState, input: LoginInput, client: ClientInfo) -> ApiResult<IssuedTokens> {
+    let login = match (input.email.as_deref(), input.username.as_deref()) {
+        (Some(email), None) => Login::email(email),
+        (None, Some(username)) => Login::username(username),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::validation(vec![FieldError::new(
+                "email",
+                "Give either email or username, not both",
+            )]));
+        }
+        (None, None) => {
+            return Err(ApiError::validation(vec![FieldError::new(
+                "email",
+                "Email or username is required",
+            )]));
+        }
+    };
+    let password = input.password.ok_or_else(|| {
+        ApiError::validation(vec![FieldError::new("password", "Password is required")])
+    })?;
+    // No stored password is this long; refuse before spending a hash on it.
+    if password.len() > PASSWORD_MAX_BYTES {
+        return Err(ApiError::invalid_credentials());
+    }
+
+    let now = state.clock.now();
+    let Some(user) = state.stores.users.find_user(&login).await? else {
+        state.hasher.verify_dummy(password).await?;
+        tracing::info!(event = "login.failed", reason = "unknown_user", "login failed");
+        return Err(ApiError::invalid_credentials());
+    };
+    if user.is_locked(now) {
+        return Err(locked(&user, now));
+    }
+    let check = state
+        .hasher
+        .verify(password.clone(), user.password_hash.clone())
+        .await?;
+    if !check.matches {
+        let after = state
+            .stores
+            .users
+            .record_login_failure(user.id, now, state.config.lockout)
+            .await?;
+        if let Some(after) = after.filter(|u| u.is_locked(now)) {
+            tracing::warn!(event = "account.locked", user_id = %user.id, "account locked");
+            return Err(locked(&after, now));
+        }
+        tracing::info!(event = "login.failed", user_id = %user.id, reason = "bad_password", "login failed");
+        return Err(ApiError::invalid_credentials());
+    }
+    ensure_may_sign_in(state, &user)?;
+
+    state.stores.users.record_login_success(user.id, now).await?;
+    if check.outdated {
+        // Upgrade the stored hash to the current parameters while we hold the password.
+        let hash = state.hasher.hash(password).await?;
+        state
+            .stores
+            .users
+            .set_password_hash(user.id, &hash, false, now)
+            .await?;
+    }
+    let ttl = if input.remember_me {
+        state.config.remember_me_ttl
+    } else {
+        state.config.refresh_token_ttl
+    };
+    let refresh_token = random_token();
+    let session = SessionRecord {
+        id: Uuid::new_v4().to_string(),
+        user_id: user.id,
+        client_id: FIRST_PARTY_CLIENT_ID.to_owned(),
+        refresh_digest: token_digest(&refresh_token),
+        created_at: now,
+        last_activity: now,
+        expires_at: now + ttl,
+        ttl_secs: ttl.as_secs(),
+        auth_time: now,
+        amr: vec!["pwd".to_owned()],
+        remember_me: input.remember_me,
+        ip: client.ip,
+        user_agent: client.user_agent,
+    };
+    let evicted = state
+        .stores
+        .sessions
+        .create_session(&session, state.config.max_sessions_per_user, now)
+        .await?;
+    let (access_token, expires_in) = issue_access(state, &user, &session, now)?;
+    tracing::info!(
+        event = "login.succeeded",
+        user_id = %user.id,
+        session_id = %session.id,
+        sessions_evicted = evicted.len(),
+        "login succeeded"
+    );
+    Ok(IssuedTokens {
+        access_token,
+        refresh_token,
+        expires_in,
+        session,
+        user,
+    })
+}
+
+/// Exchanges a refresh token for a new pair. The presented token dies either way; presenting
+/// it again later revokes the whole session.
+pub async fn refresh(state: &AppState, refresh_token: &str) -> ApiResult<IssuedTokens> {
+    let now = state.clock.now();
+    let replacement = random_token();
+    let outcome = state
+        .stores
+        .sessions
+        .rotate_refresh(&token_digest(refresh_token), &token_digest(&replacement), now)
+        .await?;
+    let session = match outcome {
+        RefreshOutcome::Rotated(session) => session,
+        RefreshOutcome::Reused {
+            session_id,
+            user_id,
+        } => {
+            tracing::warn!(
+                event = "refresh.reuse_detected",
+                user_id = %user_id,
+                session_id = %session_id,
+                "a rotated-out refresh token was presented again; session revoked"
+            );
+            return Err(ApiError::token_revoked());
+        }
+        RefreshOutcome::Revoked => return Err(ApiError::token_revoked()),
+        RefreshOutcome::Unknown => return Err(ApiError::invalid_token()),
+    };
+    let user = state
+        .stores
+        .users
+        .get_user(session.user_id)
+        .await?
+        .ok_or_else(ApiError::token_revoked)?;
+    if let Err(refused) = ensure_may_sign_in(state, &user) {
+        state.stores.sessions.revoke_session(&session.id).await?;
+        return Err(refused);
+    }
+    let (access_token, expires_in) = issue_access(state, &user, &session, now)?;
+    Ok(IssuedTokens {
+        access_token,
+        refresh_token: replacement,
+        expires_in,
+        session,
+        user,
+    })
+}
+
+/// Ends the caller's session (or all of the user's), identified by a valid access token, a
+/// refresh token, or both. The access token's `jti` is blocked until it expires.
+pub async fn logout(
+    state: &AppState,
+    principal: Option<&Principal>,
+    refresh_token: Option<&str>,
+    all_devices: bool,
+) -> ApiResult<()> {
+    let now = state.clock.now();
+    let by_refresh = match refresh_token {
+        Some(token) => {
+            state
+                .stores
+                .sessions
+                .find_by_refresh(&token_digest(token), now)
+                .await?
+        }
+        None => None,
+    };
+    let user_id = principal
+        .map(|p| p.user.id)
+        .or(by_refresh.as_ref().map(|s| s.user_id));
+    let Some(user_id) = user_id else {
+        return Err(ApiError::new(
+            ErrorCode::MissingAuthHeader,
+            "Send a valid access token or refresh token to log out",
+        ));
+    };
+    if let Some(principal) = principal {
+        let until = OffsetDateTime::from_unix_timestamp(
+            i64::try_from(principal.claims.exp).unwrap_or(i64::MAX),
+        )
+        .unwrap_or(now);
+        state
+            .stores
+            .sessions
+            .block_jti(&principal.claims.jti, until)
+            .await?;
+    }
+    let revoked = if all_devices {
+        state.stores.sessions.revoke_user_sessions(user_id, None).await?
+    } else {
+        let mut revoked = Vec::new();
+        for sid in principal
+            .map(|p| p.claims.sid.clone())
+            .into_iter()
+            .chain(by_refresh.map(|s| s.id))
+        {
+            if state.stores.sessions.revoke_session(&sid).await?.is_some() {
+                revoked.push(sid);
+            }
+        }
+        revoked
+    };
+    tracing::info!(
+        event = "logout",
+        user_id = %user_id,
+        all_devices,
+        sessions_revoked = revoked.len(),
+        "logged out"
+    );
+    Ok(())
+}

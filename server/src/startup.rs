@@ -1,0 +1,223 @@
+//! Building and running the server: data directory, secrets, store, keys, bootstrap admin,
+//! listener.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use salvo::conn::tcp::TcpAcceptor;
+use salvo::server::ServerHandle;
+use salvo::Server;
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::crypto::Cipher;
+use crate::keyring::{KeyRing, KeyRingError};
+use crate::password::PasswordHasher;
+use crate::service::bootstrap::{self, Bootstrap};
+use crate::state::AppState;
+use crate::store::{EmbeddedStore, StoreError, Stores};
+
+const ENCRYPTION_KEY_FILE: &str = "encryption.key";
+const STORE_FILE: &str = "sigil.redb";
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// How long in-flight requests may take to finish after a stop.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Error)]
+pub enum StartupError {
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    EncryptionKey(String),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("signing keys: {0}")]
+    Keys(#[from] KeyRingError),
+    #[error("password hashing: {0}")]
+    Hashing(String),
+    #[error("bootstrap admin: {0}")]
+    Bootstrap(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Stops a running [`App`]: no new connections, in-flight requests finish.
+#[derive(Clone)]
+pub struct ShutdownHandle(ServerHandle);
+
+impl ShutdownHandle {
+    pub fn stop(&self) {
+        self.0.stop_graceful(DRAIN_TIMEOUT);
+    }
+}
+
+pub struct App {
+    server: Server<TcpAcceptor>,
+    local_addr: SocketAddr,
+    state: AppState,
+    bootstrap: Bootstrap,
+}
+
+fn create_private_dir(path: &Path) -> Result<(), StartupError> {
+    let err = |source| StartupError::DataDir {
+        path: path.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(path).map_err(err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// The configured key, else the one generated into the data directory on first start.
+fn encryption_key(config: &Config) -> Result<Cipher, StartupError> {
+    if let Some(key) = &config.encryption_key {
+        return Cipher::from_base64(key.expose())
+            .map_err(|e| StartupError::EncryptionKey(format!("SIGIL_ENCRYPTION_KEY: {e}")));
+    }
+    let path = config.data_dir.join(ENCRYPTION_KEY_FILE);
+    let key = match std::fs::read_to_string(&path) {
+        Ok(text) => Zeroizing::new(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = Cipher::generate_key();
+            write_private_file(&path, key.as_bytes()).map_err(|e| {
+                StartupError::EncryptionKey(format!("{}: {e}", path.display()))
+            })?;
+            tracing::info!(path = %path.display(), "generated the encryption key");
+            key
+        }
+        Err(e) => return Err(StartupError::EncryptionKey(format!("{}: {e}", path.display()))),
+    };
+    Cipher::from_base64(&key)
+        .map_err(|e| StartupError::EncryptionKey(format!("{}: {e}", path.display())))
+}
+
+fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+impl App {
+    /// Prepares everything and binds the listener; nothing is served until
+    /// [`App::run_until_stopped`].
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        create_private_dir(&config.data_dir)?;
+        let cipher = encryption_key(&config)?;
+        let store_path = config.data_dir.join(STORE_FILE);
+        let embedded = tokio::task::spawn_blocking(move || EmbeddedStore::open(&store_path))
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))??;
+        let stores = Stores::embedded(embedded);
+        tracing::info!(storage = %stores.description, "using the embedded store (SIGIL_MONGODB_URI and SIGIL_REDIS_URL are unset)");
+
+        let keyring = KeyRing::load_or_create(
+            stores.keys.as_ref(),
+            &cipher,
+            config.initial_signing_key.clone(),
+            config.key_size,
+            clock.now(),
+        )
+        .await?;
+        let hasher = PasswordHasher::new(&config.hashing).map_err(StartupError::Hashing)?;
+
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let acceptor = TcpAcceptor::try_from(listener).map_err(|source| StartupError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+
+        let state = AppState {
+            config: Arc::new(config),
+            stores,
+            keyring: Arc::new(keyring),
+            hasher: Arc::new(hasher),
+            clock,
+            started_at: Instant::now(),
+        };
+        let bootstrap = bootstrap::ensure_admin(&state)
+            .await
+            .map_err(|e| StartupError::Bootstrap(format!("{}: {}", e.code.as_str(), e.message)))?;
+        Ok(Self {
+            server: Server::new(acceptor),
+            local_addr,
+            state,
+            bootstrap,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// What start-up did about the first admin (a generated password is in here, once).
+    pub fn bootstrap(&self) -> &Bootstrap {
+        &self.bootstrap
+    }
+
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.server.handle())
+    }
+
+    /// Serves until [`ShutdownHandle::stop`] is called, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) {
+        let sweeper = tokio::spawn(sweep_forever(self.state.clone()));
+        let service = crate::http::service(self.state);
+        self.server.serve(service).await;
+        sweeper.abort();
+        let _ = sweeper.await;
+    }
+}
+
+/// Expired sessions, refresh entries and blocked ids are ignored on read anyway; the sweep
+/// only reclaims their space.
+async fn sweep_forever(state: AppState) {
+    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+    loop {
+        tick.tick().await;
+        match state.stores.sessions.sweep_expired(state.clock.now()).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::debug!(removed, "swept expired entries"),
+            Err(e) => tracing::warn!(error = %e, "sweeping expired entries failed"),
+        }
+    }
+}

@@ -1,0 +1,20 @@
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::keyring::KeyRing;
+use crate::password::PasswordHasher;
+use crate::store::Stores;
+
+/// Everything a request may need, shared by all requests. No globals: two apps can run side
+/// by side in one process.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub stores: Stores,
+    pub keyring: Arc<KeyRing>,
+    pub hasher: Arc<PasswordHasher>,
+    pub clock: Arc<dyn Clock>,
+    pub started_at: Instant,
+}

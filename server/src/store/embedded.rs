@@ -1,0 +1,647 @@
+//! The zero-setup backend: one redb file holds users, keys, sessions and token state.
+//!
+//! Every write is a redb transaction committed with immediate durability (fsync) before the
+//! caller hears back, so an acknowledged write survives `kill -9`. redb allows one writer at a
+//! time, which makes every read-modify-write below atomic.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use redb::{
+    Database, MultimapTableDefinition, ReadableDatabase, ReadableMultimapTable, ReadableTable,
+    ReadableTableMetadata, TableDefinition,
+};
+use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{
+    Conflict, KeyStore, LockoutPolicy, RefreshOutcome, SessionRecord, SessionStore,
+    SigningKeyRecord, StoreError, StoreResult, UserStore,
+};
+use crate::clock::unix;
+use crate::domain::{Login, ProfileUpdate, UserRecord};
+
+const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+const USERS_BY_EMAIL: TableDefinition<&str, &str> = TableDefinition::new("users_by_email");
+const USERS_BY_USERNAME: TableDefinition<&str, &str> = TableDefinition::new("users_by_username");
+const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("signing_keys");
+const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+const USER_SESSIONS: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("user_sessions");
+/// Refresh token digest -> the session it was issued for, current or rotated out.
+const REFRESH: TableDefinition<&str, &[u8]> = TableDefinition::new("refresh_tokens");
+/// Blocked access-token id -> Unix time it expires.
+const BLOCKED_JTI: TableDefinition<&str, u64> = TableDefinition::new("blocked_jti");
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RefreshEntry {
+    session_id: String,
+    /// Unix seconds after which the entry is forgotten.
+    expires_at: u64,
+}
+
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    path: PathBuf,
+}
+
+fn db_err<E: Into<redb::Error>>(err: E) -> StoreError {
+    StoreError::Unavailable(format!("embedded store: {}", err.into()))
+}
+
+fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> StoreResult<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the database file and its tables.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let db = Database::create(path).map_err(db_err)?;
+        let txn = db.begin_write().map_err(db_err)?;
+        {
+            txn.open_table(USERS).map_err(db_err)?;
+            txn.open_table(USERS_BY_EMAIL).map_err(db_err)?;
+            txn.open_table(USERS_BY_USERNAME).map_err(db_err)?;
+            txn.open_table(KEYS).map_err(db_err)?;
+            txn.open_table(SESSIONS).map_err(db_err)?;
+            txn.open_multimap_table(USER_SESSIONS).map_err(db_err)?;
+            txn.open_table(REFRESH).map_err(db_err)?;
+            txn.open_table(BLOCKED_JTI).map_err(db_err)?;
+        }
+        txn.commit().map_err(db_err)?;
+        Ok(Self {
+            db: Arc::new(db),
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// redb is synchronous: run each operation on the blocking pool.
+    async fn run<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database) -> StoreResult<T> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || op(&db))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("embedded store task failed: {e}")))?
+    }
+
+    /// Reads a user, changes it with `change`, writes it back in one transaction.
+    async fn modify_user<F>(&self, id: Uuid, change: F) -> StoreResult<Option<UserRecord>>
+    where
+        F: FnOnce(&mut UserRecord) + Send + 'static,
+    {
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let updated = {
+                let mut users = txn.open_table(USERS).map_err(db_err)?;
+                let key = id.to_string();
+                let current = match users.get(key.as_str()).map_err(db_err)? {
+                    Some(bytes) => Some(decode::<UserRecord>(bytes.value())?),
+                    None => None,
+                };
+                match current {
+                    Some(mut user) => {
+                        change(&mut user);
+                        users
+                            .insert(key.as_str(), encode(&user)?.as_slice())
+                            .map_err(db_err)?;
+                        Some(user)
+                    }
+                    None => None,
+                }
+            };
+            txn.commit().map_err(db_err)?;
+            Ok(updated)
+        })
+        .await
+    }
+}
+
+fn read_user(db: &Database, id: &str) -> StoreResult<Option<UserRecord>> {
+    let txn = db.begin_read().map_err(db_err)?;
+    let users = txn.open_table(USERS).map_err(db_err)?;
+    match users.get(id).map_err(db_err)? {
+        Some(bytes) => Ok(Some(decode(bytes.value())?)),
+        None => Ok(None),
+    }
+}
+
+#[async_trait]
+impl UserStore for EmbeddedStore {
+    async fn insert_user(&self, user: &UserRecord) -> StoreResult<()> {
+        let user = user.clone();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            {
+                let id = user.id.to_string();
+                let mut by_email = txn.open_table(USERS_BY_EMAIL).map_err(db_err)?;
+                if by_email
+                    .get(user.email_normalized.as_str())
+                    .map_err(db_err)?
+                    .is_some()
+                {
+                    return Err(StoreError::Conflict(Conflict::Email));
+                }
+                let mut by_username = txn.open_table(USERS_BY_USERNAME).map_err(db_err)?;
+                if by_username
+                    .get(user.username_normalized.as_str())
+                    .map_err(db_err)?
+                    .is_some()
+                {
+                    return Err(StoreError::Conflict(Conflict::Username));
+                }
+                by_email
+                    .insert(user.email_normalized.as_str(), id.as_str())
+                    .map_err(db_err)?;
+                by_username
+                    .insert(user.username_normalized.as_str(), id.as_str())
+                    .map_err(db_err)?;
+                let mut users = txn.open_table(USERS).map_err(db_err)?;
+                users
+                    .insert(id.as_str(), encode(&user)?.as_slice())
+                    .map_err(db_err)?;
+            }
+            txn.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn get_user(&self, id: Uuid) -> StoreResult<Option<UserRecord>> {
+        self.run(move |db| read_user(db, &id.to_string())).await
+    }
+
+    async fn find_user(&self, login: &Login) -> StoreResult<Option<UserRecord>> {
+        let login = login.clone();
+        self.run(move |db| {
+            let id = {
+                let txn = db.begin_read().map_err(db_err)?;
+                let (index, key) = match &login {
+                    Login::Email(email) => (USERS_BY_EMAIL, email.as_str()),
+                    Login::Username(name) => (USERS_BY_USERNAME, name.as_str()),
+                };
+                let table = txn.open_table(index).map_err(db_err)?;
+                let found = table.get(key).map_err(db_err)?;
+                found.map(|id| id.value().to_owned())
+            };
+            match id {
+                Some(id) => read_user(db, &id),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn update_profile(
+        &self,
+        id: Uuid,
+        update: &ProfileUpdate,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<UserRecord>> {
+        let update = update.clone();
+        self.modify_user(id, move |user| {
+            update.apply(user);
+            user.updated_at = now;
+        })
+        .await
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: Uuid,
+        hash: &str,
+        changed: bool,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let hash = hash.to_owned();
+        let updated = self
+            .modify_user(id, move |user| {
+                user.password_hash = hash;
+                if changed {
+                    user.password_changed_at = now;
+                    user.updated_at = now;
+                }
+            })
+            .await?;
+        Ok(updated.is_some())
+    }
+
+    async fn record_login_failure(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+        policy: LockoutPolicy,
+    ) -> StoreResult<Option<UserRecord>> {
+        self.modify_user(id, move |user| {
+            if user.is_locked(now) {
+                return;
+            }
+            user.failed_logins = user.failed_logins.saturating_add(1);
+            if user.failed_logins >= policy.threshold {
+                user.failed_logins = 0;
+                user.locked_until = Some(now + policy.duration);
+            }
+        })
+        .await
+    }
+
+    async fn record_login_success(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<()> {
+        self.modify_user(id, move |user| {
+            user.failed_logins = 0;
+            user.locked_until = None;
+            user.last_login = Some(now);
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn count_users(&self) -> StoreResult<u64> {
+        self.run(|db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let users = txn.open_table(USERS).map_err(db_err)?;
+            users.len().map_err(db_err)
+        })
+        .await
+    }
+}
+
+fn read_session(
+    sessions: &impl ReadableTable<&'static str, &'static [u8]>,
+    id: &str,
+) -> StoreResult<Option<SessionRecord>> {
+    match sessions.get(id).map_err(db_err)? {
+        Some(bytes) => Ok(Some(decode(bytes.value())?)),
+        None => Ok(None),
+    }
+}
+
+/// Removes a session and its place in the user index, inside the caller's transaction.
+/// Its refresh entries stay until they expire, so a late replay reads as "revoked".
+fn delete_session(
+    txn: &redb::WriteTransaction,
+    id: &str,
+) -> StoreResult<Option<SessionRecord>> {
+    let mut sessions = txn.open_table(SESSIONS).map_err(db_err)?;
+    let removed = match sessions.remove(id).map_err(db_err)? {
+        Some(bytes) => Some(decode::<SessionRecord>(bytes.value())?),
+        None => None,
+    };
+    if let Some(session) = &removed {
+        let mut by_user = txn.open_multimap_table(USER_SESSIONS).map_err(db_err)?;
+        by_user
+            .remove(session.user_id.to_string().as_str(), id)
+            .map_err(db_err)?;
+    }
+    Ok(removed)
+}
+
+fn user_session_ids(txn: &redb::WriteTransaction, user_id: &str) -> StoreResult<Vec<String>> {
+    let by_user = txn.open_multimap_table(USER_SESSIONS).map_err(db_err)?;
+    let mut ids = Vec::new();
+    for id in by_user.get(user_id).map_err(db_err)? {
+        ids.push(id.map_err(db_err)?.value().to_owned());
+    }
+    Ok(ids)
+}
+
+fn put_refresh(
+    txn: &redb::WriteTransaction,
+    digest: &str,
+    session: &SessionRecord,
+) -> StoreResult<()> {
+    let entry = RefreshEntry {
+        session_id: session.id.clone(),
+        expires_at: unix(session.expires_at),
+    };
+    let mut refresh = txn.open_table(REFRESH).map_err(db_err)?;
+    refresh
+        .insert(digest, encode(&entry)?.as_slice())
+        .map_err(db_err)?;
+    Ok(())
+}
+
+#[async_trait]
+impl SessionStore for EmbeddedStore {
+    async fn create_session(
+        &self,
+        session: &SessionRecord,
+        max_per_user: usize,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<String>> {
+        let session = session.clone();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let evicted = {
+                let user_key = session.user_id.to_string();
+                {
+                    let mut sessions = txn.open_table(SESSIONS).map_err(db_err)?;
+                    sessions
+                        .insert(session.id.as_str(), encode(&session)?.as_slice())
+                        .map_err(db_err)?;
+                    let mut by_user = txn.open_multimap_table(USER_SESSIONS).map_err(db_err)?;
+                    by_user
+                        .insert(user_key.as_str(), session.id.as_str())
+                        .map_err(db_err)?;
+                }
+                put_refresh(&txn, &session.refresh_digest, &session)?;
+
+                let mut live = Vec::new();
+                for id in user_session_ids(&txn, &user_key)? {
+                    let sessions = txn.open_table(SESSIONS).map_err(db_err)?;
+                    match read_session(&sessions, &id)? {
+                        Some(s) if s.is_live(now) => live.push(s),
+                        _ => {
+                            drop(sessions);
+                            delete_session(&txn, &id)?;
+                        }
+                    }
+                }
+                live.sort_by_key(|s| (s.created_at, s.id.clone()));
+                let excess = live.len().saturating_sub(max_per_user.max(1));
+                let mut evicted = Vec::new();
+                for old in live.into_iter().take(excess) {
+                    delete_session(&txn, &old.id)?;
+                    evicted.push(old.id);
+                }
+                evicted
+            };
+            txn.commit().map_err(db_err)?;
+            Ok(evicted)
+        })
+        .await
+    }
+
+    async fn get_session(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<SessionRecord>> {
+        let id = id.to_owned();
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let sessions = txn.open_table(SESSIONS).map_err(db_err)?;
+            Ok(read_session(&sessions, &id)?.filter(|s| s.is_live(now)))
+        })
+        .await
+    }
+
+    async fn list_sessions(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<SessionRecord>> {
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let by_user = txn.open_multimap_table(USER_SESSIONS).map_err(db_err)?;
+            let sessions = txn.open_table(SESSIONS).map_err(db_err)?;
+            let mut out = Vec::new();
+            for id in by_user.get(user_id.to_string().as_str()).map_err(db_err)? {
+                let id = id.map_err(db_err)?;
+                if let Some(s) = read_session(&sessions, id.value())?.filter(|s| s.is_live(now)) {
+                    out.push(s);
+                }
+            }
+            out.sort_by_key(|s| (s.created_at, s.id.clone()));
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn rotate_refresh(
+        &self,
+        presented: &str,
+        replacement: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<RefreshOutcome> {
+        let presented = presented.to_owned();
+        let replacement = replacement.to_owned();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let outcome = {
+                let entry: Option<RefreshEntry> = {
+                    let refresh = txn.open_table(REFRESH).map_err(db_err)?;
+                    let found = refresh.get(presented.as_str()).map_err(db_err)?;
+                    match found {
+                        Some(bytes) => Some(decode(bytes.value())?),
+                        None => None,
+                    }
+                };
+                match entry {
+                    None => RefreshOutcome::Unknown,
+                    Some(entry) if entry.expires_at <= unix(now) => RefreshOutcome::Unknown,
+                    Some(entry) => {
+                        let session = {
+                            let sessions = txn.open_table(SESSIONS).map_err(db_err)?;
+                            read_session(&sessions, &entry.session_id)?
+                        };
+                        match session {
+                            Some(s) if !s.is_live(now) => RefreshOutcome::Revoked,
+                            None => RefreshOutcome::Revoked,
+                            Some(s) if s.refresh_digest != presented => {
+                                delete_session(&txn, &s.id)?;
+                                RefreshOutcome::Reused {
+                                    session_id: s.id,
+                                    user_id: s.user_id,
+                                }
+                            }
+                            Some(mut s) => {
+                                s.refresh_digest = replacement.clone();
+                                s.last_activity = now;
+                                s.expires_at = now
+                                    + time::Duration::seconds(
+                                        i64::try_from(s.ttl_secs).unwrap_or(i64::MAX),
+                                    );
+                                {
+                                    let mut sessions =
+                                        txn.open_table(SESSIONS).map_err(db_err)?;
+                                    sessions
+                                        .insert(s.id.as_str(), encode(&s)?.as_slice())
+                                        .map_err(db_err)?;
+                                }
+                                put_refresh(&txn, &replacement, &s)?;
+                                // The old digest stays, pointing at the session, so that a
+                                // replay of it is recognised as reuse.
+                                put_refresh(&txn, &presented, &s)?;
+                                RefreshOutcome::Rotated(s)
+                            }
+                        }
+                    }
+                }
+            };
+            txn.commit().map_err(db_err)?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn find_by_refresh(
+        &self,
+        digest: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<SessionRecord>> {
+        let digest = digest.to_owned();
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let refresh = txn.open_table(REFRESH).map_err(db_err)?;
+            let entry: RefreshEntry = match refresh.get(digest.as_str()).map_err(db_err)? {
+                Some(bytes) => decode(bytes.value())?,
+                None => return Ok(None),
+            };
+            let sessions = txn.open_table(SESSIONS).map_err(db_err)?;
+            Ok(read_session(&sessions, &entry.session_id)?
+                .filter(|s| s.is_live(now) && s.refresh_digest == digest))
+        })
+        .await
+    }
+
+    async fn revoke_session(&self, id: &str) -> StoreResult<Option<SessionRecord>> {
+        let id = id.to_owned();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let removed = delete_session(&txn, &id)?;
+            txn.commit().map_err(db_err)?;
+            Ok(removed)
+        })
+        .await
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Option<&str>,
+    ) -> StoreResult<Vec<String>> {
+        let keep = keep.map(str::to_owned);
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let mut revoked = Vec::new();
+            for id in user_session_ids(&txn, &user_id.to_string())? {
+                if keep.as_deref() == Some(id.as_str()) {
+                    continue;
+                }
+                delete_session(&txn, &id)?;
+                revoked.push(id);
+            }
+            txn.commit().map_err(db_err)?;
+            Ok(revoked)
+        })
+        .await
+    }
+
+    async fn block_jti(&self, jti: &str, until: OffsetDateTime) -> StoreResult<()> {
+        let jti = jti.to_owned();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            {
+                let mut blocked = txn.open_table(BLOCKED_JTI).map_err(db_err)?;
+                blocked.insert(jti.as_str(), unix(until)).map_err(db_err)?;
+            }
+            txn.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn is_jti_blocked(&self, jti: &str, now: OffsetDateTime) -> StoreResult<bool> {
+        let jti = jti.to_owned();
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let blocked = txn.open_table(BLOCKED_JTI).map_err(db_err)?;
+            let until = blocked.get(jti.as_str()).map_err(db_err)?;
+            Ok(until.is_some_and(|u| u.value() > unix(now)))
+        })
+        .await
+    }
+
+    async fn sweep_expired(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let mut removed = 0u64;
+            {
+                let expired_sessions: Vec<String> = {
+                    let sessions = txn.open_table(SESSIONS).map_err(db_err)?;
+                    let mut ids = Vec::new();
+                    for row in sessions.iter().map_err(db_err)? {
+                        let (id, bytes) = row.map_err(db_err)?;
+                        let session: SessionRecord = decode(bytes.value())?;
+                        if !session.is_live(now) {
+                            ids.push(id.value().to_owned());
+                        }
+                    }
+                    ids
+                };
+                for id in &expired_sessions {
+                    delete_session(&txn, id)?;
+                }
+                removed += expired_sessions.len() as u64;
+
+                let cutoff = unix(now);
+                let mut refresh = txn.open_table(REFRESH).map_err(db_err)?;
+                refresh
+                    .retain(|_, bytes| {
+                        let keep = decode::<RefreshEntry>(bytes).is_ok_and(|e| e.expires_at > cutoff);
+                        removed += u64::from(!keep);
+                        keep
+                    })
+                    .map_err(db_err)?;
+
+                let mut blocked = txn.open_table(BLOCKED_JTI).map_err(db_err)?;
+                blocked
+                    .retain(|_, until| {
+                        let keep = until > cutoff;
+                        removed += u64::from(!keep);
+                        keep
+                    })
+                    .map_err(db_err)?;
+            }
+            txn.commit().map_err(db_err)?;
+            Ok(removed)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl KeyStore for EmbeddedStore {
+    async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        self.run(|db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let keys = txn.open_table(KEYS).map_err(db_err)?;
+            let mut out = Vec::new();
+            for row in keys.iter().map_err(db_err)? {
+                let (_, bytes) = row.map_err(db_err)?;
+                out.push(decode::<SigningKeyRecord>(bytes.value())?);
+            }
+            out.sort_by_key(|k| (k.created_at, k.kid.clone()));
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn insert_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+        let key = key.clone();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            {
+                let mut keys = txn.open_table(KEYS).map_err(db_err)?;
+                if keys.get(key.kid.as_str()).map_err(db_err)?.is_none() {
+                    keys.insert(key.kid.as_str(), encode(&key)?.as_slice())
+                        .map_err(db_err)?;
+                }
+            }
+            txn.commit().map_err(db_err)
+        })
+        .await
+    }
+}

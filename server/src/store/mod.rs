@@ -1,0 +1,167 @@
+//! Storage behind traits (SPEC section 2). Every backend passes the same conformance suite
+//! (`sigil-tests`, `store_conformance`); nothing outside the backend modules knows which one
+//! is in use.
+
+mod embedded;
+mod records;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use thiserror::Error;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::domain::{Login, ProfileUpdate, UserRecord};
+
+pub use embedded::EmbeddedStore;
+pub use records::{KeyState, RefreshOutcome, SessionRecord, SigningKeyRecord};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    Email,
+    Username,
+}
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The backend cannot be reached or failed to answer: callers answer 503 and never treat
+    /// this as "not found".
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("unique value already taken: {0:?}")]
+    Conflict(Conflict),
+    #[error("stored record cannot be read: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// When repeated login failures lock an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockoutPolicy {
+    pub threshold: u32,
+    pub duration: Duration,
+}
+
+/// Users (MongoDB in production).
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Inserts a new user; a taken email or username (case-insensitive) is a `Conflict`.
+    async fn insert_user(&self, user: &UserRecord) -> StoreResult<()>;
+    async fn get_user(&self, id: Uuid) -> StoreResult<Option<UserRecord>>;
+    async fn find_user(&self, login: &Login) -> StoreResult<Option<UserRecord>>;
+    async fn update_profile(
+        &self,
+        id: Uuid,
+        update: &ProfileUpdate,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<UserRecord>>;
+    /// Replaces the password hash; `changed` says whether the password itself changed (a
+    /// rehash with new parameters keeps `password_changed_at`).
+    async fn set_password_hash(
+        &self,
+        id: Uuid,
+        hash: &str,
+        changed: bool,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Counts a failed login atomically and locks the account when the count reaches the
+    /// threshold. Returns the user as it is afterwards.
+    async fn record_login_failure(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+        policy: LockoutPolicy,
+    ) -> StoreResult<Option<UserRecord>>;
+    /// Clears failures and the lock, and stamps `last_login`.
+    async fn record_login_success(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<()>;
+    async fn count_users(&self) -> StoreResult<u64>;
+}
+
+/// Sessions, their refresh tokens and blocked access-token ids (Redis in production).
+///
+/// Expired entries are never returned, whether or not a sweep has removed them yet.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a session and indexes its refresh token. If the user then has more than
+    /// `max_per_user` live sessions, the oldest are revoked; their ids are returned.
+    async fn create_session(
+        &self,
+        session: &SessionRecord,
+        max_per_user: usize,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<String>>;
+    async fn get_session(&self, id: &str, now: OffsetDateTime)
+    -> StoreResult<Option<SessionRecord>>;
+    async fn list_sessions(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<SessionRecord>>;
+    /// Atomically swaps the refresh token digest `presented` for `replacement` and slides the
+    /// session's expiry to `now + ttl`. A digest that was rotated out before is reuse: the
+    /// whole session is revoked.
+    async fn rotate_refresh(
+        &self,
+        presented: &str,
+        replacement: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<RefreshOutcome>;
+    /// The live session whose current refresh token has this digest.
+    async fn find_by_refresh(
+        &self,
+        digest: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<SessionRecord>>;
+    async fn revoke_session(&self, id: &str) -> StoreResult<Option<SessionRecord>>;
+    /// Revokes every session of the user except `keep`; returns the revoked ids.
+    async fn revoke_user_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Option<&str>,
+    ) -> StoreResult<Vec<String>>;
+    /// Blocks an access token id until `until` (its expiry).
+    async fn block_jti(&self, jti: &str, until: OffsetDateTime) -> StoreResult<()>;
+    async fn is_jti_blocked(&self, jti: &str, now: OffsetDateTime) -> StoreResult<bool>;
+    /// Removes what has expired; returns how many entries went.
+    async fn sweep_expired(&self, now: OffsetDateTime) -> StoreResult<u64>;
+}
+
+/// Signing keys (MongoDB in production); private keys arrive already encrypted.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Inserts a key unless one with the same kid exists (then it is a no-op).
+    async fn insert_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+}
+
+/// A whole storage deployment.
+#[derive(Clone)]
+pub struct Stores {
+    pub users: Arc<dyn UserStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub keys: Arc<dyn KeyStore>,
+    /// Human-readable description for the start-up log, e.g. `embedded (./data/sigil.redb)`.
+    pub description: String,
+}
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stores").field("description", &self.description).finish()
+    }
+}
+
+impl Stores {
+    pub fn embedded(store: EmbeddedStore) -> Self {
+        let description = format!("embedded ({})", store.path().display());
+        let store = Arc::new(store);
+        Self {
+            users: store.clone(),
+            sessions: store.clone(),
+            keys: store,
+            description,
+        }
+    }
+}
