@@ -1,11 +1,11 @@
 use std::fmt;
 
 use jsonwebtoken::EncodingKey;
+use rsa::RsaPrivateKey;
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use rsa::rand_core::OsRng;
 use rsa::traits::PublicKeyParts;
-use rsa::RsaPrivateKey;
 use zeroize::Zeroizing;
 
 use crate::{Jwk, KeyError, Signer};
@@ -48,7 +48,9 @@ pub struct KeyPair {
 
 impl fmt::Debug for KeyPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyPair").field("kid", &self.kid()).finish_non_exhaustive()
+        f.debug_struct("KeyPair")
+            .field("kid", &self.kid())
+            .finish_non_exhaustive()
     }
 }
 

@@ -53,9 +53,7 @@ fn b64(value: &Value) -> String {
 #[test]
 fn genuine_token_verifies() {
     let token = sign(&claims());
-    let verified = verifier()
-        .verify::<Value>(&token, &options(), NOW)
-        .unwrap();
+    let verified = verifier().verify::<Value>(&token, &options(), NOW).unwrap();
     assert_eq!(verified.kid, key().kid());
     assert_eq!(verified.claims["sub"], "u1");
 }
@@ -106,13 +104,17 @@ fn embedded_jwk_header_is_ignored() {
     header.kid = Some(attacker.kid().into());
     header.typ = Some("at+jwt".into());
     header.jku = Some("https://attacker.example/jwks.json".into());
-    header.jwk = Some(serde_json::from_value(serde_json::to_value(attacker.public_jwk()).unwrap()).unwrap());
+    header.jwk =
+        Some(serde_json::from_value(serde_json::to_value(attacker.public_jwk()).unwrap()).unwrap());
     let pem = attacker.to_pkcs8_pem().unwrap();
     let private = rsa::RsaPrivateKey::from_pkcs8_pem(&pem).unwrap();
     let der = private.to_pkcs1_der().unwrap();
-    let token =
-        jsonwebtoken::encode(&header, &claims(), &EncodingKey::from_rsa_der(der.as_bytes()))
-            .unwrap();
+    let token = jsonwebtoken::encode(
+        &header,
+        &claims(),
+        &EncodingKey::from_rsa_der(der.as_bytes()),
+    )
+    .unwrap();
     assert!(matches!(verify(&token), Err(VerifyError::UnknownKid(_))));
 }
 
@@ -172,7 +174,15 @@ fn wrong_typ_is_refused() {
 /// Garbage never panics.
 #[test]
 fn garbage_is_malformed() {
-    for junk in ["", "a", "a.b", "a.b.c", "....", "eyJhbGciOiJSUzI1NiJ9.e30.", "\u{1F600}.x.y"] {
+    for junk in [
+        "",
+        "a",
+        "a.b",
+        "a.b.c",
+        "....",
+        "eyJhbGciOiJSUzI1NiJ9.e30.",
+        "\u{1F600}.x.y",
+    ] {
         assert!(verify(junk).is_err(), "{junk:?}");
     }
 }

@@ -199,7 +199,10 @@ pub struct Config {
 fn duration(variable: &str, value: Option<&str>, default: &str) -> Result<Duration, ConfigError> {
     let text = value.unwrap_or(default);
     let parsed = humantime::parse_duration(text.trim()).map_err(|e| {
-        ConfigError::new(variable, format!("{text:?} is not a duration like 15m, 7d ({e})"))
+        ConfigError::new(
+            variable,
+            format!("{text:?} is not a duration like 15m, 7d ({e})"),
+        )
     })?;
     if parsed.is_zero() {
         return Err(ConfigError::new(variable, "must be longer than zero"));
@@ -207,14 +210,9 @@ fn duration(variable: &str, value: Option<&str>, default: &str) -> Result<Durati
     Ok(parsed)
 }
 
-fn number<T: std::str::FromStr>(
-    variable: &str,
-    value: Option<&str>,
-    default: T,
-    min: T,
-) -> Result<T, ConfigError>
+fn number<T>(variable: &str, value: Option<&str>, default: T, min: T) -> Result<T, ConfigError>
 where
-    T: PartialOrd + fmt::Display + Copy,
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
 {
     let Some(text) = value else {
         return Ok(default);
@@ -224,7 +222,10 @@ where
         .parse()
         .map_err(|_| ConfigError::new(variable, format!("{text:?} is not a whole number")))?;
     if parsed < min {
-        return Err(ConfigError::new(variable, format!("must be at least {min}")));
+        return Err(ConfigError::new(
+            variable,
+            format!("must be at least {min}"),
+        ));
     }
     Ok(parsed)
 }
@@ -268,7 +269,12 @@ fn issuer(value: Option<&str>) -> Result<(String, bool), ConfigError> {
                 "must be https unless the host is loopback (localhost, 127.0.0.0/8, ::1)",
             ));
         }
-        other => return Err(ConfigError::new(VAR, format!("scheme {other} is not http(s)"))),
+        other => {
+            return Err(ConfigError::new(
+                VAR,
+                format!("scheme {other} is not http(s)"),
+            ));
+        }
     }
     Ok((
         text.trim_end_matches('/').to_owned(),
@@ -291,7 +297,10 @@ impl Config {
         }
         let listen_text = s.listen.as_deref().unwrap_or("127.0.0.1:8080");
         let listen = listen_text.trim().parse().map_err(|_| {
-            ConfigError::new("SIGIL_LISTEN", format!("{listen_text:?} is not an ip:port address"))
+            ConfigError::new(
+                "SIGIL_LISTEN",
+                format!("{listen_text:?} is not an ip:port address"),
+            )
         })?;
         let (issuer, issuer_is_https) = issuer(s.issuer.as_deref())?;
 
@@ -349,7 +358,11 @@ impl Config {
                 s.refresh_token_ttl.as_deref(),
                 "7d",
             )?,
-            remember_me_ttl: duration("SIGIL_REMEMBER_ME_TTL", s.remember_me_ttl.as_deref(), "30d")?,
+            remember_me_ttl: duration(
+                "SIGIL_REMEMBER_ME_TTL",
+                s.remember_me_ttl.as_deref(),
+                "30d",
+            )?,
             require_email_verification: boolean(
                 "SIGIL_REQUIRE_EMAIL_VERIFICATION",
                 s.require_email_verification.as_deref(),
@@ -459,15 +472,69 @@ mod tests {
     #[test]
     fn bad_values_name_the_variable() {
         let cases = [
-            (Settings { listen: Some("nope".into()), ..Default::default() }, "SIGIL_LISTEN"),
-            (Settings { issuer: Some("http://id.example.com".into()), ..Default::default() }, "SIGIL_ISSUER"),
-            (Settings { issuer: Some("ftp://localhost".into()), ..Default::default() }, "SIGIL_ISSUER"),
-            (Settings { access_token_ttl: Some("soon".into()), ..Default::default() }, "SIGIL_ACCESS_TOKEN_TTL"),
-            (Settings { encryption_key: Some("c2hvcnQ=".into()), ..Default::default() }, "SIGIL_ENCRYPTION_KEY"),
-            (Settings { lockout_threshold: Some("0".into()), ..Default::default() }, "SIGIL_LOCKOUT_THRESHOLD"),
-            (Settings { require_email_verification: Some("maybe".into()), ..Default::default() }, "SIGIL_REQUIRE_EMAIL_VERIFICATION"),
-            (Settings { key_size: Some("1024".into()), ..Default::default() }, "SIGIL_KEY_SIZE"),
-            (Settings { mongodb_uri: Some("mongodb://x".into()), ..Default::default() }, "SIGIL_MONGODB_URI"),
+            (
+                Settings {
+                    listen: Some("nope".into()),
+                    ..Default::default()
+                },
+                "SIGIL_LISTEN",
+            ),
+            (
+                Settings {
+                    issuer: Some("http://id.example.com".into()),
+                    ..Default::default()
+                },
+                "SIGIL_ISSUER",
+            ),
+            (
+                Settings {
+                    issuer: Some("ftp://localhost".into()),
+                    ..Default::default()
+                },
+                "SIGIL_ISSUER",
+            ),
+            (
+                Settings {
+                    access_token_ttl: Some("soon".into()),
+                    ..Default::default()
+                },
+                "SIGIL_ACCESS_TOKEN_TTL",
+            ),
+            (
+                Settings {
+                    encryption_key: Some("c2hvcnQ=".into()),
+                    ..Default::default()
+                },
+                "SIGIL_ENCRYPTION_KEY",
+            ),
+            (
+                Settings {
+                    lockout_threshold: Some("0".into()),
+                    ..Default::default()
+                },
+                "SIGIL_LOCKOUT_THRESHOLD",
+            ),
+            (
+                Settings {
+                    require_email_verification: Some("maybe".into()),
+                    ..Default::default()
+                },
+                "SIGIL_REQUIRE_EMAIL_VERIFICATION",
+            ),
+            (
+                Settings {
+                    key_size: Some("1024".into()),
+                    ..Default::default()
+                },
+                "SIGIL_KEY_SIZE",
+            ),
+            (
+                Settings {
+                    mongodb_uri: Some("mongodb://x".into()),
+                    ..Default::default()
+                },
+                "SIGIL_MONGODB_URI",
+            ),
         ];
         for (settings, variable) in cases {
             assert_eq!(parse(settings).unwrap_err().variable, variable);
@@ -477,7 +544,10 @@ mod tests {
     /// https issuers anywhere, http only on loopback; trailing slashes dropped.
     #[test]
     fn issuer_rules() {
-        assert_eq!(issuer(Some("https://id.example.com/")).unwrap(), ("https://id.example.com".into(), true));
+        assert_eq!(
+            issuer(Some("https://id.example.com/")).unwrap(),
+            ("https://id.example.com".into(), true)
+        );
         assert!(issuer(Some("http://127.0.0.5:9000")).is_ok());
         assert!(issuer(Some("http://[::1]:9000")).is_ok());
         assert!(issuer(Some("http://10.0.0.1")).is_err());
@@ -487,8 +557,13 @@ mod tests {
     /// Flags and environment override the file, which overrides defaults.
     #[test]
     fn layering() {
-        let file: Settings = toml::from_str("listen = \"0.0.0.0:9000\"\nissuer = \"https://id.example.com\"").unwrap();
-        let cli = Settings { listen: Some("127.0.0.1:7000".into()), ..Default::default() };
+        let file: Settings =
+            toml::from_str("listen = \"0.0.0.0:9000\"\nissuer = \"https://id.example.com\"")
+                .unwrap();
+        let cli = Settings {
+            listen: Some("127.0.0.1:7000".into()),
+            ..Default::default()
+        };
         let merged = cli.over(file).unwrap();
         assert_eq!(merged.listen.as_deref(), Some("127.0.0.1:7000"));
         assert_eq!(merged.issuer.as_deref(), Some("https://id.example.com"));

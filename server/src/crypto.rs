@@ -48,7 +48,11 @@ impl fmt::Debug for Cipher {
 
 impl Cipher {
     pub fn from_base64(key: &str) -> Result<Self, CipherError> {
-        let bytes = Zeroizing::new(STANDARD.decode(key.trim()).map_err(|_| CipherError::BadKey)?);
+        let bytes = Zeroizing::new(
+            STANDARD
+                .decode(key.trim())
+                .map_err(|_| CipherError::BadKey)?,
+        );
         if bytes.len() != 32 {
             return Err(CipherError::BadKey);
         }
@@ -80,7 +84,9 @@ impl Cipher {
     }
 
     pub fn open(&self, sealed: &str, purpose: &str) -> Result<Zeroizing<Vec<u8>>, CipherError> {
-        let bytes = STANDARD.decode(sealed).map_err(|_| CipherError::Malformed)?;
+        let bytes = STANDARD
+            .decode(sealed)
+            .map_err(|_| CipherError::Malformed)?;
         if bytes.len() < 12 {
             return Err(CipherError::Malformed);
         }

@@ -196,7 +196,11 @@ mod tests {
             (ErrorCode::ValidationError, 400, "VALIDATION_ERROR"),
             (ErrorCode::MissingAuthHeader, 401, "MISSING_AUTH_HEADER"),
             (ErrorCode::TokenRevoked, 401, "TOKEN_REVOKED"),
-            (ErrorCode::InsufficientPermissions, 403, "INSUFFICIENT_PERMISSIONS"),
+            (
+                ErrorCode::InsufficientPermissions,
+                403,
+                "INSUFFICIENT_PERMISSIONS",
+            ),
             (ErrorCode::EmailExists, 409, "EMAIL_EXISTS"),
             (ErrorCode::UsernameExists, 409, "USERNAME_EXISTS"),
             (ErrorCode::AccountLocked, 423, "ACCOUNT_LOCKED"),

@@ -16,7 +16,9 @@ use crate::store::{KeyState, KeyStore, SigningKeyRecord, StoreError};
 pub enum KeyRingError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("signing key {kid} cannot be decrypted: {reason} (is SIGIL_ENCRYPTION_KEY the one it was sealed with?)")]
+    #[error(
+        "signing key {kid} cannot be decrypted: {reason} (is SIGIL_ENCRYPTION_KEY the one it was sealed with?)"
+    )]
     Decrypt { kid: String, reason: String },
     #[error("key error: {0}")]
     Key(#[from] sigil_keys::KeyError),

@@ -58,7 +58,10 @@ fn main() -> ExitCode {
         }
     };
     if check_only {
-        println!("configuration ok (issuer {}, listen {})", config.issuer, config.listen);
+        println!(
+            "configuration ok (issuer {}, listen {})",
+            config.issuer, config.listen
+        );
         return ExitCode::SUCCESS;
     }
     telemetry::init(config.log_format);

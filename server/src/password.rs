@@ -59,7 +59,9 @@ fn verify_now(params: &Params, password: &[u8], hash: &str) -> Verification {
         .verify_password(password, &parsed)
         .is_ok();
     let same_params = Params::try_from(&parsed).is_ok_and(|p| {
-        p.m_cost() == params.m_cost() && p.t_cost() == params.t_cost() && p.p_cost() == params.p_cost()
+        p.m_cost() == params.m_cost()
+            && p.t_cost() == params.t_cost()
+            && p.p_cost() == params.p_cost()
     });
     let outdated = parsed.algorithm.as_str() != "argon2id" || !same_params;
     Verification { matches, outdated }
@@ -116,14 +118,20 @@ impl PasswordHasher {
             .map_err(ApiError::internal)
     }
 
-    pub async fn verify(&self, password: Zeroizing<String>, hash: String) -> ApiResult<Verification> {
+    pub async fn verify(
+        &self,
+        password: Zeroizing<String>,
+        hash: String,
+    ) -> ApiResult<Verification> {
         self.on_pool(move |params| verify_now(params, password.as_bytes(), &hash))
             .await
     }
 
     /// Spends the same work as [`Self::verify`] and always fails.
     pub async fn verify_dummy(&self, password: Zeroizing<String>) -> ApiResult<()> {
-        self.verify(password, self.dummy_hash.clone()).await.map(|_| ())
+        self.verify(password, self.dummy_hash.clone())
+            .await
+            .map(|_| ())
     }
 }
 
@@ -156,8 +164,17 @@ mod tests {
         let h = hasher(64, 8);
         let hash = h.hash(pw("Correct-Horse-42")).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
-        let ok = h.verify(pw("Correct-Horse-42"), hash.clone()).await.unwrap();
-        assert_eq!(ok, Verification { matches: true, outdated: false });
+        let ok = h
+            .verify(pw("Correct-Horse-42"), hash.clone())
+            .await
+            .unwrap();
+        assert_eq!(
+            ok,
+            Verification {
+                matches: true,
+                outdated: false
+            }
+        );
         assert!(!h.verify(pw("wrong"), hash).await.unwrap().matches);
         assert!(!h.verify(pw("x"), "garbage".into()).await.unwrap().matches);
     }
@@ -166,8 +183,17 @@ mod tests {
     #[tokio::test]
     async fn old_parameters_are_flagged() {
         let old = hasher(32, 8).hash(pw("Correct-Horse-42")).await.unwrap();
-        let v = hasher(64, 8).verify(pw("Correct-Horse-42"), old).await.unwrap();
-        assert_eq!(v, Verification { matches: true, outdated: true });
+        let v = hasher(64, 8)
+            .verify(pw("Correct-Horse-42"), old)
+            .await
+            .unwrap();
+        assert_eq!(
+            v,
+            Verification {
+                matches: true,
+                outdated: true
+            }
+        );
     }
 
     /// With the queue full, a request is refused with 503 at once.

@@ -6,9 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use salvo::Server;
 use salvo::conn::tcp::TcpAcceptor;
 use salvo::server::ServerHandle;
-use salvo::Server;
 use thiserror::Error;
 use zeroize::Zeroizing;
 
@@ -93,13 +93,17 @@ fn encryption_key(config: &Config) -> Result<Cipher, StartupError> {
         Ok(text) => Zeroizing::new(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = Cipher::generate_key();
-            write_private_file(&path, key.as_bytes()).map_err(|e| {
-                StartupError::EncryptionKey(format!("{}: {e}", path.display()))
-            })?;
+            write_private_file(&path, key.as_bytes())
+                .map_err(|e| StartupError::EncryptionKey(format!("{}: {e}", path.display())))?;
             tracing::info!(path = %path.display(), "generated the encryption key");
             key
         }
-        Err(e) => return Err(StartupError::EncryptionKey(format!("{}: {e}", path.display()))),
+        Err(e) => {
+            return Err(StartupError::EncryptionKey(format!(
+                "{}: {e}",
+                path.display()
+            )));
+        }
     };
     Cipher::from_base64(&key)
         .map_err(|e| StartupError::EncryptionKey(format!("{}: {e}", path.display())))
@@ -123,7 +127,14 @@ impl App {
     /// Prepares everything and binds the listener; nothing is served until
     /// [`App::run_until_stopped`].
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// As [`App::build`], reading the time from `clock`.
+    pub async fn build_with_clock(
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartupError> {
         create_private_dir(&config.data_dir)?;
         let cipher = encryption_key(&config)?;
         let store_path = config.data_dir.join(STORE_FILE);

@@ -66,9 +66,13 @@ pub fn issue_access(
 
 /// Checks signature, type, expiry, issuer and audience. Session, `jti` and user checks are
 /// the caller's (they need the store).
-pub fn verify_access(state: &AppState, token: &str, now: OffsetDateTime) -> ApiResult<AccessClaims> {
-    let options = VerifyOptions::new(&state.config.issuer, &state.config.issuer)
-        .with_typ(ACCESS_TOKEN_TYP);
+pub fn verify_access(
+    state: &AppState,
+    token: &str,
+    now: OffsetDateTime,
+) -> ApiResult<AccessClaims> {
+    let options =
+        VerifyOptions::new(&state.config.issuer, &state.config.issuer).with_typ(ACCESS_TOKEN_TYP);
     state
         .keyring
         .verifier()

@@ -1,1 +1,12 @@
-fn main(){}
+//! End-to-end tests over real HTTP. One binary; each test starts its own server on
+//! `127.0.0.1:0` with its own data directory.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod account_flow;
+mod bad_input;
+mod concurrency;
+mod durability;
+mod jwks;
+mod lockout;
+mod refresh;
+mod store_conformance;

@@ -1,0 +1,297 @@
+//! The end-to-end test kit: a real Sigil server on `127.0.0.1:0` per test, with typed helpers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sigil_keys::{KeyPair, KeySize};
+use sigil_server::clock::ManualClock;
+use sigil_server::config::{Config, LogFormat};
+use sigil_server::state::AppState;
+use sigil_server::{App, ShutdownHandle};
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+pub mod process;
+
+/// One RSA key for the whole test binary: generating one per server would dominate run time.
+pub fn shared_key() -> KeyPair {
+    static KEY: OnceLock<KeyPair> = OnceLock::new();
+    KEY.get_or_init(|| KeyPair::generate(KeySize::Rsa2048).expect("generate test key"))
+        .clone()
+}
+
+fn init_logs() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            sigil_server::telemetry::init(LogFormat::Pretty);
+        }
+    });
+}
+
+/// A running server and an HTTP client for it.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+    data_dir: Arc<TempDir>,
+    shutdown: ShutdownHandle,
+    task: JoinHandle<()>,
+}
+
+/// An answer, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The `error.code` of an error envelope.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a SPEC error envelope with this status and code, whose requestId matches the
+    /// `X-Request-Id` header.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "status; body: {}", self.body);
+        assert_eq!(self.body["success"], json!(false), "body: {}", self.body);
+        assert_eq!(self.code(), code, "body: {}", self.body);
+        assert!(
+            self.body["timestamp"].is_string(),
+            "timestamp: {}",
+            self.body
+        );
+        let id = self.header("x-request-id").expect("X-Request-Id header");
+        assert_eq!(self.body["requestId"], json!(id));
+    }
+}
+
+/// Credentials of a user the test registers.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub email: String,
+    pub username: String,
+    pub password: String,
+}
+
+impl TestUser {
+    pub fn random() -> Self {
+        let tag = Uuid::new_v4().simple().to_string();
+        Self {
+            email: format!("user-{}@example.com", &tag[..12]),
+            username: format!("user_{}", &tag[..12]),
+            password: format!("Sturdy-Lantern-{}!", &tag[..6]),
+        }
+    }
+
+    pub fn registration(&self) -> Value {
+        json!({"email": self.email, "username": self.username, "password": self.password})
+    }
+}
+
+/// Tokens from a login or refresh.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        Self::spawn_in(dir, adjust).await
+    }
+
+    /// Starts a server on an existing data directory (for restart tests).
+    pub async fn spawn_in(dir: Arc<TempDir>, adjust: impl FnOnce(&mut Config)) -> Self {
+        init_logs();
+        let mut config = Config::for_tests(dir.path().to_owned()).expect("test config");
+        config.initial_signing_key = Some(shared_key());
+        config.bootstrap_admin_password =
+            Some(sigil_server::config::Secret::new(ADMIN_PASSWORD.to_owned()));
+        adjust(&mut config);
+        let clock = Arc::new(ManualClock::default());
+        let app = App::build_with_clock(config, clock.clone())
+            .await
+            .expect("build app");
+        let base = format!("http://{}", app.local_addr());
+        let state = app.state().clone();
+        let shutdown = app.shutdown_handle();
+        let task = tokio::spawn(app.run_until_stopped());
+        Self {
+            base,
+            client: client(),
+            state,
+            clock,
+            data_dir: dir,
+            shutdown,
+            task,
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// Stops the server, waits until it has released the store, and hands back the data
+    /// directory for a restart.
+    pub async fn stop(self) -> Arc<TempDir> {
+        drop(self.client);
+        self.shutdown.stop();
+        self.task.await.expect("server task");
+        drop(self.state);
+        self.data_dir
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        read(req.send().await.expect("send")).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.request(Method::POST, path, None, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str, bearer: Option<&str>) -> Reply {
+        self.request(Method::GET, path, bearer, None).await
+    }
+
+    pub async fn register(&self, user: &TestUser) -> Reply {
+        self.post("/v1/auth/register", user.registration()).await
+    }
+
+    pub async fn login(&self, user: &TestUser) -> Reply {
+        self.post(
+            "/v1/auth/login",
+            json!({"username": user.username, "password": user.password}),
+        )
+        .await
+    }
+
+    /// Registers a fresh user and logs them in.
+    pub async fn signed_in_user(&self) -> (TestUser, Tokens) {
+        let user = TestUser::random();
+        let reply = self.register(&user).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        let tokens = self.login_ok(&user).await;
+        (user, tokens)
+    }
+
+    pub async fn login_ok(&self, user: &TestUser) -> Tokens {
+        let reply = self.login(user).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        tokens(&reply)
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Reply {
+        self.post("/v1/auth/refresh", json!({"refreshToken": refresh_token}))
+            .await
+    }
+
+    pub async fn me(&self, access: &str) -> Reply {
+        self.get("/v1/users/me", Some(access)).await
+    }
+
+    pub fn advance_clock(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+}
+
+pub const ADMIN_EMAIL: &str = "admin@sigil.local";
+pub const ADMIN_PASSWORD: &str = "Keystone-Vault-Pass-91!";
+
+pub fn tokens(reply: &Reply) -> Tokens {
+    Tokens {
+        access: reply.data()["accessToken"]
+            .as_str()
+            .expect("accessToken")
+            .to_owned(),
+        refresh: reply.data()["refreshToken"]
+            .as_str()
+            .expect("refreshToken")
+            .to_owned(),
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+pub async fn read(response: reqwest::Response) -> Reply {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.expect("body");
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!(
+                "status {status}: body is not JSON: {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        })
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Where cargo put the `sigil` binary next to this test binary.
+pub fn sigil_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile dir");
+    let bin = dir.join("sigil");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (cargo build --workspace --bins; scripts/test.sh does)",
+        bin.display()
+    );
+    bin
+}

@@ -28,7 +28,9 @@ impl Email {
             return Err(err("Email must be at most 255 characters"));
         }
         if !input.is_ascii() {
-            return Err(err("Email must use ASCII characters (IDN domains in xn-- form)"));
+            return Err(err(
+                "Email must use ASCII characters (IDN domains in xn-- form)",
+            ));
         }
         let options = Options::default()
             .with_required_tld()
@@ -64,7 +66,7 @@ impl Username {
     pub fn parse(input: &str) -> Result<Self, FieldError> {
         let err = |message: &str| FieldError::new("username", message);
         let len = input.chars().count();
-        if len < USERNAME_MIN || len > USERNAME_MAX {
+        if !(USERNAME_MIN..=USERNAME_MAX).contains(&len) {
             return Err(err("Username must be 3 to 50 characters"));
         }
         if !input

@@ -97,14 +97,20 @@ mod tests {
     fn policy() {
         assert!(check("Correct-Horse-42-Battery").is_ok());
         assert!(check("Sh0rt!").is_err(), "too short");
-        assert!(check(&format!("Aa1!{}", "x".repeat(125))).is_err(), "too long");
+        assert!(
+            check(&format!("Aa1!{}", "x".repeat(125))).is_err(),
+            "too long"
+        );
         assert!(check("alllowercase-42-battery").is_err(), "no upper");
         assert!(check("ALLUPPER-42-BATTERY").is_err(), "no lower");
         assert!(check("No-Digits-Here-Battery").is_err(), "no digit");
         assert!(check("NoSymbols42Battery").is_err(), "no symbol");
         assert!(check("Password123!").is_err(), "weak per zxcvbn");
         assert!(check("My-johndoe-Pass-77").is_err(), "contains username");
-        assert!(check("Xx-john.smith-Zz-77").is_err(), "contains email local part");
+        assert!(
+            check("Xx-john.smith-Zz-77").is_err(),
+            "contains email local part"
+        );
     }
 
     /// Unicode counts in characters, not bytes, and a 10 KB input is refused cheaply.

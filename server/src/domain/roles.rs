@@ -90,6 +90,9 @@ mod tests {
         assert!(moderator.contains(&Permission::AdminUsersRead));
         assert!(!moderator.contains(&Permission::AdminKeysManage));
         assert_eq!(permissions_of(&[Role::Admin]).len(), Permission::ALL.len());
-        assert_eq!(permissions_of(&[Role::User, Role::Admin]).len(), Permission::ALL.len());
+        assert_eq!(
+            permissions_of(&[Role::User, Role::Admin]).len(),
+            Permission::ALL.len()
+        );
     }
 }

@@ -76,7 +76,12 @@ fn refresh_cookie(state: &AppState, value: String, max_age_secs: i64) -> Cookie<
         .build()
 }
 
-fn answer_with_tokens(state: &AppState, res: &mut Response, issued: &IssuedTokens, message: &'static str) {
+fn answer_with_tokens(
+    state: &AppState,
+    res: &mut Response,
+    issued: &IssuedTokens,
+    message: &'static str,
+) {
     let max_age = (issued.session.expires_at - state.clock.now()).whole_seconds();
     res.add_cookie(refresh_cookie(state, issued.refresh_token.clone(), max_age));
     res.headers_mut().insert(
@@ -154,7 +159,13 @@ pub async fn logout(req: &mut Request, depot: &mut Depot, res: &mut Response) ->
         }
     };
     let refresh_token = b.refresh_token.or_else(|| refresh_from_cookie(req));
-    sessions::logout(&state, principal.as_ref(), refresh_token.as_deref(), b.logout_all_devices).await?;
+    sessions::logout(
+        &state,
+        principal.as_ref(),
+        refresh_token.as_deref(),
+        b.logout_all_devices,
+    )
+    .await?;
     res.add_cookie(refresh_cookie(&state, String::new(), 0));
     respond::message(res, "Logged out successfully");
     Ok(())

@@ -27,6 +27,12 @@ async fn read(req: &mut Request) -> ApiResult<&[u8]> {
 }
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    // serde would also read a struct from a JSON array; every body here is an object.
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        return Err(ApiError::bad_request(
+            "The request body must be a JSON object",
+        ));
+    }
     serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request(format!("The request body is not valid: {e}")))
 }

@@ -63,7 +63,10 @@ const SECURITY_HEADERS: [(&str, &str); 5] = [
     ("x-frame-options", "DENY"),
     ("content-security-policy", "default-src 'self'"),
     ("referrer-policy", "strict-origin-when-cross-origin"),
-    ("permissions-policy", "camera=(), microphone=(), geolocation=()"),
+    (
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=()",
+    ),
 ];
 
 /// Runs around every request, matched or not: assigns the request id, sets the security
@@ -98,7 +101,9 @@ pub async fn request_context(
     let method = req.method().to_string();
     let path = req.uri().path().to_owned();
     let span = tracing::info_span!("request", request_id = %id);
-    ctrl.call_next(req, depot, res).instrument(span.clone()).await;
+    ctrl.call_next(req, depot, res)
+        .instrument(span.clone())
+        .await;
     let status = res.status_code.map_or(200, |s| s.as_u16());
     span.in_scope(|| {
         tracing::info!(

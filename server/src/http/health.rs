@@ -20,7 +20,11 @@ pub async fn health(depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let up = store_up(&state).await;
     let store = if up { "up" } else { "down" };
-    res.status_code(if up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE });
+    res.status_code(if up {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    });
     res.render(Json(json!({
         "status": if up { "healthy" } else { "unhealthy" },
         "timestamp": OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default(),
@@ -42,7 +46,11 @@ pub async fn live(res: &mut Response) {
 pub async fn ready(depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let up = store_up(&state).await;
-    res.status_code(if up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE });
+    res.status_code(if up {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    });
     res.render(Json(json!({ "ready": up })));
     Ok(())
 }

@@ -30,7 +30,11 @@ pub fn service(state: AppState) -> Service {
                         .push(Router::with_path("logout").post(auth::logout))
                         .push(Router::with_path("change-password").put(auth::change_password)),
                 )
-                .push(Router::with_path("users/me").get(users::me).put(users::update_me)),
+                .push(
+                    Router::with_path("users/me")
+                        .get(users::me)
+                        .put(users::update_me),
+                ),
         )
         .push(
             Router::with_path(".well-known")

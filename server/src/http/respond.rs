@@ -75,7 +75,8 @@ pub fn render_error(err: &ApiError, depot: &Depot, res: &mut Response) {
     if let Some(cause) = &err.internal {
         tracing::error!(%cause, "internal error");
     }
-    let status = StatusCode::from_u16(err.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status =
+        StatusCode::from_u16(err.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let retry_after = err.retry_after.map(|d| d.as_secs().max(1));
     if let Some(secs) = retry_after
         && let Ok(value) = HeaderValue::from_str(&secs.to_string())

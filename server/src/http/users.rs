@@ -60,6 +60,11 @@ pub async fn update_me(req: &mut Request, depot: &mut Depot, res: &mut Response)
         },
     )
     .await?;
-    respond::data_with_message(res, StatusCode::OK, "Profile updated", UserView::from(&user));
+    respond::data_with_message(
+        res,
+        StatusCode::OK,
+        "Profile updated",
+        UserView::from(&user),
+    );
     Ok(())
 }

@@ -30,13 +30,21 @@ fn optional_text(
     max: usize,
     errors: &mut Vec<FieldError>,
 ) -> Option<String> {
-    let value = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())?;
+    let value = value
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())?;
     if value.chars().count() > max {
-        errors.push(FieldError::new(field, format!("Must be at most {max} characters")));
+        errors.push(FieldError::new(
+            field,
+            format!("Must be at most {max} characters"),
+        ));
         return None;
     }
     if value.chars().any(char::is_control) {
-        errors.push(FieldError::new(field, "Must not contain control characters"));
+        errors.push(FieldError::new(
+            field,
+            "Must not contain control characters",
+        ));
         return None;
     }
     Some(value)
@@ -202,11 +210,24 @@ pub async fn change_password(
     current: Option<Zeroizing<String>>,
     new: Option<Zeroizing<String>>,
 ) -> ApiResult<()> {
-    let (Some(current), Some(new)) = (current, new) else {
-        let mut errors = Vec::new();
-        errors.push(FieldError::new("currentPassword", "Current password is required"));
-        errors.push(FieldError::new("newPassword", "New password is required"));
-        return Err(ApiError::validation(errors));
+    let (current, new) = match (current, new) {
+        (Some(current), Some(new)) => (current, new),
+        (current, new) => {
+            let missing = [
+                (
+                    current.is_none(),
+                    "currentPassword",
+                    "Current password is required",
+                ),
+                (new.is_none(), "newPassword", "New password is required"),
+            ];
+            let errors = missing
+                .into_iter()
+                .filter(|(absent, _, _)| *absent)
+                .map(|(_, field, message)| FieldError::new(field, message))
+                .collect();
+            return Err(ApiError::validation(errors));
+        }
     };
     let check = state
         .hasher

@@ -15,7 +15,10 @@ pub struct Principal {
 /// Extracts the token from an `Authorization` header value.
 pub fn bearer_token(header: Option<&str>) -> ApiResult<&str> {
     let header = header.ok_or_else(|| {
-        ApiError::new(ErrorCode::MissingAuthHeader, "The Authorization header is missing")
+        ApiError::new(
+            ErrorCode::MissingAuthHeader,
+            "The Authorization header is missing",
+        )
     })?;
     let (scheme, token) = header.split_once(' ').ok_or_else(invalid_format)?;
     let token = token.trim();
@@ -55,13 +58,22 @@ pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<Principal>
         UserStatus::Active => {}
         UserStatus::Pending if !state.config.require_email_verification => {}
         UserStatus::Suspended => {
-            return Err(ApiError::new(ErrorCode::AccountSuspended, "The account is suspended"));
+            return Err(ApiError::new(
+                ErrorCode::AccountSuspended,
+                "The account is suspended",
+            ));
         }
         UserStatus::Deleted => {
-            return Err(ApiError::new(ErrorCode::AccountDeleted, "The account has been deleted"));
+            return Err(ApiError::new(
+                ErrorCode::AccountDeleted,
+                "The account has been deleted",
+            ));
         }
         UserStatus::Pending => {
-            return Err(ApiError::new(ErrorCode::EmailNotVerified, "Verify your email address"));
+            return Err(ApiError::new(
+                ErrorCode::EmailNotVerified,
+                "Verify your email address",
+            ));
         }
     }
     Ok(Principal { user, claims })
@@ -74,10 +86,23 @@ mod tests {
     /// Header shapes map to the seed API's codes.
     #[test]
     fn bearer_header_shapes() {
-        assert_eq!(bearer_token(Some("Bearer abc.def.ghi")).ok(), Some("abc.def.ghi"));
+        assert_eq!(
+            bearer_token(Some("Bearer abc.def.ghi")).ok(),
+            Some("abc.def.ghi")
+        );
         assert_eq!(bearer_token(Some("bearer abc")).ok(), Some("abc"));
-        assert_eq!(bearer_token(None).unwrap_err().code, ErrorCode::MissingAuthHeader);
-        for bad in ["Bearer", "Bearer ", "Basic abc", "abc", "Bearer a b", "Token abc"] {
+        assert_eq!(
+            bearer_token(None).unwrap_err().code,
+            ErrorCode::MissingAuthHeader
+        );
+        for bad in [
+            "Bearer",
+            "Bearer ",
+            "Basic abc",
+            "abc",
+            "Bearer a b",
+            "Token abc",
+        ] {
             assert_eq!(
                 bearer_token(Some(bad)).unwrap_err().code,
                 ErrorCode::InvalidAuthFormat,

@@ -9,8 +9,8 @@ use zeroize::Zeroizing;
 use super::ClientInfo;
 use super::principal::Principal;
 use crate::crypto::{random_token, token_digest};
-use crate::domain::{Login, UserRecord, UserStatus};
 use crate::domain::password::PASSWORD_MAX_BYTES;
+use crate::domain::{Login, UserRecord, UserStatus};
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
 use crate::state::AppState;
 use crate::store::{RefreshOutcome, SessionRecord};
@@ -66,7 +66,11 @@ fn ensure_may_sign_in(state: &AppState, user: &UserRecord) -> ApiResult<()> {
     }
 }
 
-pub async fn login(state: &AppState, input: LoginInput, client: ClientInfo) -> ApiResult<IssuedTokens> {
+pub async fn login(
+    state: &AppState,
+    input: LoginInput,
+    client: ClientInfo,
+) -> ApiResult<IssuedTokens> {
     let login = match (input.email.as_deref(), input.username.as_deref()) {
         (Some(email), None) => Login::email(email),
         (None, Some(username)) => Login::username(username),
@@ -94,7 +98,11 @@ pub async fn login(state: &AppState, input: LoginInput, client: ClientInfo) -> A
     let now = state.clock.now();
     let Some(user) = state.stores.users.find_user(&login).await? else {
         state.hasher.verify_dummy(password).await?;
-        tracing::info!(event = "login.failed", reason = "unknown_user", "login failed");
+        tracing::info!(
+            event = "login.failed",
+            reason = "unknown_user",
+            "login failed"
+        );
         return Err(ApiError::invalid_credentials());
     };
     if user.is_locked(now) {
@@ -119,7 +127,15 @@ pub async fn login(state: &AppState, input: LoginInput, client: ClientInfo) -> A
     }
     ensure_may_sign_in(state, &user)?;
 
-    state.stores.users.record_login_success(user.id, now).await?;
+    state
+        .stores
+        .users
+        .record_login_success(user.id, now)
+        .await?;
+    let mut user = user;
+    user.failed_logins = 0;
+    user.locked_until = None;
+    user.last_login = Some(now);
     if check.outdated {
         // Upgrade the stored hash to the current parameters while we hold the password.
         let hash = state.hasher.hash(password).await?;
@@ -180,7 +196,11 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> ApiResult<IssuedT
     let outcome = state
         .stores
         .sessions
-        .rotate_refresh(&token_digest(refresh_token), &token_digest(&replacement), now)
+        .rotate_refresh(
+            &token_digest(refresh_token),
+            &token_digest(&replacement),
+            now,
+        )
         .await?;
     let session = match outcome {
         RefreshOutcome::Rotated(session) => session,
@@ -259,7 +279,11 @@ pub async fn logout(
             .await?;
     }
     let revoked = if all_devices {
-        state.stores.sessions.revoke_user_sessions(user_id, None).await?
+        state
+            .stores
+            .sessions
+            .revoke_user_sessions(user_id, None)
+            .await?
     } else {
         let mut revoked = Vec::new();
         for sid in principal

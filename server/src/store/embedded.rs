@@ -12,8 +12,8 @@ use redb::{
     Database, MultimapTableDefinition, ReadableDatabase, ReadableMultimapTable, ReadableTable,
     ReadableTableMetadata, TableDefinition,
 };
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -290,10 +290,7 @@ fn read_session(
 
 /// Removes a session and its place in the user index, inside the caller's transaction.
 /// Its refresh entries stay until they expire, so a late replay reads as "revoked".
-fn delete_session(
-    txn: &redb::WriteTransaction,
-    id: &str,
-) -> StoreResult<Option<SessionRecord>> {
+fn delete_session(txn: &redb::WriteTransaction, id: &str) -> StoreResult<Option<SessionRecord>> {
     let mut sessions = txn.open_table(SESSIONS).map_err(db_err)?;
     let removed = match sessions.remove(id).map_err(db_err)? {
         Some(bytes) => Some(decode::<SessionRecord>(bytes.value())?),
@@ -465,8 +462,7 @@ impl SessionStore for EmbeddedStore {
                                         i64::try_from(s.ttl_secs).unwrap_or(i64::MAX),
                                     );
                                 {
-                                    let mut sessions =
-                                        txn.open_table(SESSIONS).map_err(db_err)?;
+                                    let mut sessions = txn.open_table(SESSIONS).map_err(db_err)?;
                                     sessions
                                         .insert(s.id.as_str(), encode(&s)?.as_slice())
                                         .map_err(db_err)?;
@@ -590,7 +586,8 @@ impl SessionStore for EmbeddedStore {
                 let mut refresh = txn.open_table(REFRESH).map_err(db_err)?;
                 refresh
                     .retain(|_, bytes| {
-                        let keep = decode::<RefreshEntry>(bytes).is_ok_and(|e| e.expires_at > cutoff);
+                        let keep =
+                            decode::<RefreshEntry>(bytes).is_ok_and(|e| e.expires_at > cutoff);
                         removed += u64::from(!keep);
                         keep
                     })

@@ -93,8 +93,11 @@ pub trait SessionStore: Send + Sync {
         max_per_user: usize,
         now: OffsetDateTime,
     ) -> StoreResult<Vec<String>>;
-    async fn get_session(&self, id: &str, now: OffsetDateTime)
-    -> StoreResult<Option<SessionRecord>>;
+    async fn get_session(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<SessionRecord>>;
     async fn list_sessions(
         &self,
         user_id: Uuid,
@@ -149,7 +152,9 @@ pub struct Stores {
 
 impl std::fmt::Debug for Stores {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stores").field("description", &self.description).finish()
+        f.debug_struct("Stores")
+            .field("description", &self.description)
+            .finish()
     }
 }
 

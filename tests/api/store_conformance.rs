@@ -1,0 +1,618 @@
+//! One contract for every storage backend. Each case takes `&Stores` and knows nothing about
+//! the backend; `backends!` runs every case against every backend.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sigil_server::domain::{Login, ProfileUpdate, Role, UserRecord, UserStatus};
+use sigil_server::store::{
+    Conflict, EmbeddedStore, KeyState, LockoutPolicy, RefreshOutcome, SessionRecord,
+    SigningKeyRecord, StoreError, Stores,
+};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// A backend under test and whatever must live as long as it.
+struct Backend {
+    stores: Stores,
+    _guard: Box<dyn std::any::Any + Send>,
+}
+
+impl Backend {
+    fn embedded() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("conformance.redb")).unwrap();
+        Self {
+            stores: Stores::embedded(store),
+            _guard: Box::new(dir),
+        }
+    }
+}
+
+macro_rules! backends {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let backend = super::Backend::embedded();
+                    super::$case(&backend.stores).await;
+                }
+            )*
+        }
+    };
+}
+
+backends!(
+    users_insert_and_find,
+    users_unique_case_insensitive,
+    users_concurrent_inserts_have_one_winner,
+    users_profile_and_password,
+    users_lockout,
+    sessions_create_get_list,
+    sessions_cap_evicts_oldest,
+    sessions_rotation_outcomes,
+    sessions_concurrent_rotation_has_one_winner,
+    sessions_expire,
+    sessions_revocation,
+    jti_blocking,
+    keys_insert_and_list,
+);
+
+fn now() -> OffsetDateTime {
+    // Whole seconds: some backends store timestamps at that precision.
+    OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp()).unwrap()
+}
+
+fn user(email: &str, username: &str) -> UserRecord {
+    let at = now();
+    UserRecord {
+        id: Uuid::new_v4(),
+        email: email.into(),
+        email_normalized: email.to_ascii_lowercase(),
+        username: username.into(),
+        username_normalized: username.to_ascii_lowercase(),
+        password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+        first_name: None,
+        last_name: None,
+        phone: None,
+        status: UserStatus::Active,
+        email_verified: false,
+        roles: vec![Role::User],
+        failed_logins: 0,
+        locked_until: None,
+        created_at: at,
+        updated_at: at,
+        last_login: None,
+        password_changed_at: at,
+    }
+}
+
+fn session(
+    user_id: Uuid,
+    digest: &str,
+    created_at: OffsetDateTime,
+    ttl: Duration,
+) -> SessionRecord {
+    SessionRecord {
+        id: Uuid::new_v4().to_string(),
+        user_id,
+        client_id: "sigil".into(),
+        refresh_digest: digest.into(),
+        created_at,
+        last_activity: created_at,
+        expires_at: created_at + ttl,
+        ttl_secs: ttl.as_secs(),
+        auth_time: created_at,
+        amr: vec!["pwd".into()],
+        remember_me: false,
+        ip: Some("127.0.0.1".into()),
+        user_agent: Some("test".into()),
+    }
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+async fn users_insert_and_find(stores: &Stores) {
+    let alice = user("Alice@Example.com", "Alice");
+    stores.users.insert_user(&alice).await.unwrap();
+    assert_eq!(
+        stores.users.get_user(alice.id).await.unwrap(),
+        Some(alice.clone())
+    );
+    let by_email = stores
+        .users
+        .find_user(&Login::email("ALICE@example.COM"))
+        .await
+        .unwrap();
+    assert_eq!(by_email.map(|u| u.id), Some(alice.id));
+    let by_name = stores
+        .users
+        .find_user(&Login::username("alice"))
+        .await
+        .unwrap();
+    assert_eq!(by_name.map(|u| u.id), Some(alice.id));
+    assert_eq!(
+        stores
+            .users
+            .find_user(&Login::username("bob"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(stores.users.get_user(Uuid::new_v4()).await.unwrap(), None);
+    assert_eq!(stores.users.count_users().await.unwrap(), 1);
+}
+
+async fn users_unique_case_insensitive(stores: &Stores) {
+    stores
+        .users
+        .insert_user(&user("a@example.com", "alpha"))
+        .await
+        .unwrap();
+    let email_taken = stores
+        .users
+        .insert_user(&user("A@EXAMPLE.COM", "other"))
+        .await;
+    assert!(matches!(
+        email_taken,
+        Err(StoreError::Conflict(Conflict::Email))
+    ));
+    let name_taken = stores
+        .users
+        .insert_user(&user("b@example.com", "ALPHA"))
+        .await;
+    assert!(matches!(
+        name_taken,
+        Err(StoreError::Conflict(Conflict::Username))
+    ));
+    assert_eq!(stores.users.count_users().await.unwrap(), 1);
+}
+
+async fn users_concurrent_inserts_have_one_winner(stores: &Stores) {
+    let attempts = (0..20).map(|i| {
+        let users = stores.users.clone();
+        tokio::spawn(async move {
+            users
+                .insert_user(&user(&format!("u{i}@example.com"), "same"))
+                .await
+        })
+    });
+    let results = futures::future::join_all(attempts).await;
+    let wins = results.iter().filter(|r| matches!(r, Ok(Ok(())))).count();
+    assert_eq!(wins, 1);
+    assert_eq!(stores.users.count_users().await.unwrap(), 1);
+}
+
+async fn users_profile_and_password(stores: &Stores) {
+    let u = user("p@example.com", "profile");
+    stores.users.insert_user(&u).await.unwrap();
+    let later = now() + Duration::from_secs(5);
+    let update = ProfileUpdate {
+        first_name: Some(Some("Ada".into())),
+        last_name: None,
+        phone: Some(None),
+    };
+    let updated = stores
+        .users
+        .update_profile(u.id, &update, later)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.first_name.as_deref(), Some("Ada"));
+    assert_eq!(updated.updated_at, later);
+    assert!(
+        stores
+            .users
+            .update_profile(Uuid::new_v4(), &update, later)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    assert!(
+        stores
+            .users
+            .set_password_hash(u.id, "$new", true, later)
+            .await
+            .unwrap()
+    );
+    let stored = stores.users.get_user(u.id).await.unwrap().unwrap();
+    assert_eq!(stored.password_hash, "$new");
+    assert_eq!(stored.password_changed_at, later);
+    let even_later = later + Duration::from_secs(5);
+    stores
+        .users
+        .set_password_hash(u.id, "$rehash", false, even_later)
+        .await
+        .unwrap();
+    let stored = stores.users.get_user(u.id).await.unwrap().unwrap();
+    assert_eq!(stored.password_hash, "$rehash");
+    assert_eq!(
+        stored.password_changed_at, later,
+        "a rehash is not a password change"
+    );
+    assert!(
+        !stores
+            .users
+            .set_password_hash(Uuid::new_v4(), "$x", true, later)
+            .await
+            .unwrap()
+    );
+}
+
+async fn users_lockout(stores: &Stores) {
+    let u = user("l@example.com", "locky");
+    stores.users.insert_user(&u).await.unwrap();
+    let policy = LockoutPolicy {
+        threshold: 3,
+        duration: Duration::from_secs(600),
+    };
+    let t = now();
+    for expected in 1..3 {
+        let after = stores
+            .users
+            .record_login_failure(u.id, t, policy)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(after.failed_logins, expected);
+        assert!(!after.is_locked(t));
+    }
+    let locked = stores
+        .users
+        .record_login_failure(u.id, t, policy)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(locked.is_locked(t));
+    assert_eq!(locked.locked_until, Some(t + Duration::from_secs(600)));
+    // Failures while locked do not extend the lock.
+    let still = stores
+        .users
+        .record_login_failure(u.id, t + Duration::from_secs(1), policy)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(still.locked_until, locked.locked_until);
+    assert!(!still.is_locked(t + Duration::from_secs(601)));
+
+    stores.users.record_login_success(u.id, t).await.unwrap();
+    let cleared = stores.users.get_user(u.id).await.unwrap().unwrap();
+    assert_eq!((cleared.failed_logins, cleared.locked_until), (0, None));
+    assert_eq!(cleared.last_login, Some(t));
+
+    // Concurrent failures are all counted.
+    let policy = LockoutPolicy {
+        threshold: 100,
+        duration: Duration::from_secs(600),
+    };
+    let tasks = (0..10).map(|_| {
+        let users = stores.users.clone();
+        tokio::spawn(async move { users.record_login_failure(u.id, t, policy).await })
+    });
+    futures::future::join_all(tasks).await;
+    assert_eq!(
+        stores
+            .users
+            .get_user(u.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .failed_logins,
+        10
+    );
+}
+
+async fn sessions_create_get_list(stores: &Stores) {
+    let user_id = Uuid::new_v4();
+    let t = now();
+    let a = session(user_id, "digest-a", t, DAY);
+    let b = session(user_id, "digest-b", t + Duration::from_secs(1), DAY);
+    assert!(
+        stores
+            .sessions
+            .create_session(&a, 5, t)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        stores
+            .sessions
+            .create_session(&b, 5, t)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        stores.sessions.get_session(&a.id, t).await.unwrap(),
+        Some(a.clone())
+    );
+    let listed: Vec<String> = stores
+        .sessions
+        .list_sessions(user_id, t)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(listed, vec![a.id.clone(), b.id.clone()]);
+    assert!(
+        stores
+            .sessions
+            .list_sessions(Uuid::new_v4(), t)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let found = stores
+        .sessions
+        .find_by_refresh("digest-b", t)
+        .await
+        .unwrap();
+    assert_eq!(found.map(|s| s.id), Some(b.id));
+    assert_eq!(
+        stores.sessions.find_by_refresh("nope", t).await.unwrap(),
+        None
+    );
+}
+
+async fn sessions_cap_evicts_oldest(stores: &Stores) {
+    let user_id = Uuid::new_v4();
+    let t = now();
+    let mut ids = Vec::new();
+    for i in 0..3u64 {
+        let s = session(
+            user_id,
+            &format!("cap-{i}"),
+            t + Duration::from_secs(i),
+            DAY,
+        );
+        stores.sessions.create_session(&s, 3, t).await.unwrap();
+        ids.push(s.id);
+    }
+    let newest = session(user_id, "cap-3", t + Duration::from_secs(3), DAY);
+    let evicted = stores.sessions.create_session(&newest, 3, t).await.unwrap();
+    assert_eq!(evicted, vec![ids[0].clone()]);
+    assert_eq!(stores.sessions.get_session(&ids[0], t).await.unwrap(), None);
+    assert_eq!(
+        stores
+            .sessions
+            .list_sessions(user_id, t)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+async fn sessions_rotation_outcomes(stores: &Stores) {
+    let t = now();
+    let s = session(Uuid::new_v4(), "r0", t, DAY);
+    stores.sessions.create_session(&s, 5, t).await.unwrap();
+
+    let later = t + Duration::from_secs(60);
+    let RefreshOutcome::Rotated(rotated) = stores
+        .sessions
+        .rotate_refresh("r0", "r1", later)
+        .await
+        .unwrap()
+    else {
+        panic!("current token must rotate");
+    };
+    assert_eq!(rotated.refresh_digest, "r1");
+    assert_eq!(
+        rotated.expires_at,
+        later + DAY,
+        "rotation slides the expiry"
+    );
+    assert_eq!(rotated.last_activity, later);
+
+    assert_eq!(
+        stores
+            .sessions
+            .rotate_refresh("unknown", "x", later)
+            .await
+            .unwrap(),
+        RefreshOutcome::Unknown
+    );
+    // Replaying r0 is reuse: the session dies.
+    assert_eq!(
+        stores
+            .sessions
+            .rotate_refresh("r0", "r2", later)
+            .await
+            .unwrap(),
+        RefreshOutcome::Reused {
+            session_id: s.id.clone(),
+            user_id: s.user_id
+        }
+    );
+    assert_eq!(
+        stores.sessions.get_session(&s.id, later).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        stores
+            .sessions
+            .rotate_refresh("r1", "r3", later)
+            .await
+            .unwrap(),
+        RefreshOutcome::Revoked
+    );
+}
+
+async fn sessions_concurrent_rotation_has_one_winner(stores: &Stores) {
+    let t = now();
+    let s = session(Uuid::new_v4(), "c0", t, DAY);
+    stores.sessions.create_session(&s, 5, t).await.unwrap();
+    let tasks = (0..10).map(|i| {
+        let sessions = stores.sessions.clone();
+        tokio::spawn(async move {
+            sessions
+                .rotate_refresh("c0", &format!("c1-{i}"), t)
+                .await
+                .unwrap()
+        })
+    });
+    let outcomes: Vec<RefreshOutcome> = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let rotated = outcomes
+        .iter()
+        .filter(|o| matches!(o, RefreshOutcome::Rotated(_)))
+        .count();
+    assert_eq!(rotated, 1, "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| !matches!(o, RefreshOutcome::Unknown))
+    );
+}
+
+async fn sessions_expire(stores: &Stores) {
+    let t = now();
+    let user_id = Uuid::new_v4();
+    let s = session(user_id, "e0", t, Duration::from_secs(60));
+    stores.sessions.create_session(&s, 5, t).await.unwrap();
+    let after = t + Duration::from_secs(61);
+    assert_eq!(
+        stores.sessions.get_session(&s.id, after).await.unwrap(),
+        None
+    );
+    assert!(
+        stores
+            .sessions
+            .list_sessions(user_id, after)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        stores.sessions.find_by_refresh("e0", after).await.unwrap(),
+        None
+    );
+    assert_ne!(
+        std::mem::discriminant(
+            &stores
+                .sessions
+                .rotate_refresh("e0", "e1", after)
+                .await
+                .unwrap()
+        ),
+        std::mem::discriminant(&RefreshOutcome::Rotated(s.clone()))
+    );
+    stores
+        .sessions
+        .block_jti("j-old", t + Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(stores.sessions.sweep_expired(after).await.unwrap() >= 2);
+    // Still alive before its expiry for a reader at that time.
+    assert_eq!(
+        stores.sessions.get_session(&s.id, t).await.unwrap(),
+        None,
+        "swept for good"
+    );
+    assert!(
+        !stores.sessions.is_jti_blocked("j-old", t).await.unwrap(),
+        "swept for good"
+    );
+}
+
+async fn sessions_revocation(stores: &Stores) {
+    let t = now();
+    let user_id = Uuid::new_v4();
+    let a = session(user_id, "v-a", t, DAY);
+    let b = session(user_id, "v-b", t, DAY);
+    let c = session(user_id, "v-c", t, DAY);
+    for s in [&a, &b, &c] {
+        stores.sessions.create_session(s, 5, t).await.unwrap();
+    }
+    assert_eq!(
+        stores
+            .sessions
+            .revoke_session(&a.id)
+            .await
+            .unwrap()
+            .map(|s| s.id),
+        Some(a.id.clone())
+    );
+    assert_eq!(stores.sessions.revoke_session(&a.id).await.unwrap(), None);
+    assert_eq!(
+        stores.sessions.rotate_refresh("v-a", "x", t).await.unwrap(),
+        RefreshOutcome::Revoked
+    );
+    let mut revoked = stores
+        .sessions
+        .revoke_user_sessions(user_id, Some(&b.id))
+        .await
+        .unwrap();
+    revoked.sort();
+    assert_eq!(revoked, vec![c.id.clone()]);
+    let left: Vec<String> = stores
+        .sessions
+        .list_sessions(user_id, t)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(left, vec![b.id.clone()]);
+    assert_eq!(
+        stores
+            .sessions
+            .revoke_user_sessions(user_id, None)
+            .await
+            .unwrap(),
+        vec![b.id]
+    );
+}
+
+async fn jti_blocking(stores: &Stores) {
+    let t = now();
+    stores
+        .sessions
+        .block_jti("j1", t + Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(stores.sessions.is_jti_blocked("j1", t).await.unwrap());
+    assert!(!stores.sessions.is_jti_blocked("j2", t).await.unwrap());
+    assert!(
+        !stores
+            .sessions
+            .is_jti_blocked("j1", t + Duration::from_secs(31))
+            .await
+            .unwrap()
+    );
+}
+
+async fn keys_insert_and_list(stores: &Stores) {
+    let t = now();
+    let key = |kid: &str, at: OffsetDateTime| SigningKeyRecord {
+        kid: kid.into(),
+        state: KeyState::Active,
+        private_key_sealed: format!("sealed-{kid}"),
+        created_at: at,
+    };
+    stores
+        .keys
+        .insert_key(&key("k2", t + Duration::from_secs(1)))
+        .await
+        .unwrap();
+    stores.keys.insert_key(&key("k1", t)).await.unwrap();
+    let mut dup = key("k1", t);
+    dup.private_key_sealed = "other".into();
+    stores.keys.insert_key(&dup).await.unwrap();
+    let listed = stores.keys.list_keys().await.unwrap();
+    let kids: Vec<&str> = listed.iter().map(|k| k.kid.as_str()).collect();
+    assert_eq!(kids, ["k1", "k2"], "oldest first");
+    assert_eq!(
+        listed[0].private_key_sealed, "sealed-k1",
+        "insert never overwrites"
+    );
+    let _ = Arc::new(());
+}

@@ -1,0 +1,74 @@
+//! Sigil as a separate process, for what only a real process shows (kill -9, signals).
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub struct SigilProcess {
+    pub child: Child,
+    pub base: String,
+}
+
+impl SigilProcess {
+    /// Starts `sigil` on a free port with the given data directory and waits until it logs
+    /// that it is listening.
+    pub async fn start(data_dir: &Path) -> Self {
+        let mut child = Command::new(crate::sigil_binary())
+            .env_clear()
+            .env("SIGIL_DATA_DIR", data_dir)
+            .env("SIGIL_LISTEN", "127.0.0.1:0")
+            .env("SIGIL_LOG_FORMAT", "json")
+            .env("SIGIL_BOOTSTRAP_ADMIN_PASSWORD", crate::ADMIN_PASSWORD)
+            .env("SIGIL_ARGON2_MEMORY_KIB", "1024")
+            .env("SIGIL_ARGON2_ITERATIONS", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn sigil");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let address = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.expect("read stderr") {
+                let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+                    continue;
+                };
+                if event["message"] == "sigil is listening" {
+                    return event["address"].as_str().map(str::to_owned);
+                }
+            }
+            None
+        })
+        .await
+        .expect("sigil did not start within 60 s")
+        .expect("sigil exited before listening");
+        // Keep draining the log so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            child,
+            base: format!("http://{address}"),
+        }
+    }
+
+    /// SIGKILL: no chance to flush or clean up.
+    pub async fn kill_hard(mut self) {
+        self.child.kill().await.expect("kill -9");
+    }
+
+    /// SIGTERM, then the exit status.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("pid");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .expect("sigil did not exit within 60 s of SIGTERM")
+            .expect("wait")
+    }
+}
