@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests, the storage conformance suite and the end-to-end tests
-# over real HTTP. Usage: scripts/test.sh [extra cargo test args]
+# The whole test suite: unit tests, the storage conformance suite against every backend, and
+# the end-to-end tests over real HTTP against both deployments (embedded, MongoDB + Redis).
+# Usage: scripts/test.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The end-to-end tests start the real `sigil` binary too (kill -9, SIGTERM).
-cargo build --workspace --bins
-cargo test --workspace "$@"
+# The end-to-end tests start the real `sigil` binary too (kill -9, SIGTERM, replicas).
+cargo build --workspace --bins --tests
+
+source scripts/services.sh
+
+echo "== all tests; end-to-end tests on the embedded store"
+SIGIL_TEST_BACKEND=embedded cargo test --workspace "$@"
+
+echo "== end-to-end tests again on MongoDB + Redis"
+SIGIL_TEST_BACKEND=mongo-redis cargo test -p sigil-tests --test api "$@" -- \
+  --skip store_conformance:: --skip replicas:: --skip faults:: --skip durability::acknowledged

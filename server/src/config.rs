@@ -28,12 +28,28 @@ pub struct Settings {
     /// Directory of the embedded store and generated secrets.
     #[arg(long, env = "SIGIL_DATA_DIR")]
     pub data_dir: Option<String>,
-    /// MongoDB connection string (not supported yet: the MongoDB backend is a later milestone).
+    /// MongoDB connection string; with SIGIL_REDIS_URL selects the production backends.
     #[arg(long, env = "SIGIL_MONGODB_URI", hide_env_values = true)]
     pub mongodb_uri: Option<String>,
-    /// Redis URL (not supported yet: the Redis backend is a later milestone).
+    /// MongoDB database name.
+    #[arg(long, env = "SIGIL_MONGODB_DB")]
+    pub mongodb_db: Option<String>,
+    /// Connections per replica to MongoDB.
+    #[arg(long, env = "SIGIL_MONGODB_POOL_SIZE")]
+    pub mongodb_pool_size: Option<String>,
+    /// Redis URL (`redis://` or `rediss://`); with SIGIL_MONGODB_URI selects the production
+    /// backends.
     #[arg(long, env = "SIGIL_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key, so several deployments can share one Redis.
+    #[arg(long, env = "SIGIL_REDIS_KEY_PREFIX")]
+    pub redis_key_prefix: Option<String>,
+    /// Connections per replica to Redis.
+    #[arg(long, env = "SIGIL_REDIS_POOL_SIZE")]
+    pub redis_pool_size: Option<String>,
+    /// How long start-up keeps retrying MongoDB and Redis before giving up.
+    #[arg(long, env = "SIGIL_STORE_CONNECT_TIMEOUT")]
+    pub store_connect_timeout: Option<String>,
     /// Base64 of 32 bytes; generated into the data dir when unset in embedded mode.
     #[arg(long, env = "SIGIL_ENCRYPTION_KEY", hide_env_values = true)]
     pub encryption_key: Option<String>,
@@ -171,9 +187,23 @@ pub struct HashingConfig {
     pub queue: usize,
 }
 
+/// Where data lives (SPEC section 2).
+#[derive(Debug, Clone)]
+pub enum StorageConfig {
+    /// One redb file in the data directory.
+    Embedded,
+    /// Users and keys in MongoDB, sessions in Redis.
+    External {
+        mongo: crate::store::MongoSettings,
+        redis: crate::store::RedisSettings,
+        connect_timeout: Duration,
+    },
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    pub storage: StorageConfig,
     /// Without a trailing slash.
     pub issuer: String,
     pub issuer_is_https: bool,
@@ -242,6 +272,83 @@ fn boolean(variable: &str, value: Option<&str>, default: bool) -> Result<bool, C
     }
 }
 
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// Both production backends or neither: a replica with shared users but private sessions
+/// would accept tokens the others have revoked.
+fn storage(s: &Settings) -> Result<StorageConfig, ConfigError> {
+    let (uri, url) = match (non_empty(&s.mongodb_uri), non_empty(&s.redis_url)) {
+        (None, None) => return Ok(StorageConfig::Embedded),
+        (Some(uri), Some(url)) => (uri, url),
+        (Some(_), None) => {
+            return Err(ConfigError::new(
+                "SIGIL_REDIS_URL",
+                "is required when SIGIL_MONGODB_URI is set (MongoDB and Redis go together)",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::new(
+                "SIGIL_MONGODB_URI",
+                "is required when SIGIL_REDIS_URL is set (MongoDB and Redis go together)",
+            ));
+        }
+    };
+    if !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")) {
+        return Err(ConfigError::new(
+            "SIGIL_MONGODB_URI",
+            "must start with mongodb:// or mongodb+srv://",
+        ));
+    }
+    if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        return Err(ConfigError::new(
+            "SIGIL_REDIS_URL",
+            "must start with redis:// or rediss://",
+        ));
+    }
+    if non_empty(&s.encryption_key).is_none() {
+        return Err(ConfigError::new(
+            "SIGIL_ENCRYPTION_KEY",
+            "is required with MongoDB and Redis: every replica must decrypt the same keys",
+        ));
+    }
+    let database = non_empty(&s.mongodb_db).unwrap_or("sigil").to_owned();
+    if database.contains(['/', '\\', '.', ' ', '"', '$']) {
+        return Err(ConfigError::new(
+            "SIGIL_MONGODB_DB",
+            "is not a valid database name",
+        ));
+    }
+    Ok(StorageConfig::External {
+        mongo: crate::store::MongoSettings {
+            uri: uri.to_owned(),
+            database,
+            pool_size: number(
+                "SIGIL_MONGODB_POOL_SIZE",
+                s.mongodb_pool_size.as_deref(),
+                20u32,
+                1,
+            )?,
+        },
+        redis: crate::store::RedisSettings {
+            url: url.to_owned(),
+            key_prefix: non_empty(&s.redis_key_prefix).unwrap_or("sigil").to_owned(),
+            pool_size: number(
+                "SIGIL_REDIS_POOL_SIZE",
+                s.redis_pool_size.as_deref(),
+                32usize,
+                1,
+            )?,
+        },
+        connect_timeout: duration(
+            "SIGIL_STORE_CONNECT_TIMEOUT",
+            s.store_connect_timeout.as_deref(),
+            "60s",
+        )?,
+    })
+}
+
 /// Parses the issuer and says whether it is https. Plain http is allowed for loopback hosts
 /// only, so that a production issuer can never leak tokens over cleartext.
 fn issuer(value: Option<&str>) -> Result<(String, bool), ConfigError> {
@@ -284,17 +391,7 @@ fn issuer(value: Option<&str>) -> Result<(String, bool), ConfigError> {
 
 impl Config {
     pub fn from_settings(s: Settings) -> Result<Self, ConfigError> {
-        for (variable, value) in [
-            ("SIGIL_MONGODB_URI", &s.mongodb_uri),
-            ("SIGIL_REDIS_URL", &s.redis_url),
-        ] {
-            if value.as_deref().is_some_and(|v| !v.trim().is_empty()) {
-                return Err(ConfigError::new(
-                    variable,
-                    "this build of Sigil supports only the embedded store; unset it",
-                ));
-            }
-        }
+        let storage = storage(&s)?;
         let listen_text = s.listen.as_deref().unwrap_or("127.0.0.1:8080");
         let listen = listen_text.trim().parse().map_err(|_| {
             ConfigError::new(
@@ -344,6 +441,7 @@ impl Config {
 
         Ok(Self {
             listen,
+            storage,
             issuer,
             issuer_is_https,
             data_dir: PathBuf::from(s.data_dir.as_deref().unwrap_or("./data")),
@@ -531,6 +629,30 @@ mod tests {
             (
                 Settings {
                     mongodb_uri: Some("mongodb://x".into()),
+                    ..Default::default()
+                },
+                "SIGIL_REDIS_URL",
+            ),
+            (
+                Settings {
+                    redis_url: Some("redis://x".into()),
+                    ..Default::default()
+                },
+                "SIGIL_MONGODB_URI",
+            ),
+            (
+                Settings {
+                    mongodb_uri: Some("mongodb://x".into()),
+                    redis_url: Some("redis://x".into()),
+                    ..Default::default()
+                },
+                "SIGIL_ENCRYPTION_KEY",
+            ),
+            (
+                Settings {
+                    mongodb_uri: Some("http://x".into()),
+                    redis_url: Some("redis://x".into()),
+                    encryption_key: Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into()),
                     ..Default::default()
                 },
                 "SIGIL_MONGODB_URI",

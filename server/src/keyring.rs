@@ -1,16 +1,21 @@
 //! The signing keys the server holds in memory: the active signer, a verifier for every
 //! published key and the JWKS document, all read from the key store.
 //!
-//! Scheduled rotation and the `next` / `retiring` states are a later milestone; today the ring
-//! holds one active key, created on first start.
+//! Every replica reads the same ring from the store. A token whose `kid` is unknown here makes
+//! the ring reload (at most once a second), so a key another replica created is picked up at
+//! once. Scheduled rotation and the `next` / `retiring` states are a later milestone; today the
+//! ring holds the active key created on first start.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use sigil_keys::{JwkSet, KeyPair, KeySize, Signer, Verifier};
 use time::OffsetDateTime;
 
 use crate::crypto::Cipher;
 use crate::store::{KeyState, KeyStore, SigningKeyRecord, StoreError};
+
+const MIN_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyRingError {
@@ -33,9 +38,19 @@ struct Ring {
     jwks: JwkSet,
 }
 
-#[derive(Debug)]
 pub struct KeyRing {
+    store: Arc<dyn KeyStore>,
+    cipher: Cipher,
     ring: RwLock<Arc<Ring>>,
+    last_reload: Mutex<Instant>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("ring", &self.current())
+            .finish()
+    }
 }
 
 fn purpose(kid: &str) -> String {
@@ -45,8 +60,8 @@ fn purpose(kid: &str) -> String {
 impl KeyRing {
     /// Loads the ring, first creating an active key if the store has none (a fresh store).
     pub async fn load_or_create(
-        store: &dyn KeyStore,
-        cipher: &Cipher,
+        store: Arc<dyn KeyStore>,
+        cipher: Cipher,
         initial: Option<KeyPair>,
         size: KeySize,
         now: OffsetDateTime,
@@ -66,20 +81,29 @@ impl KeyRing {
                     kid: key.kid().to_owned(),
                     reason: e.to_string(),
                 })?;
-            store
+            let generation = records.iter().map(|k| k.generation).max().unwrap_or(0) + 1;
+            let inserted = store
                 .insert_key(&SigningKeyRecord {
                     kid: key.kid().to_owned(),
+                    generation,
                     state: KeyState::Active,
                     private_key_sealed: sealed,
                     created_at: now,
                 })
                 .await?;
-            tracing::info!(kid = key.kid(), "created the first signing key");
+            if inserted {
+                tracing::info!(kid = key.kid(), "created the first signing key");
+            } else {
+                tracing::info!("another replica created the first signing key; using it");
+            }
             records = store.list_keys().await?;
         }
-        let ring = build(&records, cipher)?;
+        let ring = build(&records, &cipher)?;
         Ok(Self {
+            store,
+            cipher,
             ring: RwLock::new(Arc::new(ring)),
+            last_reload: Mutex::new(Instant::now()),
         })
     }
 
@@ -101,6 +125,28 @@ impl KeyRing {
     pub fn jwks(&self) -> JwkSet {
         self.current().jwks.clone()
     }
+
+    /// Re-reads the ring from the store unless that happened less than a second ago.
+    /// Returns whether it reloaded.
+    pub async fn reload_if_due(&self) -> Result<bool, KeyRingError> {
+        {
+            let mut last = match self.last_reload.lock() {
+                Ok(last) => last,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if last.elapsed() < MIN_RELOAD_INTERVAL {
+                return Ok(false);
+            }
+            *last = Instant::now();
+        }
+        let records = self.store.list_keys().await?;
+        let ring = Arc::new(build(&records, &self.cipher)?);
+        match self.ring.write() {
+            Ok(mut current) => *current = ring,
+            Err(poisoned) => *poisoned.into_inner() = ring,
+        }
+        Ok(true)
+    }
 }
 
 fn build(records: &[SigningKeyRecord], cipher: &Cipher) -> Result<Ring, KeyRingError> {
@@ -119,7 +165,7 @@ fn build(records: &[SigningKeyRecord], cipher: &Cipher) -> Result<Ring, KeyRingE
         })?;
         let key = KeyPair::from_pkcs8_pem(&pem)?;
         published.push(key.public_jwk().clone());
-        // Records come oldest first: the newest active key signs.
+        // Records come in generation order: the newest active key signs.
         if record.state == KeyState::Active {
             active = Some(key);
         }

@@ -13,13 +13,13 @@ use thiserror::Error;
 use zeroize::Zeroizing;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, StorageConfig};
 use crate::crypto::Cipher;
 use crate::keyring::{KeyRing, KeyRingError};
 use crate::password::PasswordHasher;
 use crate::service::bootstrap::{self, Bootstrap};
 use crate::state::AppState;
-use crate::store::{EmbeddedStore, StoreError, Stores};
+use crate::store::{EmbeddedStore, MongoStore, RedisStore, SessionStore, StoreError, Stores};
 
 const ENCRYPTION_KEY_FILE: &str = "encryption.key";
 const STORE_FILE: &str = "sigil.redb";
@@ -123,6 +123,54 @@ fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
+async fn open_stores(config: &Config) -> Result<Stores, StartupError> {
+    match &config.storage {
+        StorageConfig::Embedded => {
+            let store_path = config.data_dir.join(STORE_FILE);
+            let embedded = tokio::task::spawn_blocking(move || EmbeddedStore::open(&store_path))
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))??;
+            let stores = Stores::embedded(embedded);
+            tracing::info!(
+                storage = %stores.description,
+                "using the embedded store (SIGIL_MONGODB_URI and SIGIL_REDIS_URL are unset)"
+            );
+            Ok(stores)
+        }
+        StorageConfig::External {
+            mongo,
+            redis,
+            connect_timeout,
+        } => {
+            let mongo_store = MongoStore::connect(mongo).await?;
+            let redis_store = RedisStore::connect(redis)?;
+            let deadline = Instant::now() + *connect_timeout;
+            let mut backoff = Duration::from_millis(250);
+            loop {
+                let attempt = async {
+                    mongo_store.prepare().await?;
+                    redis_store.ping().await
+                };
+                match attempt.await {
+                    Ok(()) => break,
+                    Err(e) if Instant::now() + backoff < deadline => {
+                        tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "store not reachable yet");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let description = format!(
+                "mongodb (database {}) + redis (prefix {})",
+                mongo.database, redis.key_prefix
+            );
+            tracing::info!(storage = %description, "using MongoDB and Redis");
+            Ok(Stores::external(mongo_store, redis_store, description))
+        }
+    }
+}
+
 impl App {
     /// Prepares everything and binds the listener; nothing is served until
     /// [`App::run_until_stopped`].
@@ -137,16 +185,11 @@ impl App {
     ) -> Result<Self, StartupError> {
         create_private_dir(&config.data_dir)?;
         let cipher = encryption_key(&config)?;
-        let store_path = config.data_dir.join(STORE_FILE);
-        let embedded = tokio::task::spawn_blocking(move || EmbeddedStore::open(&store_path))
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))??;
-        let stores = Stores::embedded(embedded);
-        tracing::info!(storage = %stores.description, "using the embedded store (SIGIL_MONGODB_URI and SIGIL_REDIS_URL are unset)");
+        let stores = open_stores(&config).await?;
 
         let keyring = KeyRing::load_or_create(
-            stores.keys.as_ref(),
-            &cipher,
+            stores.keys.clone(),
+            cipher,
             config.initial_signing_key.clone(),
             config.key_size,
             clock.now(),

@@ -65,21 +65,31 @@ pub fn issue_access(
 }
 
 /// Checks signature, type, expiry, issuer and audience. Session, `jti` and user checks are
-/// the caller's (they need the store).
-pub fn verify_access(
+/// the caller's (they need the store). A `kid` this replica does not know yet makes it
+/// re-read the key ring once, in case another replica just created that key.
+pub async fn verify_access(
     state: &AppState,
     token: &str,
     now: OffsetDateTime,
 ) -> ApiResult<AccessClaims> {
     let options =
         VerifyOptions::new(&state.config.issuer, &state.config.issuer).with_typ(ACCESS_TOKEN_TYP);
-    state
-        .keyring
-        .verifier()
-        .verify::<AccessClaims>(token, &options, unix(now))
-        .map(|v| v.claims)
-        .map_err(|e| match e {
-            VerifyError::Expired => ApiError::new(ErrorCode::TokenExpired, "The token has expired"),
-            _ => ApiError::invalid_token(),
-        })
+    let verify = || {
+        state
+            .keyring
+            .verifier()
+            .verify::<AccessClaims>(token, &options, unix(now))
+    };
+    let mut result = verify();
+    if matches!(result, Err(VerifyError::UnknownKid(_))) {
+        match state.keyring.reload_if_due().await {
+            Ok(true) => result = verify(),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "reloading the key ring failed"),
+        }
+    }
+    result.map(|v| v.claims).map_err(|e| match e {
+        VerifyError::Expired => ApiError::new(ErrorCode::TokenExpired, "The token has expired"),
+        _ => ApiError::invalid_token(),
+    })
 }

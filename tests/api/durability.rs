@@ -10,9 +10,7 @@ async fn restart_keeps_users_keys_and_sessions() {
     let app = TestApp::spawn().await;
     let (user, tokens) = app.signed_in_user().await;
     let jwks_before = app.get("/.well-known/jwks.json", None).await.body;
-    let dir = app.stop().await;
-
-    let app = TestApp::spawn_in(dir, |c| c.initial_signing_key = None).await;
+    let app = app.restart().await;
     assert_eq!(
         app.get("/.well-known/jwks.json", None).await.body,
         jwks_before

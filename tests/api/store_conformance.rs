@@ -1,13 +1,13 @@
 //! One contract for every storage backend. Each case takes `&Stores` and knows nothing about
 //! the backend; `backends!` runs every case against every backend.
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use sigil_server::config::StorageConfig;
 use sigil_server::domain::{Login, ProfileUpdate, Role, UserRecord, UserStatus};
 use sigil_server::store::{
-    Conflict, EmbeddedStore, KeyState, LockoutPolicy, RefreshOutcome, SessionRecord,
-    SigningKeyRecord, StoreError, Stores,
+    Conflict, EmbeddedStore, KeyState, LockoutPolicy, MongoStore, RedisStore, RefreshOutcome,
+    SessionRecord, SigningKeyRecord, StoreError, Stores,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -19,6 +19,23 @@ struct Backend {
 }
 
 impl Backend {
+    /// MongoDB + Redis from the test script, with a database and key prefix of their own.
+    async fn mongo_redis() -> Self {
+        let (mongo_uri, redis_url) = sigil_tests::backend::service_urls();
+        let StorageConfig::External { mongo, redis, .. } =
+            sigil_tests::backend::isolated_storage(&mongo_uri, &redis_url)
+        else {
+            unreachable!("isolated_storage is external")
+        };
+        let mongo_store = MongoStore::connect(&mongo).await.unwrap();
+        mongo_store.prepare().await.unwrap();
+        let redis_store = RedisStore::connect(&redis).unwrap();
+        Self {
+            stores: Stores::external(mongo_store, redis_store, "test".into()),
+            _guard: Box::new(()),
+        }
+    }
+
     fn embedded() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(&dir.path().join("conformance.redb")).unwrap();
@@ -40,6 +57,15 @@ macro_rules! backends {
                 }
             )*
         }
+        mod mongo_redis {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let backend = super::Backend::mongo_redis().await;
+                    super::$case(&backend.stores).await;
+                }
+            )*
+        }
     };
 }
 
@@ -57,6 +83,7 @@ backends!(
     sessions_revocation,
     jti_blocking,
     keys_insert_and_list,
+    keys_generation_race_has_one_winner,
 );
 
 fn now() -> OffsetDateTime {
@@ -326,7 +353,11 @@ async fn sessions_create_get_list(stores: &Stores) {
             .is_empty()
     );
     assert_eq!(
-        stores.sessions.get_session(&a.id, t).await.unwrap(),
+        stores
+            .sessions
+            .get_session(user_id, &a.id, t)
+            .await
+            .unwrap(),
         Some(a.clone())
     );
     let listed: Vec<String> = stores
@@ -375,7 +406,14 @@ async fn sessions_cap_evicts_oldest(stores: &Stores) {
     let newest = session(user_id, "cap-3", t + Duration::from_secs(3), DAY);
     let evicted = stores.sessions.create_session(&newest, 3, t).await.unwrap();
     assert_eq!(evicted, vec![ids[0].clone()]);
-    assert_eq!(stores.sessions.get_session(&ids[0], t).await.unwrap(), None);
+    assert_eq!(
+        stores
+            .sessions
+            .get_session(user_id, &ids[0], t)
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(
         stores
             .sessions
@@ -430,7 +468,11 @@ async fn sessions_rotation_outcomes(stores: &Stores) {
         }
     );
     assert_eq!(
-        stores.sessions.get_session(&s.id, later).await.unwrap(),
+        stores
+            .sessions
+            .get_session(s.user_id, &s.id, later)
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(
@@ -480,7 +522,11 @@ async fn sessions_expire(stores: &Stores) {
     stores.sessions.create_session(&s, 5, t).await.unwrap();
     let after = t + Duration::from_secs(61);
     assert_eq!(
-        stores.sessions.get_session(&s.id, after).await.unwrap(),
+        stores
+            .sessions
+            .get_session(user_id, &s.id, after)
+            .await
+            .unwrap(),
         None
     );
     assert!(
@@ -510,16 +556,30 @@ async fn sessions_expire(stores: &Stores) {
         .block_jti("j-old", t + Duration::from_secs(10))
         .await
         .unwrap();
-    assert!(stores.sessions.sweep_expired(after).await.unwrap() >= 2);
-    // Still alive before its expiry for a reader at that time.
+    assert!(
+        !stores
+            .sessions
+            .is_jti_blocked("j-old", after)
+            .await
+            .unwrap()
+    );
+    // Sweeping is housekeeping: whatever it removes, reads after it agree.
+    stores.sessions.sweep_expired(after).await.unwrap();
     assert_eq!(
-        stores.sessions.get_session(&s.id, t).await.unwrap(),
-        None,
-        "swept for good"
+        stores
+            .sessions
+            .get_session(user_id, &s.id, after)
+            .await
+            .unwrap(),
+        None
     );
     assert!(
-        !stores.sessions.is_jti_blocked("j-old", t).await.unwrap(),
-        "swept for good"
+        stores
+            .sessions
+            .list_sessions(user_id, after)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 
@@ -535,13 +595,37 @@ async fn sessions_revocation(stores: &Stores) {
     assert_eq!(
         stores
             .sessions
-            .revoke_session(&a.id)
+            .revoke_session(user_id, &a.id)
             .await
             .unwrap()
             .map(|s| s.id),
         Some(a.id.clone())
     );
-    assert_eq!(stores.sessions.revoke_session(&a.id).await.unwrap(), None);
+    assert_eq!(
+        stores
+            .sessions
+            .revoke_session(user_id, &a.id)
+            .await
+            .unwrap(),
+        None
+    );
+    // Another user's id never reaches this user's session.
+    assert_eq!(
+        stores
+            .sessions
+            .revoke_session(Uuid::new_v4(), &b.id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        stores
+            .sessions
+            .get_session(Uuid::new_v4(), &b.id, t)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
         stores.sessions.rotate_refresh("v-a", "x", t).await.unwrap(),
         RefreshOutcome::Revoked
@@ -592,27 +676,57 @@ async fn jti_blocking(stores: &Stores) {
 
 async fn keys_insert_and_list(stores: &Stores) {
     let t = now();
-    let key = |kid: &str, at: OffsetDateTime| SigningKeyRecord {
+    let key = |kid: &str, generation: u64| SigningKeyRecord {
         kid: kid.into(),
+        generation,
         state: KeyState::Active,
         private_key_sealed: format!("sealed-{kid}"),
-        created_at: at,
+        created_at: t + Duration::from_secs(generation),
     };
-    stores
-        .keys
-        .insert_key(&key("k2", t + Duration::from_secs(1)))
-        .await
-        .unwrap();
-    stores.keys.insert_key(&key("k1", t)).await.unwrap();
-    let mut dup = key("k1", t);
-    dup.private_key_sealed = "other".into();
-    stores.keys.insert_key(&dup).await.unwrap();
+    assert!(stores.keys.insert_key(&key("k2", 2)).await.unwrap());
+    assert!(stores.keys.insert_key(&key("k1", 1)).await.unwrap());
+    let mut same_kid = key("k1", 3);
+    same_kid.private_key_sealed = "other".into();
+    assert!(
+        !stores.keys.insert_key(&same_kid).await.unwrap(),
+        "kid taken"
+    );
+    assert!(
+        !stores.keys.insert_key(&key("k9", 2)).await.unwrap(),
+        "generation taken"
+    );
     let listed = stores.keys.list_keys().await.unwrap();
     let kids: Vec<&str> = listed.iter().map(|k| k.kid.as_str()).collect();
-    assert_eq!(kids, ["k1", "k2"], "oldest first");
+    assert_eq!(kids, ["k1", "k2"], "in generation order");
     assert_eq!(
         listed[0].private_key_sealed, "sealed-k1",
         "insert never overwrites"
     );
-    let _ = Arc::new(());
+    assert_eq!(listed[0].created_at, t + Duration::from_secs(1));
+}
+
+/// Replicas racing to create the same key generation: exactly one wins.
+async fn keys_generation_race_has_one_winner(stores: &Stores) {
+    let t = now();
+    let tasks = (0..8).map(|i| {
+        let keys = stores.keys.clone();
+        tokio::spawn(async move {
+            keys.insert_key(&SigningKeyRecord {
+                kid: format!("racer-{i}"),
+                generation: 1,
+                state: KeyState::Active,
+                private_key_sealed: "sealed".into(),
+                created_at: t,
+            })
+            .await
+            .unwrap()
+        })
+    });
+    let wins = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap())
+        .count();
+    assert_eq!(wins, 1);
+    assert_eq!(stores.keys.list_keys().await.unwrap().len(), 1);
 }

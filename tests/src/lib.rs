@@ -10,14 +10,18 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sigil_keys::{KeyPair, KeySize};
 use sigil_server::clock::ManualClock;
-use sigil_server::config::{Config, LogFormat};
+use sigil_server::config::{Config, LogFormat, StorageConfig};
 use sigil_server::state::AppState;
 use sigil_server::{App, ShutdownHandle};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+pub mod backend;
 pub mod process;
+pub mod services;
+
+pub use backend::TestBackend;
 
 /// One RSA key for the whole test binary: generating one per server would dominate run time.
 pub fn shared_key() -> KeyPair {
@@ -42,6 +46,8 @@ pub struct TestApp {
     pub state: AppState,
     pub clock: Arc<ManualClock>,
     data_dir: Arc<TempDir>,
+    storage: StorageConfig,
+    encryption_key: String,
     shutdown: ShutdownHandle,
     task: JoinHandle<()>,
 }
@@ -120,15 +126,35 @@ impl TestApp {
         Self::spawn_with(|_| {}).await
     }
 
+    /// A server on the backend `SIGIL_TEST_BACKEND` selects, with data of its own.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
-        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
-        Self::spawn_in(dir, adjust).await
+        let storage = match TestBackend::from_env() {
+            TestBackend::Embedded => StorageConfig::Embedded,
+            TestBackend::MongoRedis => {
+                let (mongo, redis) = backend::service_urls();
+                backend::isolated_storage(&mongo, &redis)
+            }
+        };
+        Self::spawn_on(storage, adjust).await
     }
 
-    /// Starts a server on an existing data directory (for restart tests).
-    pub async fn spawn_in(dir: Arc<TempDir>, adjust: impl FnOnce(&mut Config)) -> Self {
+    /// A server on the given storage.
+    pub async fn spawn_on(storage: StorageConfig, adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let key = sigil_server::crypto::Cipher::generate_key().to_string();
+        Self::start(dir, storage, key, adjust).await
+    }
+
+    async fn start(
+        dir: Arc<TempDir>,
+        storage: StorageConfig,
+        encryption_key: String,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
         init_logs();
         let mut config = Config::for_tests(dir.path().to_owned()).expect("test config");
+        config.storage = storage.clone();
+        config.encryption_key = Some(sigil_server::config::Secret::new(encryption_key.clone()));
         config.initial_signing_key = Some(shared_key());
         config.bootstrap_admin_password =
             Some(sigil_server::config::Secret::new(ADMIN_PASSWORD.to_owned()));
@@ -147,6 +173,8 @@ impl TestApp {
             state,
             clock,
             data_dir: dir,
+            storage,
+            encryption_key,
             shutdown,
             task,
         }
@@ -156,14 +184,25 @@ impl TestApp {
         self.data_dir.path()
     }
 
-    /// Stops the server, waits until it has released the store, and hands back the data
-    /// directory for a restart.
-    pub async fn stop(self) -> Arc<TempDir> {
+    /// Stops the server and waits until it has released the store.
+    pub async fn stop(self) {
         drop(self.client);
         self.shutdown.stop();
         self.task.await.expect("server task");
-        drop(self.state);
-        self.data_dir
+    }
+
+    /// Stops the server and starts a new one on the same data (directory, database, Redis
+    /// prefix, encryption key), without a pre-generated signing key.
+    pub async fn restart(self) -> Self {
+        let dir = self.data_dir.clone();
+        let storage = self.storage.clone();
+        let key = self.encryption_key.clone();
+        self.stop().await;
+        Self::start(dir, storage, key, |c| c.initial_signing_key = None).await
+    }
+
+    pub fn backend_storage(&self) -> &StorageConfig {
+        &self.storage
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -16,8 +16,14 @@ impl SigilProcess {
     /// Starts `sigil` on a free port with the given data directory and waits until it logs
     /// that it is listening.
     pub async fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[]).await
+    }
+
+    /// As [`SigilProcess::start`], with extra environment variables.
+    pub async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(crate::sigil_binary())
             .env_clear()
+            .envs(env.iter().copied())
             .env("SIGIL_DATA_DIR", data_dir)
             .env("SIGIL_LISTEN", "127.0.0.1:0")
             .env("SIGIL_LOG_FORMAT", "json")

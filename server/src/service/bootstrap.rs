@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 
 use super::accounts::{NewUser, create_user};
 use crate::domain::{Email, Password, PasswordContext, Role, UserStatus, Username};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
 pub const BOOTSTRAP_ADMIN_USERNAME: &str = "admin";
@@ -60,7 +60,7 @@ pub async fn ensure_admin(state: &AppState) -> ApiResult<Bootstrap> {
     };
     let parsed = Password::parse("SIGIL_BOOTSTRAP_ADMIN_PASSWORD", password.clone(), context)
         .map_err(|e| ApiError::validation(vec![e]))?;
-    let user = create_user(
+    let created = create_user(
         state,
         NewUser {
             email,
@@ -73,7 +73,15 @@ pub async fn ensure_admin(state: &AppState) -> ApiResult<Bootstrap> {
             roles: vec![Role::Admin],
         },
     )
-    .await?;
+    .await;
+    let user = match created {
+        Ok(user) => user,
+        // Another replica sharing the store created it first.
+        Err(e) if matches!(e.code, ErrorCode::UsernameExists | ErrorCode::EmailExists) => {
+            return Ok(Bootstrap::NotNeeded);
+        }
+        Err(e) => return Err(e),
+    };
     tracing::info!(event = "bootstrap.admin_created", user_id = %user.id, "created the bootstrap admin");
     Ok(if generated {
         Bootstrap::Generated {

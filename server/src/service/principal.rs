@@ -39,15 +39,19 @@ fn invalid_format() -> ApiError {
 /// user still active. A store that cannot answer makes this fail (503), never pass.
 pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<Principal> {
     let now = state.clock.now();
-    let claims = verify_access(state, token, now)?;
+    let claims = verify_access(state, token, now).await?;
     let sessions = &state.stores.sessions;
     if sessions.is_jti_blocked(&claims.jti, now).await? {
         return Err(ApiError::token_revoked());
     }
-    if sessions.get_session(&claims.sid, now).await?.is_none() {
+    let user_id = claims.sub.parse().map_err(|_| ApiError::invalid_token())?;
+    if sessions
+        .get_session(user_id, &claims.sid, now)
+        .await?
+        .is_none()
+    {
         return Err(ApiError::token_revoked());
     }
-    let user_id = claims.sub.parse().map_err(|_| ApiError::invalid_token())?;
     let user = state
         .stores
         .users

@@ -226,7 +226,11 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> ApiResult<IssuedT
         .await?
         .ok_or_else(ApiError::token_revoked)?;
     if let Err(refused) = ensure_may_sign_in(state, &user) {
-        state.stores.sessions.revoke_session(&session.id).await?;
+        state
+            .stores
+            .sessions
+            .revoke_session(session.user_id, &session.id)
+            .await?;
         return Err(refused);
     }
     let (access_token, expires_in) = issue_access(state, &user, &session, now)?;
@@ -291,7 +295,8 @@ pub async fn logout(
             .into_iter()
             .chain(by_refresh.map(|s| s.id))
         {
-            if state.stores.sessions.revoke_session(&sid).await?.is_some() {
+            let removed = state.stores.sessions.revoke_session(user_id, &sid).await?;
+            if removed.is_some() {
                 revoked.push(sid);
             }
         }

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::rules::{self, Rotation};
 use super::{
     Conflict, KeyStore, LockoutPolicy, RefreshOutcome, SessionRecord, SessionStore,
     SigningKeyRecord, StoreError, StoreResult, UserStore,
@@ -142,6 +143,11 @@ fn read_user(db: &Database, id: &str) -> StoreResult<Option<UserRecord>> {
 
 #[async_trait]
 impl UserStore for EmbeddedStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.run(|db| db.begin_read().map(|_| ()).map_err(db_err))
+            .await
+    }
+
     async fn insert_user(&self, user: &UserRecord) -> StoreResult<()> {
         let user = user.clone();
         self.run(move |db| {
@@ -245,26 +251,13 @@ impl UserStore for EmbeddedStore {
         now: OffsetDateTime,
         policy: LockoutPolicy,
     ) -> StoreResult<Option<UserRecord>> {
-        self.modify_user(id, move |user| {
-            if user.is_locked(now) {
-                return;
-            }
-            user.failed_logins = user.failed_logins.saturating_add(1);
-            if user.failed_logins >= policy.threshold {
-                user.failed_logins = 0;
-                user.locked_until = Some(now + policy.duration);
-            }
-        })
-        .await
+        self.modify_user(id, move |user| rules::login_failed(user, now, policy))
+            .await
     }
 
     async fn record_login_success(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<()> {
-        self.modify_user(id, move |user| {
-            user.failed_logins = 0;
-            user.locked_until = None;
-            user.last_login = Some(now);
-        })
-        .await?;
+        self.modify_user(id, move |user| rules::login_succeeded(user, now))
+            .await?;
         Ok(())
     }
 
@@ -332,6 +325,11 @@ fn put_refresh(
 
 #[async_trait]
 impl SessionStore for EmbeddedStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.run(|db| db.begin_read().map(|_| ()).map_err(db_err))
+            .await
+    }
+
     async fn create_session(
         &self,
         session: &SessionRecord,
@@ -355,23 +353,16 @@ impl SessionStore for EmbeddedStore {
                 }
                 put_refresh(&txn, &session.refresh_digest, &session)?;
 
-                let mut live = Vec::new();
+                let mut sessions = Vec::new();
                 for id in user_session_ids(&txn, &user_key)? {
-                    let sessions = txn.open_table(SESSIONS).map_err(db_err)?;
-                    match read_session(&sessions, &id)? {
-                        Some(s) if s.is_live(now) => live.push(s),
-                        _ => {
-                            drop(sessions);
-                            delete_session(&txn, &id)?;
-                        }
+                    let table = txn.open_table(SESSIONS).map_err(db_err)?;
+                    if let Some(s) = read_session(&table, &id)? {
+                        sessions.push(s);
                     }
                 }
-                live.sort_by_key(|s| (s.created_at, s.id.clone()));
-                let excess = live.len().saturating_sub(max_per_user.max(1));
-                let mut evicted = Vec::new();
-                for old in live.into_iter().take(excess) {
-                    delete_session(&txn, &old.id)?;
-                    evicted.push(old.id);
+                let (expired, evicted) = rules::session_cleanup(sessions, max_per_user, now);
+                for id in expired.iter().chain(&evicted) {
+                    delete_session(&txn, id)?;
                 }
                 evicted
             };
@@ -383,6 +374,7 @@ impl SessionStore for EmbeddedStore {
 
     async fn get_session(
         &self,
+        user_id: Uuid,
         id: &str,
         now: OffsetDateTime,
     ) -> StoreResult<Option<SessionRecord>> {
@@ -390,7 +382,7 @@ impl SessionStore for EmbeddedStore {
         self.run(move |db| {
             let txn = db.begin_read().map_err(db_err)?;
             let sessions = txn.open_table(SESSIONS).map_err(db_err)?;
-            Ok(read_session(&sessions, &id)?.filter(|s| s.is_live(now)))
+            Ok(read_session(&sessions, &id)?.filter(|s| s.user_id == user_id && s.is_live(now)))
         })
         .await
     }
@@ -411,7 +403,7 @@ impl SessionStore for EmbeddedStore {
                     out.push(s);
                 }
             }
-            out.sort_by_key(|s| (s.created_at, s.id.clone()));
+            rules::sort_sessions(&mut out);
             Ok(out)
         })
         .await
@@ -444,23 +436,13 @@ impl SessionStore for EmbeddedStore {
                             let sessions = txn.open_table(SESSIONS).map_err(db_err)?;
                             read_session(&sessions, &entry.session_id)?
                         };
-                        match session {
-                            Some(s) if !s.is_live(now) => RefreshOutcome::Revoked,
-                            None => RefreshOutcome::Revoked,
-                            Some(s) if s.refresh_digest != presented => {
-                                delete_session(&txn, &s.id)?;
-                                RefreshOutcome::Reused {
-                                    session_id: s.id,
-                                    user_id: s.user_id,
-                                }
+                        match rules::rotation(session, &presented, &replacement, now) {
+                            Rotation::Refuse(outcome) => outcome,
+                            Rotation::RevokeForReuse(outcome) => {
+                                delete_session(&txn, &entry.session_id)?;
+                                outcome
                             }
-                            Some(mut s) => {
-                                s.refresh_digest = replacement.clone();
-                                s.last_activity = now;
-                                s.expires_at = now
-                                    + time::Duration::seconds(
-                                        i64::try_from(s.ttl_secs).unwrap_or(i64::MAX),
-                                    );
+                            Rotation::Rotate(s) => {
                                 {
                                     let mut sessions = txn.open_table(SESSIONS).map_err(db_err)?;
                                     sessions
@@ -503,11 +485,19 @@ impl SessionStore for EmbeddedStore {
         .await
     }
 
-    async fn revoke_session(&self, id: &str) -> StoreResult<Option<SessionRecord>> {
+    async fn revoke_session(&self, user_id: Uuid, id: &str) -> StoreResult<Option<SessionRecord>> {
         let id = id.to_owned();
         self.run(move |db| {
             let txn = db.begin_write().map_err(db_err)?;
-            let removed = delete_session(&txn, &id)?;
+            let owned = {
+                let sessions = txn.open_table(SESSIONS).map_err(db_err)?;
+                read_session(&sessions, &id)?.is_some_and(|s| s.user_id == user_id)
+            };
+            let removed = if owned {
+                delete_session(&txn, &id)?
+            } else {
+                None
+            };
             txn.commit().map_err(db_err)?;
             Ok(removed)
         })
@@ -620,24 +610,32 @@ impl KeyStore for EmbeddedStore {
                 let (_, bytes) = row.map_err(db_err)?;
                 out.push(decode::<SigningKeyRecord>(bytes.value())?);
             }
-            out.sort_by_key(|k| (k.created_at, k.kid.clone()));
+            out.sort_by_key(|k| k.generation);
             Ok(out)
         })
         .await
     }
 
-    async fn insert_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+    async fn insert_key(&self, key: &SigningKeyRecord) -> StoreResult<bool> {
         let key = key.clone();
         self.run(move |db| {
             let txn = db.begin_write().map_err(db_err)?;
-            {
+            let inserted = {
                 let mut keys = txn.open_table(KEYS).map_err(db_err)?;
-                if keys.get(key.kid.as_str()).map_err(db_err)?.is_none() {
+                let mut taken = keys.get(key.kid.as_str()).map_err(db_err)?.is_some();
+                for row in keys.iter().map_err(db_err)? {
+                    let (_, bytes) = row.map_err(db_err)?;
+                    taken |=
+                        decode::<SigningKeyRecord>(bytes.value())?.generation == key.generation;
+                }
+                if !taken {
                     keys.insert(key.kid.as_str(), encode(&key)?.as_slice())
                         .map_err(db_err)?;
                 }
-            }
-            txn.commit().map_err(db_err)
+                !taken
+            };
+            txn.commit().map_err(db_err)?;
+            Ok(inserted)
         })
         .await
     }

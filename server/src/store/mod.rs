@@ -3,7 +3,10 @@
 //! is in use.
 
 mod embedded;
+mod mongo;
 mod records;
+mod redis_store;
+pub mod rules;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +19,9 @@ use uuid::Uuid;
 use crate::domain::{Login, ProfileUpdate, UserRecord};
 
 pub use embedded::EmbeddedStore;
+pub use mongo::{MongoSettings, MongoStore};
 pub use records::{KeyState, RefreshOutcome, SessionRecord, SigningKeyRecord};
+pub use redis_store::{RedisSettings, RedisStore};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Conflict {
@@ -48,6 +53,8 @@ pub struct LockoutPolicy {
 /// Users (MongoDB in production).
 #[async_trait]
 pub trait UserStore: Send + Sync {
+    /// Answers when the backend can serve requests right now.
+    async fn ping(&self) -> StoreResult<()>;
     /// Inserts a new user; a taken email or username (case-insensitive) is a `Conflict`.
     async fn insert_user(&self, user: &UserRecord) -> StoreResult<()>;
     async fn get_user(&self, id: Uuid) -> StoreResult<Option<UserRecord>>;
@@ -85,6 +92,8 @@ pub trait UserStore: Send + Sync {
 /// Expired entries are never returned, whether or not a sweep has removed them yet.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
+    /// Answers when the backend can serve requests right now.
+    async fn ping(&self) -> StoreResult<()>;
     /// Stores a session and indexes its refresh token. If the user then has more than
     /// `max_per_user` live sessions, the oldest are revoked; their ids are returned.
     async fn create_session(
@@ -93,8 +102,11 @@ pub trait SessionStore: Send + Sync {
         max_per_user: usize,
         now: OffsetDateTime,
     ) -> StoreResult<Vec<String>>;
+    /// Sessions are addressed by user and id: every session belongs to one user, and backends
+    /// keep a user's sessions together (one Redis hash slot).
     async fn get_session(
         &self,
+        user_id: Uuid,
         id: &str,
         now: OffsetDateTime,
     ) -> StoreResult<Option<SessionRecord>>;
@@ -118,7 +130,7 @@ pub trait SessionStore: Send + Sync {
         digest: &str,
         now: OffsetDateTime,
     ) -> StoreResult<Option<SessionRecord>>;
-    async fn revoke_session(&self, id: &str) -> StoreResult<Option<SessionRecord>>;
+    async fn revoke_session(&self, user_id: Uuid, id: &str) -> StoreResult<Option<SessionRecord>>;
     /// Revokes every session of the user except `keep`; returns the revoked ids.
     async fn revoke_user_sessions(
         &self,
@@ -128,7 +140,8 @@ pub trait SessionStore: Send + Sync {
     /// Blocks an access token id until `until` (its expiry).
     async fn block_jti(&self, jti: &str, until: OffsetDateTime) -> StoreResult<()>;
     async fn is_jti_blocked(&self, jti: &str, now: OffsetDateTime) -> StoreResult<bool>;
-    /// Removes what has expired; returns how many entries went.
+    /// Removes what has expired; returns how many entries went. Backends with native expiry
+    /// (Redis) have nothing to do here.
     async fn sweep_expired(&self, now: OffsetDateTime) -> StoreResult<u64>;
 }
 
@@ -136,8 +149,8 @@ pub trait SessionStore: Send + Sync {
 #[async_trait]
 pub trait KeyStore: Send + Sync {
     async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
-    /// Inserts a key unless one with the same kid exists (then it is a no-op).
-    async fn insert_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// Inserts a key; `false` (and nothing written) when its kid or its generation is taken.
+    async fn insert_key(&self, key: &SigningKeyRecord) -> StoreResult<bool>;
 }
 
 /// A whole storage deployment.
@@ -159,6 +172,17 @@ impl std::fmt::Debug for Stores {
 }
 
 impl Stores {
+    /// Users and keys in MongoDB, sessions in Redis.
+    pub fn external(mongo: MongoStore, redis: RedisStore, description: String) -> Self {
+        let mongo = Arc::new(mongo);
+        Self {
+            users: mongo.clone(),
+            keys: mongo,
+            sessions: Arc::new(redis),
+            description,
+        }
+    }
+
     pub fn embedded(store: EmbeddedStore) -> Self {
         let description = format!("embedded ({})", store.path().display());
         let store = Arc::new(store);

@@ -57,6 +57,9 @@ pub enum KeyState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SigningKeyRecord {
     pub kid: String,
+    /// 1 for the first key, +1 for each rotation. Unique: when replicas race to create the
+    /// same generation, exactly one insert wins and the others adopt its key.
+    pub generation: u64,
     pub state: KeyState,
     pub private_key_sealed: String,
     #[serde(with = "time::serde::rfc3339")]

@@ -1,0 +1,72 @@
+# Sourced by scripts/test.sh: starts the real components the tests use, each on a free
+# loopback port, and stops them when the calling shell exits.
+#   redis-server (Debian package redis-server)
+#   SecantusDB, a MongoDB-wire-compatible server (PyPI secantusdb), in a venv under target/
+# Exports SIGIL_TEST_REDIS_URL, SIGIL_TEST_MONGODB_URI, SIGIL_TEST_SECANTUSD and
+# SIGIL_TEST_REDIS_SERVER. Set SIGIL_TEST_REDIS_URL and SIGIL_TEST_MONGODB_URI yourself to use
+# your own servers instead (a real mongod 7+ and Redis 7+); the fault tests still start their
+# own private instances.
+
+SECANTUS_VERSION=0.7.0b3
+services_dir=$(mktemp -d "${TMPDIR:-/tmp}/sigil-services.XXXXXX")
+service_pids=()
+
+stop_services() {
+  for pid in "${service_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${service_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$services_dir"
+}
+trap stop_services EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Waits (bounded) until something accepts connections on the port.
+wait_for_port() {
+  local port=$1 name=$2
+  python3 - "$port" "$name" <<'PY'
+import socket, sys, time
+port, name = int(sys.argv[1]), sys.argv[2]
+deadline = time.time() + 60
+while time.time() < deadline:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.1)
+sys.exit(f"{name} did not start listening on port {port} within 60 s")
+PY
+}
+
+if ! command -v redis-server >/dev/null; then
+  echo "redis-server is missing: apt-get install -y redis-server (.ci/run does this)" >&2
+  exit 1
+fi
+export SIGIL_TEST_REDIS_SERVER=$(command -v redis-server)
+
+venv=target/secantus-venv
+if [ ! -x "$venv/bin/secantusd-py" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet "secantusdb==$SECANTUS_VERSION"
+fi
+export SIGIL_TEST_SECANTUSD="$PWD/$venv/bin/secantusd-py"
+
+if [ -z "${SIGIL_TEST_REDIS_URL:-}" ]; then
+  port=$(free_port)
+  redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+    --dir "$services_dir" --logfile "$services_dir/redis.log" &
+  service_pids+=($!)
+  wait_for_port "$port" redis-server
+  export SIGIL_TEST_REDIS_URL="redis://127.0.0.1:$port"
+fi
+
+if [ -z "${SIGIL_TEST_MONGODB_URI:-}" ]; then
+  port=$(free_port)
+  "$SIGIL_TEST_SECANTUSD" --host 127.0.0.1 --port "$port" --storage-path :memory: \
+    --log-level WARNING >"$services_dir/secantus.log" 2>&1 &
+  service_pids+=($!)
+  wait_for_port "$port" secantusd
+  export SIGIL_TEST_MONGODB_URI="mongodb://127.0.0.1:$port/?directConnection=true"
+fi
+echo "test services: redis $SIGIL_TEST_REDIS_URL, mongodb $SIGIL_TEST_MONGODB_URI"

@@ -1,0 +1,389 @@
+//! MongoDB for users and signing keys (SPEC section 2).
+//!
+//! Uniqueness of emails and usernames is enforced by unique indexes on their lower-cased
+//! forms; a duplicate-key error (code 11000) becomes a `Conflict`. Read-modify-write updates
+//! of a user are compare-and-swap on a revision counter, so concurrent updates (failed-login
+//! counting on two replicas) are never lost.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bson::{DateTime, doc};
+use mongodb::error::{ErrorKind, WriteFailure};
+use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::{Client, Collection, Database, IndexModel};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::rules;
+use super::{
+    Conflict, KeyState, KeyStore, LockoutPolicy, SigningKeyRecord, StoreError, StoreResult,
+    UserStore,
+};
+use crate::domain::{Login, ProfileUpdate, Role, UserRecord, UserStatus};
+
+const DUPLICATE_KEY: i32 = 11000;
+/// Compare-and-swap attempts before a user update gives up (503).
+const CAS_ATTEMPTS: usize = 64;
+
+fn mongo_err(err: mongodb::error::Error) -> StoreError {
+    StoreError::Unavailable(format!("mongodb: {err}"))
+}
+
+fn is_duplicate_key(err: &mongodb::error::Error) -> bool {
+    matches!(
+        err.kind.as_ref(),
+        ErrorKind::Write(WriteFailure::WriteError(e)) if e.code == DUPLICATE_KEY
+    )
+}
+
+fn bson_time(at: OffsetDateTime) -> DateTime {
+    DateTime::from_time_0_3(at)
+}
+
+/// A user as stored in the `users` collection.
+#[derive(Debug, Serialize, Deserialize)]
+struct UserDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    email: String,
+    email_normalized: String,
+    username: String,
+    username_normalized: String,
+    password_hash: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    phone: Option<String>,
+    status: UserStatus,
+    email_verified: bool,
+    roles: Vec<Role>,
+    failed_logins: i64,
+    locked_until: Option<DateTime>,
+    created_at: DateTime,
+    updated_at: DateTime,
+    last_login: Option<DateTime>,
+    password_changed_at: DateTime,
+    /// Incremented on every write; the compare-and-swap guard.
+    rev: i64,
+}
+
+impl UserDoc {
+    fn from_record(user: &UserRecord, rev: i64) -> Self {
+        Self {
+            id: user.id.to_string(),
+            email: user.email.clone(),
+            email_normalized: user.email_normalized.clone(),
+            username: user.username.clone(),
+            username_normalized: user.username_normalized.clone(),
+            password_hash: user.password_hash.clone(),
+            first_name: user.first_name.clone(),
+            last_name: user.last_name.clone(),
+            phone: user.phone.clone(),
+            status: user.status,
+            email_verified: user.email_verified,
+            roles: user.roles.clone(),
+            failed_logins: i64::from(user.failed_logins),
+            locked_until: user.locked_until.map(bson_time),
+            created_at: bson_time(user.created_at),
+            updated_at: bson_time(user.updated_at),
+            last_login: user.last_login.map(bson_time),
+            password_changed_at: bson_time(user.password_changed_at),
+            rev,
+        }
+    }
+
+    fn into_record(self) -> StoreResult<UserRecord> {
+        Ok(UserRecord {
+            id: self
+                .id
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("user id {}: {e}", self.id)))?,
+            email: self.email,
+            email_normalized: self.email_normalized,
+            username: self.username,
+            username_normalized: self.username_normalized,
+            password_hash: self.password_hash,
+            first_name: self.first_name,
+            last_name: self.last_name,
+            phone: self.phone,
+            status: self.status,
+            email_verified: self.email_verified,
+            roles: self.roles,
+            failed_logins: u32::try_from(self.failed_logins).unwrap_or(u32::MAX),
+            locked_until: self.locked_until.map(DateTime::to_time_0_3),
+            created_at: self.created_at.to_time_0_3(),
+            updated_at: self.updated_at.to_time_0_3(),
+            last_login: self.last_login.map(DateTime::to_time_0_3),
+            password_changed_at: self.password_changed_at.to_time_0_3(),
+        })
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct KeyDoc {
+    #[serde(rename = "_id")]
+    kid: String,
+    generation: i64,
+    state: KeyState,
+    private_key_sealed: String,
+    created_at: DateTime,
+}
+
+/// Connection settings for [`MongoStore::connect`].
+#[derive(Debug, Clone)]
+pub struct MongoSettings {
+    pub uri: String,
+    pub database: String,
+    pub pool_size: u32,
+}
+
+#[derive(Clone)]
+pub struct MongoStore {
+    db: Database,
+    users: Collection<UserDoc>,
+    keys: Collection<KeyDoc>,
+}
+
+impl MongoStore {
+    /// Parses the URI and builds the client; no round trip yet (see [`MongoStore::prepare`]).
+    pub async fn connect(settings: &MongoSettings) -> StoreResult<Self> {
+        let mut options = ClientOptions::parse(&settings.uri)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("SIGIL_MONGODB_URI: {e}")))?;
+        options.app_name.get_or_insert_with(|| "sigil".to_owned());
+        // Fail fast while MongoDB is down (answer 503) instead of holding requests for the
+        // driver's default 30 s; the URI can still set its own values.
+        options
+            .server_selection_timeout
+            .get_or_insert(Duration::from_secs(5));
+        options
+            .connect_timeout
+            .get_or_insert(Duration::from_secs(5));
+        options.max_pool_size = Some(settings.pool_size);
+        let client = Client::with_options(options).map_err(mongo_err)?;
+        let db = client.database(&settings.database);
+        Ok(Self {
+            users: db.collection("users"),
+            keys: db.collection("signing_keys"),
+            db,
+        })
+    }
+
+    /// Creates the indexes (idempotent: creating an existing index is a no-op).
+    pub async fn prepare(&self) -> StoreResult<()> {
+        let unique = |field: &str, name: &str| {
+            IndexModel::builder()
+                .keys(doc! { field: 1 })
+                .options(
+                    IndexOptions::builder()
+                        .unique(true)
+                        .name(name.to_owned())
+                        .build(),
+                )
+                .build()
+        };
+        let plain = |field: &str, name: &str| {
+            IndexModel::builder()
+                .keys(doc! { field: 1 })
+                .options(IndexOptions::builder().name(name.to_owned()).build())
+                .build()
+        };
+        self.users
+            .create_indexes([
+                unique("email_normalized", "uniq_email_normalized"),
+                unique("username_normalized", "uniq_username_normalized"),
+                plain("created_at", "by_created_at"),
+                plain("status", "by_status"),
+            ])
+            .await
+            .map_err(mongo_err)?;
+        self.keys
+            .create_indexes([
+                unique("generation", "uniq_generation"),
+                plain("created_at", "by_created_at"),
+            ])
+            .await
+            .map_err(mongo_err)?;
+        Ok(())
+    }
+
+    async fn find(&self, filter: bson::Document) -> StoreResult<Option<(UserRecord, i64)>> {
+        match self.users.find_one(filter).await.map_err(mongo_err)? {
+            Some(doc) => {
+                let rev = doc.rev;
+                Ok(Some((doc.into_record()?, rev)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Reads the user, applies `change`, writes it back only if nobody wrote in between;
+    /// otherwise starts over.
+    async fn modify_user<F>(&self, id: Uuid, change: F) -> StoreResult<Option<UserRecord>>
+    where
+        F: Fn(&mut UserRecord) + Send + Sync,
+    {
+        let key = id.to_string();
+        for _ in 0..CAS_ATTEMPTS {
+            let Some((mut user, rev)) = self.find(doc! { "_id": &key }).await? else {
+                return Ok(None);
+            };
+            change(&mut user);
+            let replaced = self
+                .users
+                .replace_one(
+                    doc! { "_id": &key, "rev": rev },
+                    UserDoc::from_record(&user, rev + 1),
+                )
+                .await
+                .map_err(mongo_err)?;
+            if replaced.matched_count == 1 {
+                return Ok(Some(user));
+            }
+        }
+        Err(StoreError::Unavailable(
+            "mongodb: user record too contended, gave up".to_owned(),
+        ))
+    }
+}
+
+#[async_trait]
+impl UserStore for MongoStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.db
+            .run_command(doc! { "ping": 1 })
+            .await
+            .map(|_| ())
+            .map_err(mongo_err)
+    }
+
+    async fn insert_user(&self, user: &UserRecord) -> StoreResult<()> {
+        match self.users.insert_one(UserDoc::from_record(user, 0)).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate_key(&e) => {
+                // The error names the index in its message only; asking is more robust.
+                let email_taken = self
+                    .users
+                    .find_one(doc! { "email_normalized": &user.email_normalized })
+                    .await
+                    .map_err(mongo_err)?
+                    .is_some();
+                Err(StoreError::Conflict(if email_taken {
+                    Conflict::Email
+                } else {
+                    Conflict::Username
+                }))
+            }
+            Err(e) => Err(mongo_err(e)),
+        }
+    }
+
+    async fn get_user(&self, id: Uuid) -> StoreResult<Option<UserRecord>> {
+        Ok(self
+            .find(doc! { "_id": id.to_string() })
+            .await?
+            .map(|(u, _)| u))
+    }
+
+    async fn find_user(&self, login: &Login) -> StoreResult<Option<UserRecord>> {
+        let filter = match login {
+            Login::Email(email) => doc! { "email_normalized": email },
+            Login::Username(name) => doc! { "username_normalized": name },
+        };
+        Ok(self.find(filter).await?.map(|(u, _)| u))
+    }
+
+    async fn update_profile(
+        &self,
+        id: Uuid,
+        update: &ProfileUpdate,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<UserRecord>> {
+        self.modify_user(id, |user| {
+            update.apply(user);
+            user.updated_at = now;
+        })
+        .await
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: Uuid,
+        hash: &str,
+        changed: bool,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let updated = self
+            .modify_user(id, |user| {
+                user.password_hash = hash.to_owned();
+                if changed {
+                    user.password_changed_at = now;
+                    user.updated_at = now;
+                }
+            })
+            .await?;
+        Ok(updated.is_some())
+    }
+
+    async fn record_login_failure(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+        policy: LockoutPolicy,
+    ) -> StoreResult<Option<UserRecord>> {
+        self.modify_user(id, |user| rules::login_failed(user, now, policy))
+            .await
+    }
+
+    async fn record_login_success(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<()> {
+        self.modify_user(id, |user| rules::login_succeeded(user, now))
+            .await?;
+        Ok(())
+    }
+
+    async fn count_users(&self) -> StoreResult<u64> {
+        self.users.count_documents(doc! {}).await.map_err(mongo_err)
+    }
+}
+
+#[async_trait]
+impl KeyStore for MongoStore {
+    async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        use futures_util::TryStreamExt;
+        let docs: Vec<KeyDoc> = self
+            .keys
+            .find(doc! {})
+            .sort(doc! { "generation": 1 })
+            .await
+            .map_err(mongo_err)?
+            .try_collect()
+            .await
+            .map_err(mongo_err)?;
+        Ok(docs
+            .into_iter()
+            .map(|d| SigningKeyRecord {
+                kid: d.kid,
+                generation: u64::try_from(d.generation).unwrap_or_default(),
+                state: d.state,
+                private_key_sealed: d.private_key_sealed,
+                created_at: d.created_at.to_time_0_3(),
+            })
+            .collect())
+    }
+
+    async fn insert_key(&self, key: &SigningKeyRecord) -> StoreResult<bool> {
+        let doc = KeyDoc {
+            kid: key.kid.clone(),
+            generation: i64::try_from(key.generation).unwrap_or(i64::MAX),
+            state: key.state,
+            private_key_sealed: key.private_key_sealed.clone(),
+            created_at: bson_time(key.created_at),
+        };
+        match self.keys.insert_one(doc).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_duplicate_key(&e) => Ok(false),
+            Err(e) => Err(mongo_err(e)),
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Two `sigil` processes sharing one MongoDB and one Redis behave as one service.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sigil_server::config::StorageConfig;
+use sigil_tests::process::SigilProcess;
+use sigil_tests::{Reply, TestUser, read, tokens};
+
+struct Replicas {
+    a: SigilProcess,
+    b: SigilProcess,
+    client: reqwest::Client,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+impl Replicas {
+    async fn start() -> Self {
+        let (mongo_uri, redis_url) = sigil_tests::backend::service_urls();
+        let StorageConfig::External { mongo, redis, .. } =
+            sigil_tests::backend::isolated_storage(&mongo_uri, &redis_url)
+        else {
+            unreachable!()
+        };
+        let key = sigil_server::crypto::Cipher::generate_key().to_string();
+        let env = [
+            ("SIGIL_MONGODB_URI", mongo.uri.as_str()),
+            ("SIGIL_MONGODB_DB", mongo.database.as_str()),
+            ("SIGIL_REDIS_URL", redis.url.as_str()),
+            ("SIGIL_REDIS_KEY_PREFIX", redis.key_prefix.as_str()),
+            ("SIGIL_ENCRYPTION_KEY", key.as_str()),
+        ];
+        let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        // Both at once, as a deployment's replicas start.
+        let (a, b) = tokio::join!(
+            SigilProcess::start_with(dirs.0.path(), &env),
+            SigilProcess::start_with(dirs.1.path(), &env)
+        );
+        Self {
+            a,
+            b,
+            client: sigil_tests::client(),
+            _dirs: dirs,
+        }
+    }
+
+    async fn call(
+        &self,
+        base: &str,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = self
+            .client
+            .request(method.parse().unwrap(), format!("{base}{path}"));
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        read(req.send().await.unwrap()).await
+    }
+}
+
+/// Tokens, logouts, refresh reuse, the JWKS and the lockout count are shared by both replicas.
+#[tokio::test]
+async fn two_replicas_act_as_one() {
+    let r = Replicas::start().await;
+    let (a, b) = (r.a.base.as_str(), r.b.base.as_str());
+
+    let jwks_a = r
+        .call(a, "GET", "/.well-known/jwks.json", None, None)
+        .await
+        .body;
+    let jwks_b = r
+        .call(b, "GET", "/.well-known/jwks.json", None, None)
+        .await
+        .body;
+    assert_eq!(jwks_a, jwks_b, "both replicas publish the same keys");
+    assert!(!jwks_a["keys"].as_array().unwrap().is_empty());
+
+    let user = TestUser::random();
+    let created = r
+        .call(
+            a,
+            "POST",
+            "/v1/auth/register",
+            None,
+            Some(user.registration()),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let creds = json!({"username": user.username, "password": user.password});
+
+    // A token issued by A is accepted by B.
+    let first = tokens(
+        &r.call(a, "POST", "/v1/auth/login", None, Some(creds.clone()))
+            .await,
+    );
+    let me = r
+        .call(b, "GET", "/v1/users/me", Some(&first.access), None)
+        .await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+
+    // A logout on A is honoured by B at once.
+    let out = r
+        .call(a, "POST", "/v1/auth/logout", Some(&first.access), None)
+        .await;
+    assert_eq!(out.status, StatusCode::OK);
+    r.call(b, "GET", "/v1/users/me", Some(&first.access), None)
+        .await
+        .assert_error(401, "TOKEN_REVOKED");
+
+    // A refresh token rotated on A is reuse when presented to B.
+    let second = tokens(
+        &r.call(b, "POST", "/v1/auth/login", None, Some(creds.clone()))
+            .await,
+    );
+    let rotated = r
+        .call(
+            a,
+            "POST",
+            "/v1/auth/refresh",
+            None,
+            Some(json!({"refreshToken": second.refresh})),
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    r.call(
+        b,
+        "POST",
+        "/v1/auth/refresh",
+        None,
+        Some(json!({"refreshToken": second.refresh})),
+    )
+    .await
+    .assert_error(401, "TOKEN_REVOKED");
+    let third = tokens(&rotated);
+    r.call(
+        a,
+        "POST",
+        "/v1/auth/refresh",
+        None,
+        Some(json!({"refreshToken": third.refresh})),
+    )
+    .await
+    .assert_error(401, "TOKEN_REVOKED");
+
+    // Failed logins count across replicas: 3 on A and 2 on B lock the account.
+    let wrong = json!({"username": user.username, "password": "Wrong-Password-123!"});
+    for _ in 0..3 {
+        r.call(a, "POST", "/v1/auth/login", None, Some(wrong.clone()))
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
+    }
+    r.call(b, "POST", "/v1/auth/login", None, Some(wrong.clone()))
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+    r.call(b, "POST", "/v1/auth/login", None, Some(wrong.clone()))
+        .await
+        .assert_error(423, "ACCOUNT_LOCKED");
+    r.call(a, "POST", "/v1/auth/login", None, Some(creds))
+        .await
+        .assert_error(423, "ACCOUNT_LOCKED");
+}
