@@ -79,6 +79,34 @@ pub struct Settings {
     /// RSA modulus size of generated signing keys: 2048, 3072 or 4096.
     #[arg(long, env = "SIGIL_KEY_SIZE")]
     pub key_size: Option<String>,
+    /// How long audit events are kept.
+    #[arg(long, env = "SIGIL_AUDIT_RETENTION")]
+    pub audit_retention: Option<String>,
+    /// `smtp://user:pass@host:587?tls=required` (STARTTLS) or `smtps://...:465` (implicit
+    /// TLS); unset: mails are written to DATA_DIR/outbox.
+    #[arg(long, env = "SIGIL_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender of Sigil's mails, e.g. `Sigil <no-reply@example.com>`.
+    #[arg(long, env = "SIGIL_MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// How long an email verification link works.
+    #[arg(long, env = "SIGIL_VERIFICATION_TOKEN_TTL")]
+    pub verification_token_ttl: Option<String>,
+    /// Comma-separated origins allowed to call the API from browsers.
+    #[arg(long, env = "SIGIL_CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
+    /// Comma-separated proxy addresses or CIDRs whose X-Forwarded-For is believed.
+    #[arg(long, env = "SIGIL_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
+    /// `count/window` (e.g. `100/15m`) or `off`, per client ip on /v1.
+    #[arg(long, env = "SIGIL_RATE_LIMIT_GENERAL")]
+    pub rate_limit_general: Option<String>,
+    #[arg(long, env = "SIGIL_RATE_LIMIT_LOGIN")]
+    pub rate_limit_login: Option<String>,
+    #[arg(long, env = "SIGIL_RATE_LIMIT_REGISTER")]
+    pub rate_limit_register: Option<String>,
+    #[arg(long, env = "SIGIL_RATE_LIMIT_PASSWORD_RESET")]
+    pub rate_limit_password_reset: Option<String>,
     /// Argon2id memory cost in KiB.
     #[arg(long, env = "SIGIL_ARGON2_MEMORY_KIB")]
     pub argon2_memory_kib: Option<String>,
@@ -200,10 +228,48 @@ pub enum StorageConfig {
     },
 }
 
+/// A rate limit: at most `count` requests per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub count: u64,
+    pub window: Duration,
+}
+
+/// The limits of SPEC section 7; `None` is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    pub general: Option<RateLimit>,
+    pub login: Option<RateLimit>,
+    pub register: Option<RateLimit>,
+    pub password_reset: Option<RateLimit>,
+}
+
+impl RateLimits {
+    pub const OFF: RateLimits = RateLimits {
+        general: None,
+        login: None,
+        register: None,
+        password_reset: None,
+    };
+}
+
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// `None`: write mails to DATA_DIR/outbox.
+    pub smtp_url: Option<Secret>,
+    pub from: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
     pub storage: StorageConfig,
+    pub audit_retention: Duration,
+    pub mail: MailConfig,
+    pub verification_token_ttl: Duration,
+    pub cors_origins: Vec<String>,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub rate_limits: RateLimits,
     /// Without a trailing slash.
     pub issuer: String,
     pub issuer_is_https: bool,
@@ -272,13 +338,103 @@ fn boolean(variable: &str, value: Option<&str>, default: bool) -> Result<bool, C
     }
 }
 
+/// `count/window` such as `100/15m`, or `off`.
+fn rate_limit(
+    variable: &str,
+    value: Option<&str>,
+    default: &str,
+) -> Result<Option<RateLimit>, ConfigError> {
+    let text = value.unwrap_or(default).trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let bad = || {
+        ConfigError::new(
+            variable,
+            format!("{text:?} is not count/window (e.g. 100/15m) or off"),
+        )
+    };
+    let (count, window) = text.split_once('/').ok_or_else(bad)?;
+    let count: u64 = count.trim().parse().map_err(|_| bad())?;
+    if count == 0 {
+        return Err(ConfigError::new(
+            variable,
+            "the count must be at least 1 (or use off)",
+        ));
+    }
+    let window = duration(variable, Some(window), "")?;
+    Ok(Some(RateLimit { count, window }))
+}
+
+fn cors_origins(value: Option<&str>) -> Result<Vec<String>, ConfigError> {
+    let mut origins = Vec::new();
+    for origin in value
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+    {
+        let url = Url::parse(origin)
+            .map_err(|e| ConfigError::new("SIGIL_CORS_ORIGINS", format!("{origin:?}: {e}")))?;
+        let serialized = url.origin().ascii_serialization();
+        if serialized == "null" || !matches!(url.scheme(), "http" | "https") {
+            return Err(ConfigError::new(
+                "SIGIL_CORS_ORIGINS",
+                format!("{origin:?} is not an http(s) origin"),
+            ));
+        }
+        origins.push(serialized);
+    }
+    Ok(origins)
+}
+
+fn trusted_proxies(value: Option<&str>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    value
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<ipnet::IpNet>()
+                .or_else(|_| p.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    ConfigError::new(
+                        "SIGIL_TRUSTED_PROXIES",
+                        format!("{p:?} is not an ip or CIDR"),
+                    )
+                })
+        })
+        .collect()
+}
+
+fn mail_from(value: Option<&str>, issuer: &str) -> Result<String, ConfigError> {
+    let from = match value.map(str::trim).filter(|v| !v.is_empty()) {
+        Some(from) => from.to_owned(),
+        None => {
+            let host = Url::parse(issuer)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_else(|| "localhost".into());
+            let host = if host.contains('.') {
+                host
+            } else {
+                format!("{host}.localdomain")
+            };
+            format!("Sigil <no-reply@{host}>")
+        }
+    };
+    from.parse::<lettre::message::Mailbox>()
+        .map_err(|e| ConfigError::new("SIGIL_MAIL_FROM", format!("{from:?}: {e}")))?;
+    Ok(from)
+}
+
 fn non_empty(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
 /// Both production backends or neither: a replica with shared users but private sessions
 /// would accept tokens the others have revoked.
-fn storage(s: &Settings) -> Result<StorageConfig, ConfigError> {
+fn storage(s: &Settings, audit_retention: Duration) -> Result<StorageConfig, ConfigError> {
     let (uri, url) = match (non_empty(&s.mongodb_uri), non_empty(&s.redis_url)) {
         (None, None) => return Ok(StorageConfig::Embedded),
         (Some(uri), Some(url)) => (uri, url),
@@ -330,6 +486,7 @@ fn storage(s: &Settings) -> Result<StorageConfig, ConfigError> {
                 20u32,
                 1,
             )?,
+            audit_retention,
         },
         redis: crate::store::RedisSettings {
             url: url.to_owned(),
@@ -391,7 +548,9 @@ fn issuer(value: Option<&str>) -> Result<(String, bool), ConfigError> {
 
 impl Config {
     pub fn from_settings(s: Settings) -> Result<Self, ConfigError> {
-        let storage = storage(&s)?;
+        let audit_retention =
+            duration("SIGIL_AUDIT_RETENTION", s.audit_retention.as_deref(), "90d")?;
+        let storage = storage(&s, audit_retention)?;
         let listen_text = s.listen.as_deref().unwrap_or("127.0.0.1:8080");
         let listen = listen_text.trim().parse().map_err(|_| {
             ConfigError::new(
@@ -439,9 +598,52 @@ impl Config {
         .map_err(|e| ConfigError::new("SIGIL_KEY_SIZE", e.to_string()))?;
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
 
+        let mail = MailConfig {
+            smtp_url: non_empty(&s.smtp_url).map(|u| Secret::new(u.to_owned())),
+            from: mail_from(s.mail_from.as_deref(), &issuer)?,
+        };
+        if let Some(url) = &mail.smtp_url
+            && !(url.expose().starts_with("smtp://") || url.expose().starts_with("smtps://"))
+        {
+            return Err(ConfigError::new(
+                "SIGIL_SMTP_URL",
+                "must start with smtp:// (STARTTLS with ?tls=required) or smtps:// (TLS)",
+            ));
+        }
         Ok(Self {
             listen,
             storage,
+            audit_retention,
+            mail,
+            verification_token_ttl: duration(
+                "SIGIL_VERIFICATION_TOKEN_TTL",
+                s.verification_token_ttl.as_deref(),
+                "24h",
+            )?,
+            cors_origins: cors_origins(s.cors_origins.as_deref())?,
+            trusted_proxies: trusted_proxies(s.trusted_proxies.as_deref())?,
+            rate_limits: RateLimits {
+                general: rate_limit(
+                    "SIGIL_RATE_LIMIT_GENERAL",
+                    s.rate_limit_general.as_deref(),
+                    "100/15m",
+                )?,
+                login: rate_limit(
+                    "SIGIL_RATE_LIMIT_LOGIN",
+                    s.rate_limit_login.as_deref(),
+                    "5/15m",
+                )?,
+                register: rate_limit(
+                    "SIGIL_RATE_LIMIT_REGISTER",
+                    s.rate_limit_register.as_deref(),
+                    "3/1h",
+                )?,
+                password_reset: rate_limit(
+                    "SIGIL_RATE_LIMIT_PASSWORD_RESET",
+                    s.rate_limit_password_reset.as_deref(),
+                    "3/1h",
+                )?,
+            },
             issuer,
             issuer_is_https,
             data_dir: PathBuf::from(s.data_dir.as_deref().unwrap_or("./data")),
@@ -464,7 +666,7 @@ impl Config {
             require_email_verification: boolean(
                 "SIGIL_REQUIRE_EMAIL_VERIFICATION",
                 s.require_email_verification.as_deref(),
-                false,
+                true,
             )?,
             bootstrap_admin_email,
             bootstrap_admin_password: s.bootstrap_admin_password.clone().map(Secret::new),
@@ -526,6 +728,7 @@ impl Config {
             ..Settings::default()
         })?;
         config.data_dir = data_dir;
+        config.rate_limits = RateLimits::OFF;
         config.hashing.argon2 = Argon2Settings {
             memory_kib: 64,
             iterations: 1,

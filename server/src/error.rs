@@ -16,6 +16,10 @@ pub enum ErrorCode {
     InvalidAuthFormat,
     InvalidToken,
     TokenExpired,
+    /// An emailed link that expired: same code as an expired JWT, answered 410.
+    TokenGone,
+    /// An emailed link nobody issued or that was used: `INVALID_TOKEN`, answered 404.
+    LinkNotFound,
     TokenRevoked,
     InsufficientPermissions,
     EmailExists,
@@ -26,6 +30,10 @@ pub enum ErrorCode {
     AccountLocked,
     AccountSuspended,
     AccountDeleted,
+    RateLimitExceeded,
+    AuthRateLimitExceeded,
+    RegistrationRateLimitExceeded,
+    PasswordResetRateLimitExceeded,
     NotFound,
     MethodNotAllowed,
     ServiceUnavailable,
@@ -39,7 +47,8 @@ impl ErrorCode {
             Self::MissingAuthHeader => "MISSING_AUTH_HEADER",
             Self::InvalidAuthFormat => "INVALID_AUTH_FORMAT",
             Self::InvalidToken => "INVALID_TOKEN",
-            Self::TokenExpired => "TOKEN_EXPIRED",
+            Self::TokenExpired | Self::TokenGone => "TOKEN_EXPIRED",
+            Self::LinkNotFound => "INVALID_TOKEN",
             Self::TokenRevoked => "TOKEN_REVOKED",
             Self::InsufficientPermissions => "INSUFFICIENT_PERMISSIONS",
             Self::EmailExists => "EMAIL_EXISTS",
@@ -50,6 +59,10 @@ impl ErrorCode {
             Self::AccountLocked => "ACCOUNT_LOCKED",
             Self::AccountSuspended => "ACCOUNT_SUSPENDED",
             Self::AccountDeleted => "ACCOUNT_DELETED",
+            Self::RateLimitExceeded => "RATE_LIMIT_EXCEEDED",
+            Self::AuthRateLimitExceeded => "AUTH_RATE_LIMIT_EXCEEDED",
+            Self::RegistrationRateLimitExceeded => "REGISTRATION_RATE_LIMIT_EXCEEDED",
+            Self::PasswordResetRateLimitExceeded => "PASSWORD_RESET_RATE_LIMIT_EXCEEDED",
             Self::NotFound => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
@@ -69,9 +82,15 @@ impl ErrorCode {
             | Self::EmailNotVerified => 401,
             Self::InsufficientPermissions | Self::AccountSuspended | Self::AccountDeleted => 403,
             Self::UserNotFound | Self::NotFound => 404,
+            Self::TokenGone => 410,
+            Self::LinkNotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::EmailExists | Self::UsernameExists => 409,
             Self::AccountLocked => 423,
+            Self::RateLimitExceeded
+            | Self::AuthRateLimitExceeded
+            | Self::RegistrationRateLimitExceeded
+            | Self::PasswordResetRateLimitExceeded => 429,
             Self::InternalError => 500,
             Self::ServiceUnavailable => 503,
         }
@@ -101,6 +120,8 @@ pub struct ApiError {
     pub message: String,
     pub details: Vec<FieldError>,
     pub retry_after: Option<Duration>,
+    /// The rate-limit counter behind a 429, for the X-RateLimit headers.
+    pub rate: Option<Box<crate::store::RateDecision>>,
     /// Set on 500s only: what went wrong inside, for the log.
     pub internal: Option<String>,
 }
@@ -112,6 +133,7 @@ impl ApiError {
             message: message.into(),
             details: Vec::new(),
             retry_after: None,
+            rate: None,
             internal: None,
         }
     }
@@ -162,6 +184,11 @@ impl ApiError {
         self.retry_after = Some(retry_after);
         self
     }
+
+    pub fn with_rate(mut self, rate: crate::store::RateDecision) -> Self {
+        self.rate = Some(Box::new(rate));
+        self
+    }
 }
 
 impl From<StoreError> for ApiError {
@@ -204,6 +231,12 @@ mod tests {
             (ErrorCode::EmailExists, 409, "EMAIL_EXISTS"),
             (ErrorCode::UsernameExists, 409, "USERNAME_EXISTS"),
             (ErrorCode::AccountLocked, 423, "ACCOUNT_LOCKED"),
+            (ErrorCode::TokenGone, 410, "TOKEN_EXPIRED"),
+            (
+                ErrorCode::AuthRateLimitExceeded,
+                429,
+                "AUTH_RATE_LIMIT_EXCEEDED",
+            ),
             (ErrorCode::ServiceUnavailable, 503, "SERVICE_UNAVAILABLE"),
         ];
         for (code, status, text) in table {

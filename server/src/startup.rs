@@ -16,14 +16,18 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, StorageConfig};
 use crate::crypto::Cipher;
 use crate::keyring::{KeyRing, KeyRingError};
+use crate::mail::{MailWorker, Mailer, Transport};
 use crate::password::PasswordHasher;
 use crate::service::bootstrap::{self, Bootstrap};
 use crate::state::AppState;
 use crate::store::{EmbeddedStore, MongoStore, RedisStore, SessionStore, StoreError, Stores};
+use crate::templates::Templates;
 
 const ENCRYPTION_KEY_FILE: &str = "encryption.key";
 const STORE_FILE: &str = "sigil.redb";
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// How long queued mails may take to go out after a stop.
+const MAIL_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long in-flight requests may take to finish after a stop.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -42,6 +46,8 @@ pub enum StartupError {
     Keys(#[from] KeyRingError),
     #[error("password hashing: {0}")]
     Hashing(String),
+    #[error("mail: {0}")]
+    Mail(String),
     #[error("bootstrap admin: {0}")]
     Bootstrap(String),
     #[error("cannot listen on {addr}: {source}")]
@@ -63,6 +69,7 @@ impl ShutdownHandle {
 
 pub struct App {
     server: Server<TcpAcceptor>,
+    mail_worker: MailWorker,
     local_addr: SocketAddr,
     state: AppState,
     bootstrap: Bootstrap,
@@ -127,9 +134,12 @@ async fn open_stores(config: &Config) -> Result<Stores, StartupError> {
     match &config.storage {
         StorageConfig::Embedded => {
             let store_path = config.data_dir.join(STORE_FILE);
-            let embedded = tokio::task::spawn_blocking(move || EmbeddedStore::open(&store_path))
-                .await
-                .map_err(|e| StoreError::Unavailable(e.to_string()))??;
+            let retention = config.audit_retention;
+            let embedded = tokio::task::spawn_blocking(move || {
+                EmbeddedStore::open(&store_path).map(|s| s.with_audit_retention(retention))
+            })
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))??;
             let stores = Stores::embedded(embedded);
             tracing::info!(
                 storage = %stores.description,
@@ -212,12 +222,22 @@ impl App {
             source,
         })?;
 
+        let templates = Arc::new(Templates::load().map_err(|e| StartupError::Mail(e.to_string()))?);
+        let transport = match &config.mail.smtp_url {
+            Some(url) => Transport::smtp(url.expose()),
+            None => Transport::outbox(&config.data_dir.join("outbox")),
+        }
+        .map_err(StartupError::Mail)?;
+        let (mailer, mail_worker) = Mailer::start(&config.mail, transport, templates.clone())
+            .map_err(StartupError::Mail)?;
         let state = AppState {
             config: Arc::new(config),
             stores,
             keyring: Arc::new(keyring),
             hasher: Arc::new(hasher),
             clock,
+            mailer,
+            templates,
             started_at: Instant::now(),
         };
         let bootstrap = bootstrap::ensure_admin(&state)
@@ -225,6 +245,7 @@ impl App {
             .map_err(|e| StartupError::Bootstrap(format!("{}: {}", e.code.as_str(), e.message)))?;
         Ok(Self {
             server: Server::new(acceptor),
+            mail_worker,
             local_addr,
             state,
             bootstrap,
@@ -259,6 +280,7 @@ impl App {
         self.server.serve(service).await;
         sweeper.abort();
         let _ = sweeper.await;
+        self.mail_worker.flush(MAIL_FLUSH_TIMEOUT).await;
     }
 }
 

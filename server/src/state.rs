@@ -4,8 +4,10 @@ use std::time::Instant;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::keyring::KeyRing;
+use crate::mail::Mailer;
 use crate::password::PasswordHasher;
 use crate::store::Stores;
+use crate::templates::Templates;
 
 /// Everything a request may need, shared by all requests. No globals: two apps can run side
 /// by side in one process.
@@ -16,5 +18,7 @@ pub struct AppState {
     pub keyring: Arc<KeyRing>,
     pub hasher: Arc<PasswordHasher>,
     pub clock: Arc<dyn Clock>,
+    pub mailer: Mailer,
+    pub templates: Arc<Templates>,
     pub started_at: Instant,
 }

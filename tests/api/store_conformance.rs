@@ -6,6 +6,9 @@ use std::time::Duration;
 use sigil_server::config::StorageConfig;
 use sigil_server::domain::{Login, ProfileUpdate, Role, UserRecord, UserStatus};
 use sigil_server::store::{
+    AuditEvent, AuditFilter, ConsumeOutcome, OneTimeTokenRecord, TokenPurpose,
+};
+use sigil_server::store::{
     Conflict, EmbeddedStore, KeyState, LockoutPolicy, MongoStore, RedisStore, RefreshOutcome,
     SessionRecord, SigningKeyRecord, StoreError, Stores,
 };
@@ -84,6 +87,13 @@ backends!(
     jti_blocking,
     keys_insert_and_list,
     keys_generation_race_has_one_winner,
+    users_status_unlock_and_devices,
+    sessions_touch,
+    one_time_tokens,
+    one_time_tokens_single_use_under_concurrency,
+    audit_events,
+    rate_limits,
+    rate_limits_count_concurrent_hits,
 );
 
 fn now() -> OffsetDateTime {
@@ -112,6 +122,7 @@ fn user(email: &str, username: &str) -> UserRecord {
         updated_at: at,
         last_login: None,
         password_changed_at: at,
+        known_devices: Vec::new(),
     }
 }
 
@@ -304,7 +315,13 @@ async fn users_lockout(stores: &Stores) {
     assert_eq!(still.locked_until, locked.locked_until);
     assert!(!still.is_locked(t + Duration::from_secs(601)));
 
-    stores.users.record_login_success(u.id, t).await.unwrap();
+    let after = stores
+        .users
+        .record_login_success(u.id, t, Some("dev-a"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.known_devices, vec!["dev-a".to_owned()]);
     let cleared = stores.users.get_user(u.id).await.unwrap().unwrap();
     assert_eq!((cleared.failed_logins, cleared.locked_until), (0, None));
     assert_eq!(cleared.last_login, Some(t));
@@ -729,4 +746,396 @@ async fn keys_generation_race_has_one_winner(stores: &Stores) {
         .count();
     assert_eq!(wins, 1);
     assert_eq!(stores.keys.list_keys().await.unwrap().len(), 1);
+}
+
+async fn users_status_unlock_and_devices(stores: &Stores) {
+    let u = user("s@example.com", "statusy");
+    stores.users.insert_user(&u).await.unwrap();
+    let t = now();
+    let verified = stores
+        .users
+        .set_status(u.id, UserStatus::Suspended, true, t)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (verified.status, verified.email_verified),
+        (UserStatus::Suspended, true)
+    );
+    assert!(
+        stores
+            .users
+            .set_status(Uuid::new_v4(), UserStatus::Active, true, t)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let policy = LockoutPolicy {
+        threshold: 1,
+        duration: Duration::from_secs(600),
+    };
+    let locked = stores
+        .users
+        .record_login_failure(u.id, t, policy)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(locked.is_locked(t));
+    let unlocked = stores.users.unlock(u.id, t).await.unwrap().unwrap();
+    assert!(!unlocked.is_locked(t));
+
+    // Devices: most recent last, no repeats, at most 20.
+    for i in 0..25 {
+        stores
+            .users
+            .record_login_success(u.id, t, Some(&format!("d{i}")))
+            .await
+            .unwrap();
+    }
+    let again = stores
+        .users
+        .record_login_success(u.id, t, Some("d10"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.known_devices.len(), 20);
+    assert_eq!(again.known_devices.last().map(String::as_str), Some("d10"));
+    assert_eq!(again.known_devices.first().map(String::as_str), Some("d5"));
+    let none = stores
+        .users
+        .record_login_success(u.id, t, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(none.known_devices, again.known_devices);
+}
+
+async fn sessions_touch(stores: &Stores) {
+    let t = now();
+    let s = session(Uuid::new_v4(), "t0", t, DAY);
+    stores.sessions.create_session(&s, 5, t).await.unwrap();
+    let later = t + Duration::from_secs(120);
+    stores
+        .sessions
+        .touch_session(s.user_id, &s.id, later)
+        .await
+        .unwrap();
+    let touched = stores
+        .sessions
+        .get_session(s.user_id, &s.id, later)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(touched.last_activity, later);
+    assert_eq!(touched.refresh_digest, "t0", "touch changes nothing else");
+    assert_eq!(touched.expires_at, s.expires_at);
+    // Touching someone else's or a missing session changes nothing and is no error.
+    stores
+        .sessions
+        .touch_session(Uuid::new_v4(), &s.id, later)
+        .await
+        .unwrap();
+    stores
+        .sessions
+        .touch_session(s.user_id, "missing", later)
+        .await
+        .unwrap();
+}
+
+fn token(
+    digest: &str,
+    purpose: TokenPurpose,
+    user_id: Uuid,
+    at: OffsetDateTime,
+    ttl: Duration,
+) -> OneTimeTokenRecord {
+    OneTimeTokenRecord {
+        digest: digest.into(),
+        purpose,
+        user_id,
+        created_at: at,
+        expires_at: at + ttl,
+    }
+}
+
+async fn one_time_tokens(stores: &Stores) {
+    let t = now();
+    let user_id = Uuid::new_v4();
+    let hour = Duration::from_secs(3600);
+    let verify = token("ott-verify", TokenPurpose::VerifyEmail, user_id, t, hour);
+    stores.tokens.insert_token(&verify).await.unwrap();
+
+    // The wrong purpose finds nothing and uses nothing up.
+    assert_eq!(
+        stores
+            .tokens
+            .consume_token("ott-verify", TokenPurpose::ResetPassword, t)
+            .await
+            .unwrap(),
+        ConsumeOutcome::Unknown
+    );
+    assert_eq!(
+        stores
+            .tokens
+            .peek_token("ott-verify", TokenPurpose::VerifyEmail, t)
+            .await
+            .unwrap(),
+        ConsumeOutcome::Consumed(verify.clone())
+    );
+    assert_eq!(
+        stores
+            .tokens
+            .consume_token("ott-verify", TokenPurpose::VerifyEmail, t)
+            .await
+            .unwrap(),
+        ConsumeOutcome::Consumed(verify)
+    );
+    assert_eq!(
+        stores
+            .tokens
+            .consume_token("ott-verify", TokenPurpose::VerifyEmail, t)
+            .await
+            .unwrap(),
+        ConsumeOutcome::Unknown,
+        "single use"
+    );
+
+    let expiring = token("ott-old", TokenPurpose::ResetPassword, user_id, t, hour);
+    stores.tokens.insert_token(&expiring).await.unwrap();
+    let late = t + hour + Duration::from_secs(1);
+    assert_eq!(
+        stores
+            .tokens
+            .peek_token("ott-old", TokenPurpose::ResetPassword, late)
+            .await
+            .unwrap(),
+        ConsumeOutcome::Expired
+    );
+    assert_eq!(
+        stores
+            .tokens
+            .consume_token("ott-old", TokenPurpose::ResetPassword, late)
+            .await
+            .unwrap(),
+        ConsumeOutcome::Expired
+    );
+
+    for digest in ["r1", "r2"] {
+        stores
+            .tokens
+            .insert_token(&token(
+                digest,
+                TokenPurpose::ResetPassword,
+                user_id,
+                t,
+                hour,
+            ))
+            .await
+            .unwrap();
+    }
+    stores
+        .tokens
+        .insert_token(&token("v1", TokenPurpose::VerifyEmail, user_id, t, hour))
+        .await
+        .unwrap();
+    assert_eq!(
+        stores
+            .tokens
+            .revoke_tokens(user_id, TokenPurpose::ResetPassword)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        stores
+            .tokens
+            .consume_token("r1", TokenPurpose::ResetPassword, t)
+            .await
+            .unwrap(),
+        ConsumeOutcome::Unknown
+    );
+    assert!(matches!(
+        stores
+            .tokens
+            .consume_token("v1", TokenPurpose::VerifyEmail, t)
+            .await
+            .unwrap(),
+        ConsumeOutcome::Consumed(_)
+    ));
+}
+
+async fn one_time_tokens_single_use_under_concurrency(stores: &Stores) {
+    let t = now();
+    stores
+        .tokens
+        .insert_token(&token(
+            "race",
+            TokenPurpose::VerifyEmail,
+            Uuid::new_v4(),
+            t,
+            DAY,
+        ))
+        .await
+        .unwrap();
+    let tasks = (0..10).map(|_| {
+        let tokens = stores.tokens.clone();
+        tokio::spawn(async move {
+            tokens
+                .consume_token("race", TokenPurpose::VerifyEmail, t)
+                .await
+                .unwrap()
+        })
+    });
+    let consumed = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .filter(|o| matches!(o, Ok(ConsumeOutcome::Consumed(_))))
+        .count();
+    assert_eq!(consumed, 1);
+}
+
+async fn audit_events(stores: &Stores) {
+    let t = now();
+    let alice = Uuid::new_v4();
+    let bob = Uuid::new_v4();
+    let mut ids = Vec::new();
+    for (i, (action, actor, target)) in [
+        ("login.succeeded", Some(alice), Some(alice)),
+        ("login.failed", None, Some(bob)),
+        ("admin.user.suspended", Some(alice), Some(bob)),
+        ("logout", Some(bob), Some(bob)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let at = t + Duration::from_secs(i as u64);
+        let event = AuditEvent {
+            id: AuditEvent::new_id(at),
+            at,
+            action: action.into(),
+            actor_id: actor,
+            target_id: target,
+            ip: Some("192.0.2.7".into()),
+            user_agent: Some("ua".into()),
+            request_id: Some(format!("req-{i}")),
+            details: serde_json::json!({ "n": i, "nested": { "ok": true } }),
+        };
+        stores.audit.record_audit(&event).await.unwrap();
+        ids.push(event.id);
+    }
+    let all = stores
+        .audit
+        .list_audit(&AuditFilter::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+        ids.iter().rev().cloned().collect::<Vec<_>>(),
+        "newest first"
+    );
+    assert_eq!(
+        all[3].details,
+        serde_json::json!({ "n": 0, "nested": { "ok": true } })
+    );
+    assert_eq!(all[3].request_id.as_deref(), Some("req-0"));
+
+    let bobs = stores
+        .audit
+        .list_audit(
+            &AuditFilter {
+                user_id: Some(bob),
+                ..Default::default()
+            },
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(bobs.len(), 3, "as actor or as target");
+    let failed = stores
+        .audit
+        .list_audit(
+            &AuditFilter {
+                action: Some("login.failed".into()),
+                ..Default::default()
+            },
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+    let window = AuditFilter {
+        since: Some(t + Duration::from_secs(1)),
+        until: Some(t + Duration::from_secs(3)),
+        ..Default::default()
+    };
+    assert_eq!(stores.audit.list_audit(&window, 10).await.unwrap().len(), 2);
+    // Cursor paging: two pages of two.
+    let first = stores
+        .audit
+        .list_audit(&AuditFilter::default(), 2)
+        .await
+        .unwrap();
+    let next = AuditFilter {
+        before_id: Some(first[1].id.clone()),
+        ..Default::default()
+    };
+    let second = stores.audit.list_audit(&next, 2).await.unwrap();
+    assert_eq!(
+        second.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+        vec![ids[1].clone(), ids[0].clone()]
+    );
+}
+
+async fn rate_limits(stores: &Stores) {
+    let t = now();
+    let window = Duration::from_secs(3600);
+    let key = format!("login:{}", Uuid::new_v4());
+    for expected_remaining in [2, 1, 0] {
+        let d = stores.rate_limits.hit(&key, 3, window, t).await.unwrap();
+        assert!(d.allowed);
+        assert_eq!(d.remaining, expected_remaining);
+        assert_eq!(d.limit, 3);
+        assert!(d.reset_at > t && d.reset_at <= t + window);
+    }
+    let refused = stores.rate_limits.hit(&key, 3, window, t).await.unwrap();
+    assert!(!refused.allowed);
+    // Another key has its own budget; the next window starts afresh.
+    assert!(
+        stores
+            .rate_limits
+            .hit(&format!("{key}-other"), 3, window, t)
+            .await
+            .unwrap()
+            .allowed
+    );
+    let next = stores
+        .rate_limits
+        .hit(&key, 3, window, refused.reset_at)
+        .await
+        .unwrap();
+    assert!(next.allowed);
+    assert_eq!(next.remaining, 2);
+}
+
+async fn rate_limits_count_concurrent_hits(stores: &Stores) {
+    let t = now();
+    let key = format!("general:{}", Uuid::new_v4());
+    let tasks = (0..30).map(|_| {
+        let limits = stores.rate_limits.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            limits
+                .hit(&key, 10, Duration::from_secs(600), t)
+                .await
+                .unwrap()
+                .allowed
+        })
+    });
+    let allowed = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .filter(|a| *a.as_ref().unwrap())
+        .count();
+    assert_eq!(allowed, 10);
 }

@@ -45,6 +45,7 @@ pub fn isolated_storage(mongo_uri: &str, redis_url: &str) -> StorageConfig {
             uri: mongo_uri.to_owned(),
             database: format!("sigil_test_{}", &tag[..16]),
             pool_size: 8,
+            audit_retention: Duration::from_secs(90 * 86_400),
         },
         redis: RedisSettings {
             url: redis_url.to_owned(),

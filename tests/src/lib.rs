@@ -156,6 +156,9 @@ impl TestApp {
         config.storage = storage.clone();
         config.encryption_key = Some(sigil_server::config::Secret::new(encryption_key.clone()));
         config.initial_signing_key = Some(shared_key());
+        // Most tests sign users in right after registering; the verification tests turn
+        // this back on.
+        config.require_email_verification = false;
         config.bootstrap_admin_password =
             Some(sigil_server::config::Secret::new(ADMIN_PASSWORD.to_owned()));
         adjust(&mut config);

@@ -23,13 +23,20 @@ impl SigilProcess {
     pub async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(crate::sigil_binary())
             .env_clear()
-            .envs(env.iter().copied())
+            // Like the in-process harness: sign-in right after registering, no rate limits,
+            // unless the test says otherwise (its `env` comes last and wins).
+            .env("SIGIL_REQUIRE_EMAIL_VERIFICATION", "false")
+            .env("SIGIL_RATE_LIMIT_GENERAL", "off")
+            .env("SIGIL_RATE_LIMIT_LOGIN", "off")
+            .env("SIGIL_RATE_LIMIT_REGISTER", "off")
+            .env("SIGIL_RATE_LIMIT_PASSWORD_RESET", "off")
             .env("SIGIL_DATA_DIR", data_dir)
             .env("SIGIL_LISTEN", "127.0.0.1:0")
             .env("SIGIL_LOG_FORMAT", "json")
             .env("SIGIL_BOOTSTRAP_ADMIN_PASSWORD", crate::ADMIN_PASSWORD)
             .env("SIGIL_ARGON2_MEMORY_KIB", "1024")
             .env("SIGIL_ARGON2_ITERATIONS", "1")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)

@@ -52,6 +52,9 @@ pub struct UserRecord {
     pub last_login: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     pub password_changed_at: OffsetDateTime,
+    /// Fingerprints of devices that signed in before, for "new sign-in" notices.
+    #[serde(default)]
+    pub known_devices: Vec<String>,
 }
 
 impl UserRecord {
@@ -79,6 +82,35 @@ impl ProfileUpdate {
         }
         if let Some(v) = &self.phone {
             user.phone.clone_from(v);
+        }
+    }
+}
+
+#[cfg(test)]
+impl UserRecord {
+    /// An active user for unit tests.
+    pub fn sample(email: &str, username: &str) -> Self {
+        let now = OffsetDateTime::now_utc();
+        Self {
+            id: Uuid::new_v4(),
+            email: email.into(),
+            email_normalized: email.to_ascii_lowercase(),
+            username: username.into(),
+            username_normalized: username.to_ascii_lowercase(),
+            password_hash: String::new(),
+            first_name: None,
+            last_name: None,
+            phone: None,
+            status: UserStatus::Active,
+            email_verified: true,
+            roles: vec![Role::User],
+            failed_logins: 0,
+            locked_until: None,
+            created_at: now,
+            updated_at: now,
+            last_login: None,
+            password_changed_at: now,
+            known_devices: Vec::new(),
         }
     }
 }

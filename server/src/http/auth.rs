@@ -15,6 +15,7 @@ use crate::error::ApiResult;
 use crate::service::accounts::{self, Registration};
 use crate::service::principal::{Principal, authenticate, bearer_token};
 use crate::service::sessions::{self, IssuedTokens, LoginInput};
+use crate::service::{recovery, verification};
 use crate::state::AppState;
 
 pub const REFRESH_COOKIE: &str = "sigil_refresh";
@@ -35,6 +36,7 @@ struct RegisterBody {
 pub async fn register(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let b: RegisterBody = body::json(req).await?;
+    let client = client_info(req, depot, &state);
     let user = accounts::register(
         &state,
         Registration {
@@ -45,12 +47,13 @@ pub async fn register(req: &mut Request, depot: &mut Depot, res: &mut Response) 
             last_name: b.last_name,
             phone: b.phone,
         },
+        &client,
     )
     .await?;
     respond::data_with_message(
         res,
         StatusCode::CREATED,
-        "User registered successfully",
+        "User registered successfully. Please check your email for verification.",
         UserView::from(&user),
     );
     Ok(())
@@ -103,7 +106,7 @@ pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) -> 
             password: b.password.map(Zeroizing::new),
             remember_me: b.remember_me,
         },
-        client_info(req),
+        client_info(req, depot, &state),
     )
     .await?;
     answer_with_tokens(&state, res, &issued, "Login successful");
@@ -134,7 +137,7 @@ pub async fn refresh(req: &mut Request, depot: &mut Depot, res: &mut Response) -
             ),
         ]));
     };
-    let issued = sessions::refresh(&state, &token).await?;
+    let issued = sessions::refresh(&state, &token, &client_info(req, depot, &state)).await?;
     answer_with_tokens(&state, res, &issued, "Token refreshed");
     Ok(())
 }
@@ -161,6 +164,7 @@ pub async fn logout(req: &mut Request, depot: &mut Depot, res: &mut Response) ->
     let refresh_token = b.refresh_token.or_else(|| refresh_from_cookie(req));
     sessions::logout(
         &state,
+        &client_info(req, depot, &state),
         principal.as_ref(),
         refresh_token.as_deref(),
         b.logout_all_devices,
@@ -189,6 +193,7 @@ pub async fn change_password(
     let b: ChangePasswordBody = body::json(req).await?;
     accounts::change_password(
         &state,
+        &client_info(req, depot, &state),
         &principal.user,
         &principal.claims.sid,
         b.current_password.map(Zeroizing::new),
@@ -196,5 +201,89 @@ pub async fn change_password(
     )
     .await?;
     respond::message(res, "Password changed; other sessions were signed out");
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TokenBody {
+    token: Option<String>,
+}
+
+#[handler]
+pub async fn verify_email(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    let b: TokenBody = body::json(req).await?;
+    let token = recovery::required("token", b.token)?;
+    let user = verification::verify_email(&state, &token, &client_info(req, depot, &state)).await?;
+    respond::data_with_message(res, StatusCode::OK, "Email verified", UserView::from(&user));
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EmailBody {
+    email: Option<String>,
+}
+
+/// Always the same answer, whether or not the address has an account.
+#[handler]
+pub async fn resend_verification(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    let b: EmailBody = body::json(req).await?;
+    let email = recovery::required("email", b.email)?;
+    verification::resend_verification(&state, &email).await?;
+    respond::message(
+        res,
+        "If the address belongs to an unverified account, a new link is on its way",
+    );
+    Ok(())
+}
+
+/// Always the same answer, at the same speed, whether or not the address has an account.
+#[handler]
+pub async fn forgot_password(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    let b: EmailBody = body::json(req).await?;
+    let email = recovery::required("email", b.email)?;
+    recovery::forgot_password(&state, email, client_info(req, depot, &state));
+    respond::message(
+        res,
+        "If the address belongs to an account, a password reset link is on its way",
+    );
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ResetBody {
+    token: Option<String>,
+    password: Option<String>,
+}
+
+#[handler]
+pub async fn reset_password(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    let b: ResetBody = body::json(req).await?;
+    let token = recovery::required("token", b.token)?;
+    let password = Zeroizing::new(recovery::required("password", b.password)?);
+    recovery::reset_password(&state, &token, password, &client_info(req, depot, &state)).await?;
+    respond::message(res, "Password reset; every session was signed out");
     Ok(())
 }

@@ -1,6 +1,9 @@
 //! Per-request plumbing: the request id, the state, security headers and the access log.
 
+use std::net::IpAddr;
 use std::time::Instant;
+
+use ipnet::IpNet;
 
 use salvo::http::HeaderValue;
 use salvo::prelude::*;
@@ -47,14 +50,46 @@ pub fn request_id(depot: &Depot) -> String {
         .unwrap_or_default()
 }
 
-pub fn client_info(req: &Request) -> ClientInfo {
+/// The client's address: the socket peer, unless the peer is a trusted proxy; then the
+/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy. An untrusted peer's
+/// `X-Forwarded-For` is ignored, so it cannot pick its own rate-limit bucket.
+pub fn client_ip(req: &Request, trusted: &[IpNet]) -> Option<IpAddr> {
+    let peer = req.remote_addr().ip()?;
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let hops: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        let Ok(ip) = hop.parse::<IpAddr>() else {
+            break;
+        };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    Some(client)
+}
+
+pub fn client_info(req: &Request, depot: &Depot, state: &AppState) -> ClientInfo {
     ClientInfo {
-        ip: req.remote_addr().ip().map(|ip| ip.to_string()),
+        ip: client_ip(req, &state.config.trusted_proxies).map(|ip| ip.to_string()),
         user_agent: req
             .headers()
             .get("user-agent")
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(512).collect()),
+        request_id: Some(request_id(depot)).filter(|id| !id.is_empty()),
     }
 }
 

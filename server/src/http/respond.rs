@@ -77,6 +77,9 @@ pub fn render_error(err: &ApiError, depot: &Depot, res: &mut Response) {
     }
     let status =
         StatusCode::from_u16(err.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(rate) = &err.rate {
+        set_rate_headers(res, rate);
+    }
     let retry_after = err.retry_after.map(|d| d.as_secs().max(1));
     if let Some(secs) = retry_after
         && let Ok(value) = HeaderValue::from_str(&secs.to_string())
@@ -98,6 +101,22 @@ pub fn render_error(err: &ApiError, depot: &Depot, res: &mut Response) {
         timestamp,
         request_id: request_id(depot),
     }));
+}
+
+/// `X-RateLimit-Limit`, `-Remaining` and `-Reset` (Unix seconds).
+pub fn set_rate_headers(res: &mut Response, rate: &crate::store::RateDecision) {
+    for (name, value) in [
+        ("x-ratelimit-limit", rate.limit.to_string()),
+        ("x-ratelimit-remaining", rate.remaining.to_string()),
+        (
+            "x-ratelimit-reset",
+            rate.reset_at.unix_timestamp().to_string(),
+        ),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            res.headers_mut().insert(name, value);
+        }
+    }
 }
 
 #[async_trait]

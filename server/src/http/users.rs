@@ -5,11 +5,12 @@ use salvo::prelude::*;
 use serde::Deserialize;
 
 use super::body;
-use super::context::app_state;
+use super::context::{app_state, client_info};
 use super::respond;
 use super::views::UserView;
 use crate::error::ApiResult;
 use crate::service::accounts::{self, ProfileInput};
+use crate::service::devices;
 use crate::service::principal::{Principal, authenticate, bearer_token};
 use crate::state::AppState;
 
@@ -66,5 +67,50 @@ pub async fn update_me(req: &mut Request, depot: &mut Depot, res: &mut Response)
         "Profile updated",
         UserView::from(&user),
     );
+    Ok(())
+}
+
+#[handler]
+pub async fn sessions(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    let principal = authenticated(&state, req).await?;
+    let list = devices::list(&state, &principal).await?;
+    respond::data(res, StatusCode::OK, list);
+    Ok(())
+}
+
+#[handler]
+pub async fn revoke_session(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    let principal = authenticated(&state, req).await?;
+    let id: String = req.param("id").unwrap_or_default();
+    devices::revoke(&state, &principal, &id, &client_info(req, depot, &state)).await?;
+    respond::message(res, "Session revoked");
+    Ok(())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DeleteBody {
+    password: Option<String>,
+}
+
+#[handler]
+pub async fn delete_me(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    let principal = authenticated(&state, req).await?;
+    let b: DeleteBody = body::optional_json(req).await?;
+    accounts::delete_account(
+        &state,
+        &client_info(req, depot, &state),
+        &principal.user,
+        b.password.map(zeroize::Zeroizing::new),
+    )
+    .await?;
+    respond::message(res, "Account deleted");
     Ok(())
 }

@@ -4,10 +4,13 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use super::{ClientInfo, verification};
+use crate::audit::{self, Audit};
 use crate::domain::{
     Email, Password, PasswordContext, ProfileUpdate, Role, UserRecord, UserStatus, Username,
 };
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
+use crate::mail::MailKind;
 use crate::state::AppState;
 
 const NAME_MAX: usize = 100;
@@ -66,7 +69,11 @@ fn phone(value: Option<String>, errors: &mut Vec<FieldError>) -> Option<String> 
 }
 
 /// Validates every field (all problems reported at once) and creates the user.
-pub async fn register(state: &AppState, input: Registration) -> ApiResult<UserRecord> {
+pub async fn register(
+    state: &AppState,
+    input: Registration,
+    client: &ClientInfo,
+) -> ApiResult<UserRecord> {
     let mut errors = Vec::new();
     let email = match input.email.as_deref() {
         Some(e) => Email::parse(e).map_err(|e| errors.push(e)).ok(),
@@ -112,7 +119,7 @@ pub async fn register(state: &AppState, input: Registration) -> ApiResult<UserRe
     } else {
         UserStatus::Active
     };
-    create_user(
+    let user = create_user(
         state,
         NewUser {
             email,
@@ -122,10 +129,15 @@ pub async fn register(state: &AppState, input: Registration) -> ApiResult<UserRe
             last_name,
             phone,
             status,
+            email_verified: false,
             roles: vec![Role::User],
         },
     )
-    .await
+    .await?;
+    audit::record(state, client, Audit::by_user("user.registered", user.id)).await;
+    // The link is mailed whether or not verification is required: it sets emailVerified.
+    verification::send_verification(state, &user).await?;
+    Ok(user)
 }
 
 /// A validated user about to be stored.
@@ -137,6 +149,7 @@ pub struct NewUser {
     pub last_name: Option<String>,
     pub phone: Option<String>,
     pub status: UserStatus,
+    pub email_verified: bool,
     pub roles: Vec<Role>,
 }
 
@@ -154,7 +167,7 @@ pub async fn create_user(state: &AppState, new: NewUser) -> ApiResult<UserRecord
         last_name: new.last_name,
         phone: new.phone,
         status: new.status,
-        email_verified: false,
+        email_verified: new.email_verified,
         roles: new.roles,
         failed_logins: 0,
         locked_until: None,
@@ -162,9 +175,9 @@ pub async fn create_user(state: &AppState, new: NewUser) -> ApiResult<UserRecord
         updated_at: now,
         last_login: None,
         password_changed_at: now,
+        known_devices: Vec::new(),
     };
     state.stores.users.insert_user(&user).await?;
-    tracing::info!(event = "user.registered", user_id = %user.id, "user registered");
     Ok(user)
 }
 
@@ -205,6 +218,7 @@ pub async fn update_profile(
 /// Changes the password after checking the current one, and signs out every other session.
 pub async fn change_password(
     state: &AppState,
+    client: &ClientInfo,
     user: &UserRecord,
     current_session: &str,
     current: Option<Zeroizing<String>>,
@@ -266,11 +280,55 @@ pub async fn change_password(
         .sessions
         .revoke_user_sessions(user.id, Some(current_session))
         .await?;
-    tracing::info!(
-        event = "user.password_changed",
-        user_id = %user.id,
-        sessions_revoked = revoked.len(),
-        "password changed"
-    );
+    state
+        .mailer
+        .send(user, MailKind::PasswordChanged { at: now });
+    audit::record(
+        state,
+        client,
+        Audit::by_user("password.changed", user.id)
+            .details(serde_json::json!({ "sessionsRevoked": revoked.len() })),
+    )
+    .await;
+    Ok(())
+}
+
+/// Deletes the caller's account after checking the password: the status becomes `deleted`
+/// (the email and username stay taken, so nobody can impersonate the old account) and every
+/// session ends.
+pub async fn delete_account(
+    state: &AppState,
+    client: &ClientInfo,
+    user: &UserRecord,
+    password: Option<Zeroizing<String>>,
+) -> ApiResult<()> {
+    let password = password.ok_or_else(|| {
+        ApiError::validation(vec![FieldError::new("password", "Password is required")])
+    })?;
+    let check = state
+        .hasher
+        .verify(password, user.password_hash.clone())
+        .await?;
+    if !check.matches {
+        return Err(ApiError::invalid_credentials());
+    }
+    let now = state.clock.now();
+    state
+        .stores
+        .users
+        .set_status(user.id, UserStatus::Deleted, user.email_verified, now)
+        .await?;
+    let revoked = state
+        .stores
+        .sessions
+        .revoke_user_sessions(user.id, None)
+        .await?;
+    audit::record(
+        state,
+        client,
+        Audit::by_user("account.deleted", user.id)
+            .details(serde_json::json!({ "sessionsRevoked": revoked.len() })),
+    )
+    .await;
     Ok(())
 }

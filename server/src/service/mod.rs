@@ -3,12 +3,17 @@
 
 pub mod accounts;
 pub mod bootstrap;
+pub mod devices;
 pub mod principal;
+pub mod rate_limit;
+pub mod recovery;
 pub mod sessions;
+pub mod verification;
 
-/// Where a request came from, for sessions and logs.
+/// Where a request came from, for sessions, audit events and logs.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    pub request_id: Option<String>,
 }

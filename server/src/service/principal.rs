@@ -45,12 +45,13 @@ pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<Principal>
         return Err(ApiError::token_revoked());
     }
     let user_id = claims.sub.parse().map_err(|_| ApiError::invalid_token())?;
-    if sessions
-        .get_session(user_id, &claims.sid, now)
-        .await?
-        .is_none()
-    {
+    let Some(session) = sessions.get_session(user_id, &claims.sid, now).await? else {
         return Err(ApiError::token_revoked());
+    };
+    // lastActivity is for people reading their session list: minute precision is plenty,
+    // and it spares the store a write per request.
+    if now - session.last_activity > time::Duration::minutes(1) {
+        sessions.touch_session(user_id, &session.id, now).await?;
     }
     let user = state
         .stores

@@ -6,12 +6,17 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use serde_json::json;
+
 use super::ClientInfo;
 use super::principal::Principal;
+use crate::audit::{self, Audit};
 use crate::crypto::{random_token, token_digest};
+use crate::device;
 use crate::domain::password::PASSWORD_MAX_BYTES;
 use crate::domain::{Login, UserRecord, UserStatus};
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
+use crate::mail::MailKind;
 use crate::state::AppState;
 use crate::store::{RefreshOutcome, SessionRecord};
 use crate::tokens::{FIRST_PARTY_CLIENT_ID, issue_access};
@@ -98,14 +103,26 @@ pub async fn login(
     let now = state.clock.now();
     let Some(user) = state.stores.users.find_user(&login).await? else {
         state.hasher.verify_dummy(password).await?;
-        tracing::info!(
-            event = "login.failed",
-            reason = "unknown_user",
-            "login failed"
-        );
+        audit::record(
+            state,
+            &client,
+            Audit {
+                action: "login.failed",
+                actor: None,
+                target: None,
+                details: json!({ "reason": "unknown_user" }),
+            },
+        )
+        .await;
         return Err(ApiError::invalid_credentials());
     };
     if user.is_locked(now) {
+        audit::record(
+            state,
+            &client,
+            Audit::by_user("login.failed", user.id).details(json!({ "reason": "locked" })),
+        )
+        .await;
         return Err(locked(&user, now));
     }
     let check = state
@@ -118,24 +135,56 @@ pub async fn login(
             .users
             .record_login_failure(user.id, now, state.config.lockout)
             .await?;
+        audit::record(
+            state,
+            &client,
+            Audit::by_user("login.failed", user.id).details(json!({ "reason": "bad_password" })),
+        )
+        .await;
         if let Some(after) = after.filter(|u| u.is_locked(now)) {
-            tracing::warn!(event = "account.locked", user_id = %user.id, "account locked");
+            audit::record(state, &client, Audit::by_user("account.locked", user.id)).await;
+            if let Some(until) = after.locked_until {
+                state.mailer.send(&after, MailKind::AccountLocked { until });
+            }
             return Err(locked(&after, now));
         }
-        tracing::info!(event = "login.failed", user_id = %user.id, reason = "bad_password", "login failed");
         return Err(ApiError::invalid_credentials());
     }
-    ensure_may_sign_in(state, &user)?;
+    if let Err(refused) = ensure_may_sign_in(state, &user) {
+        audit::record(
+            state,
+            &client,
+            Audit::by_user("login.failed", user.id)
+                .details(json!({ "reason": refused.code.as_str() })),
+        )
+        .await;
+        return Err(refused);
+    }
 
-    state
+    let fingerprint = device::fingerprint(client.user_agent.as_deref());
+    let known_before = user.known_devices.clone();
+    let user = state
         .stores
         .users
-        .record_login_success(user.id, now)
-        .await?;
-    let mut user = user;
-    user.failed_logins = 0;
-    user.locked_until = None;
-    user.last_login = Some(now);
+        .record_login_success(user.id, now, fingerprint.as_deref())
+        .await?
+        .ok_or_else(ApiError::invalid_credentials)?;
+    if let Some(fingerprint) = &fingerprint
+        && !known_before.is_empty()
+        && !known_before.contains(fingerprint)
+    {
+        let seen = device::parse(client.user_agent.as_deref());
+        state.mailer.send(
+            &user,
+            MailKind::NewSignIn {
+                browser: seen.browser,
+                os: seen.os,
+                device: seen.device,
+                ip: client.ip.clone().unwrap_or_else(|| "unknown".into()),
+                at: now,
+            },
+        );
+    }
     if check.outdated {
         // Upgrade the stored hash to the current parameters while we hold the password.
         let hash = state.hasher.hash(password).await?;
@@ -163,8 +212,8 @@ pub async fn login(
         auth_time: now,
         amr: vec!["pwd".to_owned()],
         remember_me: input.remember_me,
-        ip: client.ip,
-        user_agent: client.user_agent,
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
     };
     let evicted = state
         .stores
@@ -172,13 +221,13 @@ pub async fn login(
         .create_session(&session, state.config.max_sessions_per_user, now)
         .await?;
     let (access_token, expires_in) = issue_access(state, &user, &session, now)?;
-    tracing::info!(
-        event = "login.succeeded",
-        user_id = %user.id,
-        session_id = %session.id,
-        sessions_evicted = evicted.len(),
-        "login succeeded"
-    );
+    audit::record(
+        state,
+        &client,
+        Audit::by_user("login.succeeded", user.id)
+            .details(json!({ "sessionId": session.id, "sessionsEvicted": evicted })),
+    )
+    .await;
     Ok(IssuedTokens {
         access_token,
         refresh_token,
@@ -190,7 +239,11 @@ pub async fn login(
 
 /// Exchanges a refresh token for a new pair. The presented token dies either way; presenting
 /// it again later revokes the whole session.
-pub async fn refresh(state: &AppState, refresh_token: &str) -> ApiResult<IssuedTokens> {
+pub async fn refresh(
+    state: &AppState,
+    refresh_token: &str,
+    client: &ClientInfo,
+) -> ApiResult<IssuedTokens> {
     let now = state.clock.now();
     let replacement = random_token();
     let outcome = state
@@ -208,12 +261,13 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> ApiResult<IssuedT
             session_id,
             user_id,
         } => {
-            tracing::warn!(
-                event = "refresh.reuse_detected",
-                user_id = %user_id,
-                session_id = %session_id,
-                "a rotated-out refresh token was presented again; session revoked"
-            );
+            audit::record(
+                state,
+                client,
+                Audit::by_user("refresh.reuse_detected", user_id)
+                    .details(json!({ "sessionId": session_id, "sessionRevoked": true })),
+            )
+            .await;
             return Err(ApiError::token_revoked());
         }
         RefreshOutcome::Revoked => return Err(ApiError::token_revoked()),
@@ -247,6 +301,7 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> ApiResult<IssuedT
 /// refresh token, or both. The access token's `jti` is blocked until it expires.
 pub async fn logout(
     state: &AppState,
+    client: &ClientInfo,
     principal: Option<&Principal>,
     refresh_token: Option<&str>,
     all_devices: bool,
@@ -302,12 +357,12 @@ pub async fn logout(
         }
         revoked
     };
-    tracing::info!(
-        event = "logout",
-        user_id = %user_id,
-        all_devices,
-        sessions_revoked = revoked.len(),
-        "logged out"
-    );
+    audit::record(
+        state,
+        client,
+        Audit::by_user("logout", user_id)
+            .details(json!({ "allDevices": all_devices, "sessionsRevoked": revoked })),
+    )
+    .await;
     Ok(())
 }

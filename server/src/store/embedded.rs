@@ -19,11 +19,13 @@ use uuid::Uuid;
 
 use super::rules::{self, Rotation};
 use super::{
-    Conflict, KeyStore, LockoutPolicy, RefreshOutcome, SessionRecord, SessionStore,
-    SigningKeyRecord, StoreError, StoreResult, UserStore,
+    AuditEvent, AuditFilter, AuditStore, Conflict, ConsumeOutcome, KeyStore, LockoutPolicy,
+    OneTimeTokenRecord, OneTimeTokenStore, RateDecision, RateLimitStore, RefreshOutcome,
+    SessionRecord, SessionStore, SigningKeyRecord, StoreError, StoreResult, TokenPurpose,
+    UserStore,
 };
 use crate::clock::unix;
-use crate::domain::{Login, ProfileUpdate, UserRecord};
+use crate::domain::{Login, ProfileUpdate, UserRecord, UserStatus};
 
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 const USERS_BY_EMAIL: TableDefinition<&str, &str> = TableDefinition::new("users_by_email");
@@ -36,6 +38,12 @@ const USER_SESSIONS: MultimapTableDefinition<&str, &str> =
 const REFRESH: TableDefinition<&str, &[u8]> = TableDefinition::new("refresh_tokens");
 /// Blocked access-token id -> Unix time it expires.
 const BLOCKED_JTI: TableDefinition<&str, u64> = TableDefinition::new("blocked_jti");
+/// One-time token digest -> token record.
+const ONE_TIME_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("one_time_tokens");
+/// Time-ordered event id -> audit event.
+const AUDIT: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_events");
+/// Rate-limit counter key -> (hits, Unix time the window ends).
+const RATE_LIMITS: TableDefinition<&str, (u64, i64)> = TableDefinition::new("rate_limits");
 
 #[derive(Debug, Serialize, Deserialize)]
 struct RefreshEntry {
@@ -48,6 +56,7 @@ struct RefreshEntry {
 pub struct EmbeddedStore {
     db: Arc<Database>,
     path: PathBuf,
+    audit_retention: std::time::Duration,
 }
 
 fn db_err<E: Into<redb::Error>>(err: E) -> StoreError {
@@ -76,12 +85,22 @@ impl EmbeddedStore {
             txn.open_multimap_table(USER_SESSIONS).map_err(db_err)?;
             txn.open_table(REFRESH).map_err(db_err)?;
             txn.open_table(BLOCKED_JTI).map_err(db_err)?;
+            txn.open_table(ONE_TIME_TOKENS).map_err(db_err)?;
+            txn.open_table(AUDIT).map_err(db_err)?;
+            txn.open_table(RATE_LIMITS).map_err(db_err)?;
         }
         txn.commit().map_err(db_err)?;
         Ok(Self {
             db: Arc::new(db),
             path: path.to_owned(),
+            audit_retention: std::time::Duration::from_secs(90 * 86_400),
         })
+    }
+
+    /// How long audit events are kept before the sweep removes them.
+    pub fn with_audit_retention(mut self, retention: std::time::Duration) -> Self {
+        self.audit_retention = retention;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -255,10 +274,37 @@ impl UserStore for EmbeddedStore {
             .await
     }
 
-    async fn record_login_success(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<()> {
-        self.modify_user(id, move |user| rules::login_succeeded(user, now))
-            .await?;
-        Ok(())
+    async fn record_login_success(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+        device: Option<&str>,
+    ) -> StoreResult<Option<UserRecord>> {
+        let device = device.map(str::to_owned);
+        self.modify_user(id, move |user| {
+            rules::login_succeeded(user, now, device.as_deref())
+        })
+        .await
+    }
+
+    async fn set_status(
+        &self,
+        id: Uuid,
+        status: UserStatus,
+        email_verified: bool,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<UserRecord>> {
+        self.modify_user(id, move |user| {
+            user.status = status;
+            user.email_verified = email_verified;
+            user.updated_at = now;
+        })
+        .await
+    }
+
+    async fn unlock(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<Option<UserRecord>> {
+        self.modify_user(id, move |user| rules::unlock(user, now))
+            .await
     }
 
     async fn count_users(&self) -> StoreResult<u64> {
@@ -526,6 +572,25 @@ impl SessionStore for EmbeddedStore {
         .await
     }
 
+    async fn touch_session(&self, user_id: Uuid, id: &str, now: OffsetDateTime) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            {
+                let mut sessions = txn.open_table(SESSIONS).map_err(db_err)?;
+                let found = read_session(&sessions, &id)?;
+                if let Some(mut s) = found.filter(|s| s.user_id == user_id && s.is_live(now)) {
+                    s.last_activity = now;
+                    sessions
+                        .insert(id.as_str(), encode(&s)?.as_slice())
+                        .map_err(db_err)?;
+                }
+            }
+            txn.commit().map_err(db_err)
+        })
+        .await
+    }
+
     async fn block_jti(&self, jti: &str, until: OffsetDateTime) -> StoreResult<()> {
         let jti = jti.to_owned();
         self.run(move |db| {
@@ -551,6 +616,7 @@ impl SessionStore for EmbeddedStore {
     }
 
     async fn sweep_expired(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        let retention = self.audit_retention;
         self.run(move |db| {
             let txn = db.begin_write().map_err(db_err)?;
             let mut removed = 0u64;
@@ -587,6 +653,36 @@ impl SessionStore for EmbeddedStore {
                 blocked
                     .retain(|_, until| {
                         let keep = until > cutoff;
+                        removed += u64::from(!keep);
+                        keep
+                    })
+                    .map_err(db_err)?;
+
+                let mut tokens = txn.open_table(ONE_TIME_TOKENS).map_err(db_err)?;
+                tokens
+                    .retain(|_, bytes| {
+                        let keep =
+                            decode::<OneTimeTokenRecord>(bytes).is_ok_and(|t| t.purge_at() > now);
+                        removed += u64::from(!keep);
+                        keep
+                    })
+                    .map_err(db_err)?;
+
+                let oldest_kept = AuditEvent::new_id(now - retention);
+                let mut audit = txn.open_table(AUDIT).map_err(db_err)?;
+                audit
+                    .retain(|id, _| {
+                        let keep = id >= oldest_kept.as_str();
+                        removed += u64::from(!keep);
+                        keep
+                    })
+                    .map_err(db_err)?;
+
+                let mut limits = txn.open_table(RATE_LIMITS).map_err(db_err)?;
+                let now_secs = now.unix_timestamp();
+                limits
+                    .retain(|_, (_, reset)| {
+                        let keep = reset > now_secs;
                         removed += u64::from(!keep);
                         keep
                     })
@@ -636,6 +732,160 @@ impl KeyStore for EmbeddedStore {
             };
             txn.commit().map_err(db_err)?;
             Ok(inserted)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl OneTimeTokenStore for EmbeddedStore {
+    async fn insert_token(&self, token: &OneTimeTokenRecord) -> StoreResult<()> {
+        let token = token.clone();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            {
+                let mut tokens = txn.open_table(ONE_TIME_TOKENS).map_err(db_err)?;
+                tokens
+                    .insert(token.digest.as_str(), encode(&token)?.as_slice())
+                    .map_err(db_err)?;
+            }
+            txn.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn peek_token(
+        &self,
+        digest: &str,
+        purpose: TokenPurpose,
+        now: OffsetDateTime,
+    ) -> StoreResult<ConsumeOutcome> {
+        let digest = digest.to_owned();
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let tokens = txn.open_table(ONE_TIME_TOKENS).map_err(db_err)?;
+            let row = tokens.get(digest.as_str()).map_err(db_err)?;
+            let found: Option<OneTimeTokenRecord> = row.map(|b| decode(b.value())).transpose()?;
+            Ok(rules::consumption(found, purpose, now))
+        })
+        .await
+    }
+
+    async fn consume_token(
+        &self,
+        digest: &str,
+        purpose: TokenPurpose,
+        now: OffsetDateTime,
+    ) -> StoreResult<ConsumeOutcome> {
+        let digest = digest.to_owned();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let outcome = {
+                let mut tokens = txn.open_table(ONE_TIME_TOKENS).map_err(db_err)?;
+                let found: Option<OneTimeTokenRecord> = {
+                    let row = tokens.get(digest.as_str()).map_err(db_err)?;
+                    row.map(|b| decode(b.value())).transpose()?
+                };
+                let outcome = rules::consumption(found, purpose, now);
+                if !matches!(outcome, ConsumeOutcome::Unknown) {
+                    tokens.remove(digest.as_str()).map_err(db_err)?;
+                }
+                outcome
+            };
+            txn.commit().map_err(db_err)?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn revoke_tokens(&self, user_id: Uuid, purpose: TokenPurpose) -> StoreResult<u64> {
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let mut removed = 0u64;
+            {
+                let mut tokens = txn.open_table(ONE_TIME_TOKENS).map_err(db_err)?;
+                tokens
+                    .retain(|_, bytes| {
+                        let doomed = decode::<OneTimeTokenRecord>(bytes)
+                            .is_ok_and(|t| t.user_id == user_id && t.purpose == purpose);
+                        removed += u64::from(doomed);
+                        !doomed
+                    })
+                    .map_err(db_err)?;
+            }
+            txn.commit().map_err(db_err)?;
+            Ok(removed)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl AuditStore for EmbeddedStore {
+    async fn record_audit(&self, event: &AuditEvent) -> StoreResult<()> {
+        let event = event.clone();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            {
+                let mut audit = txn.open_table(AUDIT).map_err(db_err)?;
+                audit
+                    .insert(event.id.as_str(), encode(&event)?.as_slice())
+                    .map_err(db_err)?;
+            }
+            txn.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn list_audit(&self, filter: &AuditFilter, limit: usize) -> StoreResult<Vec<AuditEvent>> {
+        let filter = filter.clone();
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let audit = txn.open_table(AUDIT).map_err(db_err)?;
+            let mut out = Vec::new();
+            for row in audit.iter().map_err(db_err)?.rev() {
+                let (_, bytes) = row.map_err(db_err)?;
+                let event: AuditEvent = decode(bytes.value())?;
+                if filter.matches(&event) {
+                    out.push(event);
+                    if out.len() >= limit {
+                        break;
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl RateLimitStore for EmbeddedStore {
+    async fn hit(
+        &self,
+        key: &str,
+        limit: u64,
+        window: std::time::Duration,
+        now: OffsetDateTime,
+    ) -> StoreResult<RateDecision> {
+        let (start, reset_at) = rules::rate_window(now, window);
+        let key = format!("{key}:{start}");
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let count = {
+                let mut limits = txn.open_table(RATE_LIMITS).map_err(db_err)?;
+                let count = limits
+                    .get(key.as_str())
+                    .map_err(db_err)?
+                    .map_or(0, |v| v.value().0)
+                    + 1;
+                limits
+                    .insert(key.as_str(), (count, reset_at.unix_timestamp()))
+                    .map_err(db_err)?;
+                count
+            };
+            txn.commit().map_err(db_err)?;
+            Ok(rules::rate_decision(count, limit, reset_at))
         })
         .await
     }

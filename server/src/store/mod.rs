@@ -20,7 +20,10 @@ use crate::domain::{Login, ProfileUpdate, UserRecord};
 
 pub use embedded::EmbeddedStore;
 pub use mongo::{MongoSettings, MongoStore};
-pub use records::{KeyState, RefreshOutcome, SessionRecord, SigningKeyRecord};
+pub use records::{
+    AuditEvent, AuditFilter, ConsumeOutcome, KeyState, OneTimeTokenRecord, RateDecision,
+    RefreshOutcome, SessionRecord, SigningKeyRecord, TokenPurpose,
+};
 pub use redis_store::{RedisSettings, RedisStore};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,8 +85,24 @@ pub trait UserStore: Send + Sync {
         now: OffsetDateTime,
         policy: LockoutPolicy,
     ) -> StoreResult<Option<UserRecord>>;
-    /// Clears failures and the lock, and stamps `last_login`.
-    async fn record_login_success(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<()>;
+    /// Clears failures and the lock, stamps `last_login` and remembers the device
+    /// fingerprint. Returns the user as it is afterwards.
+    async fn record_login_success(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+        device: Option<&str>,
+    ) -> StoreResult<Option<UserRecord>>;
+    /// Sets status and verification flag (verification, suspension, deletion).
+    async fn set_status(
+        &self,
+        id: Uuid,
+        status: crate::domain::UserStatus,
+        email_verified: bool,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<UserRecord>>;
+    /// Clears failures and the lock (a password reset, an admin unlock).
+    async fn unlock(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<Option<UserRecord>>;
     async fn count_users(&self) -> StoreResult<u64>;
 }
 
@@ -140,6 +159,8 @@ pub trait SessionStore: Send + Sync {
     /// Blocks an access token id until `until` (its expiry).
     async fn block_jti(&self, jti: &str, until: OffsetDateTime) -> StoreResult<()>;
     async fn is_jti_blocked(&self, jti: &str, now: OffsetDateTime) -> StoreResult<bool>;
+    /// Updates `last_activity` (and nothing else) of a live session.
+    async fn touch_session(&self, user_id: Uuid, id: &str, now: OffsetDateTime) -> StoreResult<()>;
     /// Removes what has expired; returns how many entries went. Backends with native expiry
     /// (Redis) have nothing to do here.
     async fn sweep_expired(&self, now: OffsetDateTime) -> StoreResult<u64>;
@@ -153,12 +174,59 @@ pub trait KeyStore: Send + Sync {
     async fn insert_key(&self, key: &SigningKeyRecord) -> StoreResult<bool>;
 }
 
+/// Emailed one-time tokens (MongoDB in production, with a TTL index).
+#[async_trait]
+pub trait OneTimeTokenStore: Send + Sync {
+    async fn insert_token(&self, token: &OneTimeTokenRecord) -> StoreResult<()>;
+    /// What consuming would answer, without using the token up.
+    async fn peek_token(
+        &self,
+        digest: &str,
+        purpose: TokenPurpose,
+        now: OffsetDateTime,
+    ) -> StoreResult<ConsumeOutcome>;
+    /// Uses the token up, atomically: of two concurrent uses exactly one gets `Consumed`.
+    async fn consume_token(
+        &self,
+        digest: &str,
+        purpose: TokenPurpose,
+        now: OffsetDateTime,
+    ) -> StoreResult<ConsumeOutcome>;
+    /// Deletes the user's outstanding tokens of this purpose; returns how many.
+    async fn revoke_tokens(&self, user_id: Uuid, purpose: TokenPurpose) -> StoreResult<u64>;
+}
+
+/// Audit events (MongoDB in production, purged after the retention period).
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn record_audit(&self, event: &AuditEvent) -> StoreResult<()>;
+    /// Newest first, at most `limit`.
+    async fn list_audit(&self, filter: &AuditFilter, limit: usize) -> StoreResult<Vec<AuditEvent>>;
+}
+
+/// Fixed-window counters shared by every replica (Redis in production).
+#[async_trait]
+pub trait RateLimitStore: Send + Sync {
+    /// Counts one hit on `key` in the window containing `now` and says whether it is within
+    /// `limit`.
+    async fn hit(
+        &self,
+        key: &str,
+        limit: u64,
+        window: Duration,
+        now: OffsetDateTime,
+    ) -> StoreResult<RateDecision>;
+}
+
 /// A whole storage deployment.
 #[derive(Clone)]
 pub struct Stores {
     pub users: Arc<dyn UserStore>,
     pub sessions: Arc<dyn SessionStore>,
     pub keys: Arc<dyn KeyStore>,
+    pub tokens: Arc<dyn OneTimeTokenStore>,
+    pub audit: Arc<dyn AuditStore>,
+    pub rate_limits: Arc<dyn RateLimitStore>,
     /// Human-readable description for the start-up log, e.g. `embedded (./data/sigil.redb)`.
     pub description: String,
 }
@@ -175,10 +243,14 @@ impl Stores {
     /// Users and keys in MongoDB, sessions in Redis.
     pub fn external(mongo: MongoStore, redis: RedisStore, description: String) -> Self {
         let mongo = Arc::new(mongo);
+        let redis = Arc::new(redis);
         Self {
             users: mongo.clone(),
-            keys: mongo,
-            sessions: Arc::new(redis),
+            keys: mongo.clone(),
+            tokens: mongo.clone(),
+            audit: mongo,
+            sessions: redis.clone(),
+            rate_limits: redis,
             description,
         }
     }
@@ -189,7 +261,10 @@ impl Stores {
         Self {
             users: store.clone(),
             sessions: store.clone(),
-            keys: store,
+            keys: store.clone(),
+            tokens: store.clone(),
+            audit: store.clone(),
+            rate_limits: store,
             description,
         }
     }

@@ -18,8 +18,9 @@ use uuid::Uuid;
 
 use super::rules;
 use super::{
-    Conflict, KeyState, KeyStore, LockoutPolicy, SigningKeyRecord, StoreError, StoreResult,
-    UserStore,
+    AuditEvent, AuditFilter, AuditStore, Conflict, ConsumeOutcome, KeyState, KeyStore,
+    LockoutPolicy, OneTimeTokenRecord, OneTimeTokenStore, SigningKeyRecord, StoreError,
+    StoreResult, TokenPurpose, UserStore,
 };
 use crate::domain::{Login, ProfileUpdate, Role, UserRecord, UserStatus};
 
@@ -64,6 +65,8 @@ struct UserDoc {
     updated_at: DateTime,
     last_login: Option<DateTime>,
     password_changed_at: DateTime,
+    #[serde(default)]
+    known_devices: Vec<String>,
     /// Incremented on every write; the compare-and-swap guard.
     rev: i64,
 }
@@ -89,6 +92,7 @@ impl UserDoc {
             updated_at: bson_time(user.updated_at),
             last_login: user.last_login.map(bson_time),
             password_changed_at: bson_time(user.password_changed_at),
+            known_devices: user.known_devices.clone(),
             rev,
         }
     }
@@ -116,6 +120,7 @@ impl UserDoc {
             updated_at: self.updated_at.to_time_0_3(),
             last_login: self.last_login.map(DateTime::to_time_0_3),
             password_changed_at: self.password_changed_at.to_time_0_3(),
+            known_devices: self.known_devices,
         })
     }
 }
@@ -136,6 +141,74 @@ pub struct MongoSettings {
     pub uri: String,
     pub database: String,
     pub pool_size: u32,
+    /// How long audit events are kept (TTL).
+    pub audit_retention: Duration,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct TokenDoc {
+    /// The token's digest.
+    #[serde(rename = "_id")]
+    digest: String,
+    purpose: TokenPurpose,
+    user_id: String,
+    created_at: DateTime,
+    expires_at: DateTime,
+    /// The TTL index removes the document after this time.
+    purge_at: DateTime,
+}
+
+impl TokenDoc {
+    fn into_record(self) -> StoreResult<OneTimeTokenRecord> {
+        Ok(OneTimeTokenRecord {
+            user_id: self
+                .user_id
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("token user id: {e}")))?,
+            digest: self.digest,
+            purpose: self.purpose,
+            created_at: self.created_at.to_time_0_3(),
+            expires_at: self.expires_at.to_time_0_3(),
+        })
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct AuditDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    at: DateTime,
+    action: String,
+    actor_id: Option<String>,
+    target_id: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    request_id: Option<String>,
+    details: bson::Bson,
+    purge_at: DateTime,
+}
+
+impl AuditDoc {
+    fn into_event(self) -> StoreResult<AuditEvent> {
+        let id = |v: Option<String>| -> StoreResult<Option<Uuid>> {
+            v.map(|s| {
+                s.parse()
+                    .map_err(|e| StoreError::Corrupt(format!("audit user id: {e}")))
+            })
+            .transpose()
+        };
+        Ok(AuditEvent {
+            actor_id: id(self.actor_id)?,
+            target_id: id(self.target_id)?,
+            id: self.id,
+            at: self.at.to_time_0_3(),
+            action: self.action,
+            ip: self.ip,
+            user_agent: self.user_agent,
+            request_id: self.request_id,
+            details: self.details.into_relaxed_extjson(),
+        })
+    }
 }
 
 #[derive(Clone)]
@@ -143,6 +216,9 @@ pub struct MongoStore {
     db: Database,
     users: Collection<UserDoc>,
     keys: Collection<KeyDoc>,
+    tokens: Collection<TokenDoc>,
+    audit: Collection<AuditDoc>,
+    audit_retention: Duration,
 }
 
 impl MongoStore {
@@ -166,6 +242,9 @@ impl MongoStore {
         Ok(Self {
             users: db.collection("users"),
             keys: db.collection("signing_keys"),
+            tokens: db.collection("one_time_tokens"),
+            audit: db.collection("audit_events"),
+            audit_retention: settings.audit_retention,
             db,
         })
     }
@@ -195,6 +274,33 @@ impl MongoStore {
                 unique("username_normalized", "uniq_username_normalized"),
                 plain("created_at", "by_created_at"),
                 plain("status", "by_status"),
+            ])
+            .await
+            .map_err(mongo_err)?;
+        let ttl = |field: &str, name: &str| {
+            IndexModel::builder()
+                .keys(doc! { field: 1 })
+                .options(
+                    IndexOptions::builder()
+                        .name(name.to_owned())
+                        .expire_after(Duration::ZERO)
+                        .build(),
+                )
+                .build()
+        };
+        self.tokens
+            .create_indexes([
+                ttl("purge_at", "ttl_purge_at"),
+                plain("user_id", "by_user_id"),
+            ])
+            .await
+            .map_err(mongo_err)?;
+        self.audit
+            .create_indexes([
+                ttl("purge_at", "ttl_purge_at"),
+                plain("actor_id", "by_actor_id"),
+                plain("target_id", "by_target_id"),
+                plain("action", "by_action"),
             ])
             .await
             .map_err(mongo_err)?;
@@ -336,10 +442,33 @@ impl UserStore for MongoStore {
             .await
     }
 
-    async fn record_login_success(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<()> {
-        self.modify_user(id, |user| rules::login_succeeded(user, now))
-            .await?;
-        Ok(())
+    async fn record_login_success(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+        device: Option<&str>,
+    ) -> StoreResult<Option<UserRecord>> {
+        self.modify_user(id, |user| rules::login_succeeded(user, now, device))
+            .await
+    }
+
+    async fn set_status(
+        &self,
+        id: Uuid,
+        status: UserStatus,
+        email_verified: bool,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<UserRecord>> {
+        self.modify_user(id, |user| {
+            user.status = status;
+            user.email_verified = email_verified;
+            user.updated_at = now;
+        })
+        .await
+    }
+
+    async fn unlock(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<Option<UserRecord>> {
+        self.modify_user(id, |user| rules::unlock(user, now)).await
     }
 
     async fn count_users(&self) -> StoreResult<u64> {
@@ -385,5 +514,129 @@ impl KeyStore for MongoStore {
             Err(e) if is_duplicate_key(&e) => Ok(false),
             Err(e) => Err(mongo_err(e)),
         }
+    }
+}
+
+#[async_trait]
+impl OneTimeTokenStore for MongoStore {
+    async fn insert_token(&self, token: &OneTimeTokenRecord) -> StoreResult<()> {
+        let doc = TokenDoc {
+            digest: token.digest.clone(),
+            purpose: token.purpose,
+            user_id: token.user_id.to_string(),
+            created_at: bson_time(token.created_at),
+            expires_at: bson_time(token.expires_at),
+            purge_at: bson_time(token.purge_at()),
+        };
+        self.tokens.insert_one(doc).await.map_err(mongo_err)?;
+        Ok(())
+    }
+
+    async fn peek_token(
+        &self,
+        digest: &str,
+        purpose: TokenPurpose,
+        now: OffsetDateTime,
+    ) -> StoreResult<ConsumeOutcome> {
+        let purpose_bson =
+            bson::to_bson(&purpose).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let found = self
+            .tokens
+            .find_one(doc! { "_id": digest, "purpose": purpose_bson })
+            .await
+            .map_err(mongo_err)?
+            .map(TokenDoc::into_record)
+            .transpose()?;
+        Ok(rules::consumption(found, purpose, now))
+    }
+
+    async fn consume_token(
+        &self,
+        digest: &str,
+        purpose: TokenPurpose,
+        now: OffsetDateTime,
+    ) -> StoreResult<ConsumeOutcome> {
+        let purpose_bson =
+            bson::to_bson(&purpose).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let found = self
+            .tokens
+            .find_one_and_delete(doc! { "_id": digest, "purpose": purpose_bson })
+            .await
+            .map_err(mongo_err)?
+            .map(TokenDoc::into_record)
+            .transpose()?;
+        Ok(rules::consumption(found, purpose, now))
+    }
+
+    async fn revoke_tokens(&self, user_id: Uuid, purpose: TokenPurpose) -> StoreResult<u64> {
+        let purpose_bson =
+            bson::to_bson(&purpose).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let deleted = self
+            .tokens
+            .delete_many(doc! { "user_id": user_id.to_string(), "purpose": purpose_bson })
+            .await
+            .map_err(mongo_err)?;
+        Ok(deleted.deleted_count)
+    }
+}
+
+#[async_trait]
+impl AuditStore for MongoStore {
+    async fn record_audit(&self, event: &AuditEvent) -> StoreResult<()> {
+        let details =
+            bson::to_bson(&event.details).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let doc = AuditDoc {
+            id: event.id.clone(),
+            at: bson_time(event.at),
+            action: event.action.clone(),
+            actor_id: event.actor_id.map(|u| u.to_string()),
+            target_id: event.target_id.map(|u| u.to_string()),
+            ip: event.ip.clone(),
+            user_agent: event.user_agent.clone(),
+            request_id: event.request_id.clone(),
+            details,
+            purge_at: bson_time(event.at + self.audit_retention),
+        };
+        self.audit.insert_one(doc).await.map_err(mongo_err)?;
+        Ok(())
+    }
+
+    async fn list_audit(&self, filter: &AuditFilter, limit: usize) -> StoreResult<Vec<AuditEvent>> {
+        use futures_util::TryStreamExt;
+        let mut query = doc! {};
+        if let Some(user) = filter.user_id {
+            let user = user.to_string();
+            query.insert(
+                "$or",
+                vec![doc! { "actor_id": &user }, doc! { "target_id": &user }],
+            );
+        }
+        if let Some(action) = &filter.action {
+            query.insert("action", action);
+        }
+        let mut at = doc! {};
+        if let Some(since) = filter.since {
+            at.insert("$gte", bson_time(since));
+        }
+        if let Some(until) = filter.until {
+            at.insert("$lt", bson_time(until));
+        }
+        if !at.is_empty() {
+            query.insert("at", at);
+        }
+        if let Some(before) = &filter.before_id {
+            query.insert("_id", doc! { "$lt": before });
+        }
+        let docs: Vec<AuditDoc> = self
+            .audit
+            .find(query)
+            .sort(doc! { "_id": -1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(mongo_err)?
+            .try_collect()
+            .await
+            .map_err(mongo_err)?;
+        docs.into_iter().map(AuditDoc::into_event).collect()
     }
 }

@@ -65,3 +65,112 @@ pub struct SigningKeyRecord {
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
+
+/// What a one-time token is for; a token never works for another purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenPurpose {
+    VerifyEmail,
+    ResetPassword,
+}
+
+impl TokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
+        }
+    }
+}
+
+/// An emailed one-time token, stored as the SHA-256 digest of the token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OneTimeTokenRecord {
+    pub digest: String,
+    pub purpose: TokenPurpose,
+    pub user_id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+impl OneTimeTokenRecord {
+    /// Kept this long past expiry, so that a late click answers "expired" rather than
+    /// "unknown"; then purged.
+    pub const GRACE: time::Duration = time::Duration::days(7);
+
+    pub fn purge_at(&self) -> OffsetDateTime {
+        self.expires_at + Self::GRACE
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConsumeOutcome {
+    /// The token was valid and is now used up.
+    Consumed(OneTimeTokenRecord),
+    /// The token existed but had expired (it is gone now too).
+    Expired,
+    /// No such token for this purpose: never issued, already used, or purged.
+    Unknown,
+}
+
+/// One security-relevant action (SPEC section 7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Sorts by time: zero-padded Unix nanoseconds, then a random suffix.
+    pub id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Dotted name, e.g. `login.failed`, `user.registered`.
+    pub action: String,
+    /// Who acted, when known.
+    pub actor_id: Option<Uuid>,
+    /// Whom it concerned, when known.
+    pub target_id: Option<Uuid>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    /// Small structured details; never secrets.
+    pub details: serde_json::Value,
+}
+
+impl AuditEvent {
+    pub fn new_id(at: OffsetDateTime) -> String {
+        let nanos = u128::try_from(at.unix_timestamp_nanos()).unwrap_or_default();
+        format!("{nanos:020}-{}", &Uuid::new_v4().simple().to_string()[..8])
+    }
+}
+
+/// Which audit events to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Events where this user is actor or target.
+    pub user_id: Option<Uuid>,
+    pub action: Option<String>,
+    pub since: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
+    /// Cursor: only events with an id below this one.
+    pub before_id: Option<String>,
+}
+
+impl AuditFilter {
+    pub fn matches(&self, e: &AuditEvent) -> bool {
+        self.user_id
+            .is_none_or(|u| e.actor_id == Some(u) || e.target_id == Some(u))
+            && self.action.as_deref().is_none_or(|a| e.action == a)
+            && self.since.is_none_or(|s| e.at >= s)
+            && self.until.is_none_or(|u| e.at < u)
+            && self.before_id.as_deref().is_none_or(|b| e.id.as_str() < b)
+    }
+}
+
+/// The answer of one rate-limit counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDecision {
+    pub allowed: bool,
+    pub limit: u64,
+    pub remaining: u64,
+    /// When the current window ends.
+    pub reset_at: OffsetDateTime,
+}

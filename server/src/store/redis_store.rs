@@ -21,7 +21,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::rules::{self, Rotation};
-use super::{RefreshOutcome, SessionRecord, SessionStore, StoreError, StoreResult};
+use super::{
+    RateDecision, RateLimitStore, RefreshOutcome, SessionRecord, SessionStore, StoreError,
+    StoreResult,
+};
 
 /// Transaction attempts before giving up (503) under heavy contention.
 const TX_ATTEMPTS: usize = 64;
@@ -94,6 +97,10 @@ impl RedisStore {
 
     fn owner_key(&self, digest: &str) -> String {
         format!("{}:rto:{digest}", self.prefix)
+    }
+
+    fn rate_key(&self, key: &str, window_start: i64) -> String {
+        format!("{}:rl:{key}:{window_start}", self.prefix)
     }
 
     fn jti_key(&self, jti: &str) -> String {
@@ -379,6 +386,33 @@ impl SessionStore for RedisStore {
         ))
     }
 
+    async fn touch_session(&self, user_id: Uuid, id: &str, now: OffsetDateTime) -> StoreResult<()> {
+        let mut conn = self.conn().await?;
+        let key = self.sessions_key(user_id);
+        for _ in 0..TX_ATTEMPTS {
+            watch(&mut conn, &[&key]).await?;
+            let json: Option<String> = conn.hget(&key, id).await.map_err(redis_err)?;
+            let Some(mut session) = json
+                .as_deref()
+                .map(decode)
+                .transpose()?
+                .filter(|s| s.is_live(now))
+            else {
+                unwatch(&mut conn).await?;
+                return Ok(());
+            };
+            session.last_activity = now;
+            let mut pipe = redis::pipe();
+            pipe.atomic().hset(&key, id, encode(&session)?).ignore();
+            if exec(&mut conn, &pipe).await? {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Unavailable(
+            "redis: session writes too contended".into(),
+        ))
+    }
+
     async fn block_jti(&self, jti: &str, until: OffsetDateTime) -> StoreResult<()> {
         let mut conn = self.conn().await?;
         let until = millis(until);
@@ -402,5 +436,32 @@ impl SessionStore for RedisStore {
         // Every key carries its own expiry; expired sessions inside a user's hash are dropped
         // at that user's next login and are never returned meanwhile.
         Ok(0)
+    }
+}
+
+#[async_trait]
+impl RateLimitStore for RedisStore {
+    async fn hit(
+        &self,
+        key: &str,
+        limit: u64,
+        window: Duration,
+        now: OffsetDateTime,
+    ) -> StoreResult<RateDecision> {
+        let (start, reset_at) = rules::rate_window(now, window);
+        let key = self.rate_key(key, start);
+        let mut conn = self.conn().await?;
+        // One key, one MULTI: the count and its expiry are set together.
+        let (count,): (u64,) = redis::pipe()
+            .atomic()
+            .incr(&key, 1u64)
+            .cmd("PEXPIREAT")
+            .arg(&key)
+            .arg(millis(reset_at) + 1_000)
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err)?;
+        Ok(rules::rate_decision(count, limit, reset_at))
     }
 }

@@ -77,13 +77,62 @@ pub fn login_failed(user: &mut UserRecord, now: OffsetDateTime, policy: LockoutP
     }
 }
 
-pub fn login_succeeded(user: &mut UserRecord, now: OffsetDateTime) {
+/// Devices remembered per user for "new sign-in" notices.
+pub const KNOWN_DEVICES_MAX: usize = 20;
+
+pub fn login_succeeded(user: &mut UserRecord, now: OffsetDateTime, device: Option<&str>) {
     user.failed_logins = 0;
     user.locked_until = None;
     user.last_login = Some(now);
+    if let Some(device) = device {
+        // Most recent last; the least recently used falls off.
+        user.known_devices.retain(|d| d != device);
+        user.known_devices.push(device.to_owned());
+        let excess = user.known_devices.len().saturating_sub(KNOWN_DEVICES_MAX);
+        user.known_devices.drain(..excess);
+    }
+}
+
+pub fn unlock(user: &mut UserRecord, now: OffsetDateTime) {
+    user.failed_logins = 0;
+    user.locked_until = None;
+    user.updated_at = now;
 }
 
 /// Sessions sorted the way every backend lists them: oldest first.
 pub fn sort_sessions(sessions: &mut [SessionRecord]) {
     sessions.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+}
+
+/// The fixed window containing `now`: its start (the counter's key suffix) and its end.
+pub fn rate_window(now: OffsetDateTime, window: std::time::Duration) -> (i64, OffsetDateTime) {
+    let length = i64::try_from(window.as_secs().max(1)).unwrap_or(i64::MAX);
+    let start = now.unix_timestamp().div_euclid(length) * length;
+    let end = OffsetDateTime::from_unix_timestamp(start.saturating_add(length)).unwrap_or(now);
+    (start, end)
+}
+
+/// The decision for the `count`-th hit of a window.
+pub fn rate_decision(count: u64, limit: u64, reset_at: OffsetDateTime) -> super::RateDecision {
+    super::RateDecision {
+        allowed: count <= limit,
+        limit,
+        remaining: limit.saturating_sub(count),
+        reset_at,
+    }
+}
+
+/// What a one-time token lookup means at `now`.
+pub fn consumption(
+    found: Option<super::OneTimeTokenRecord>,
+    purpose: super::TokenPurpose,
+    now: OffsetDateTime,
+) -> super::ConsumeOutcome {
+    use super::ConsumeOutcome;
+    match found {
+        Some(t) if t.purpose != purpose => ConsumeOutcome::Unknown,
+        Some(t) if t.expires_at <= now => ConsumeOutcome::Expired,
+        Some(t) => ConsumeOutcome::Consumed(t),
+        None => ConsumeOutcome::Unknown,
+    }
 }

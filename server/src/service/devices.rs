@@ -1,0 +1,71 @@
+//! The user's own sessions ("devices").
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::ClientInfo;
+use super::principal::Principal;
+use crate::audit::{self, Audit};
+use crate::device::{self, Device};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    pub id: String,
+    pub device: Device,
+    pub ip: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_activity: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub is_current: bool,
+}
+
+pub async fn list(state: &AppState, principal: &Principal) -> ApiResult<Vec<SessionView>> {
+    let sessions = state
+        .stores
+        .sessions
+        .list_sessions(principal.user.id, state.clock.now())
+        .await?;
+    Ok(sessions
+        .into_iter()
+        .map(|s| SessionView {
+            device: device::parse(s.user_agent.as_deref()),
+            is_current: s.id == principal.claims.sid,
+            id: s.id,
+            ip: s.ip,
+            created_at: s.created_at,
+            last_activity: s.last_activity,
+            expires_at: s.expires_at,
+        })
+        .collect())
+}
+
+/// Ends one of the caller's sessions (the current one included).
+pub async fn revoke(
+    state: &AppState,
+    principal: &Principal,
+    session_id: &str,
+    client: &ClientInfo,
+) -> ApiResult<()> {
+    let removed = state
+        .stores
+        .sessions
+        .revoke_session(principal.user.id, session_id)
+        .await?;
+    if removed.is_none() {
+        return Err(ApiError::new(ErrorCode::NotFound, "No such session"));
+    }
+    audit::record(
+        state,
+        client,
+        Audit::by_user("session.revoked", principal.user.id)
+            .details(serde_json::json!({ "sessionId": session_id })),
+    )
+    .await;
+    Ok(())
+}

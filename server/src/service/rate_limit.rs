@@ -1,0 +1,86 @@
+//! Rate limits (SPEC section 7): fixed windows counted in the shared store, so that every
+//! replica enforces the same budget.
+
+use crate::config::RateLimit;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::state::AppState;
+use crate::store::RateDecision;
+
+/// Which budget a request draws on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    General,
+    Login,
+    Register,
+    PasswordReset,
+}
+
+impl Bucket {
+    fn name(self) -> &'static str {
+        match self {
+            Self::General => "general",
+            Self::Login => "login",
+            Self::Register => "register",
+            Self::PasswordReset => "password_reset",
+        }
+    }
+
+    fn limit(self, state: &AppState) -> Option<RateLimit> {
+        let limits = state.config.rate_limits;
+        match self {
+            Self::General => limits.general,
+            Self::Login => limits.login,
+            Self::Register => limits.register,
+            Self::PasswordReset => limits.password_reset,
+        }
+    }
+
+    fn refusal(self) -> ApiError {
+        let (code, message) = match self {
+            Self::General => (ErrorCode::RateLimitExceeded, "Too many requests"),
+            Self::Login => (
+                ErrorCode::AuthRateLimitExceeded,
+                "Too many sign-in attempts",
+            ),
+            Self::Register => (
+                ErrorCode::RegistrationRateLimitExceeded,
+                "Too many registrations",
+            ),
+            Self::PasswordReset => (
+                ErrorCode::PasswordResetRateLimitExceeded,
+                "Too many password reset requests",
+            ),
+        };
+        ApiError::new(code, message)
+    }
+}
+
+/// Counts one request of `identity` (the client ip) against the bucket. `Ok(None)` when the
+/// bucket is off. A store that cannot count refuses (503), never allows.
+pub async fn check(
+    state: &AppState,
+    bucket: Bucket,
+    identity: &str,
+) -> ApiResult<Option<RateDecision>> {
+    let Some(limit) = bucket.limit(state) else {
+        return Ok(None);
+    };
+    let now = state.clock.now();
+    let key = format!("{}:{identity}", bucket.name());
+    let decision = state
+        .stores
+        .rate_limits
+        .hit(&key, limit.count, limit.window, now)
+        .await?;
+    if decision.allowed {
+        Ok(Some(decision))
+    } else {
+        let wait = (decision.reset_at - now).whole_seconds().max(1);
+        Err(bucket
+            .refusal()
+            .with_retry_after(std::time::Duration::from_secs(
+                u64::try_from(wait).unwrap_or(1),
+            ))
+            .with_rate(decision))
+    }
+}
