@@ -2,12 +2,14 @@
 # loopback port, and stops them when the calling shell exits.
 #   redis-server (Debian package redis-server)
 #   SecantusDB, a MongoDB-wire-compatible server (PyPI secantusdb), in a venv under target/
-# Exports SIGIL_TEST_REDIS_URL, SIGIL_TEST_MONGODB_URI, SIGIL_TEST_SECANTUSD and
-# SIGIL_TEST_REDIS_SERVER. Set SIGIL_TEST_REDIS_URL and SIGIL_TEST_MONGODB_URI yourself to use
+#   aiosmtpd (PyPI), a real SMTP server the mail tests start on their own ports
+# Exports SIGIL_TEST_REDIS_URL, SIGIL_TEST_MONGODB_URI, SIGIL_TEST_SECANTUSD,
+# SIGIL_TEST_REDIS_SERVER and SIGIL_TEST_PYTHON (a python with aiosmtpd). Set SIGIL_TEST_REDIS_URL and SIGIL_TEST_MONGODB_URI yourself to use
 # your own servers instead (a real mongod 7+ and Redis 7+); the fault tests still start their
 # own private instances.
 
 SECANTUS_VERSION=0.7.0b3
+AIOSMTPD_VERSION=1.4.6
 services_dir=$(mktemp -d "${TMPDIR:-/tmp}/sigil-services.XXXXXX")
 service_pids=()
 
@@ -45,12 +47,13 @@ if ! command -v redis-server >/dev/null; then
 fi
 export SIGIL_TEST_REDIS_SERVER=$(command -v redis-server)
 
-venv=target/secantus-venv
-if [ ! -x "$venv/bin/secantusd-py" ]; then
+venv=target/test-venv
+if ! "$venv/bin/python" -c 'import aiosmtpd, secantusdb' 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet "secantusdb==$SECANTUS_VERSION"
+  "$venv/bin/pip" install --quiet "secantusdb==$SECANTUS_VERSION" "aiosmtpd==$AIOSMTPD_VERSION"
 fi
 export SIGIL_TEST_SECANTUSD="$PWD/$venv/bin/secantusd-py"
+export SIGIL_TEST_PYTHON="$PWD/$venv/bin/python"
 
 if [ -z "${SIGIL_TEST_REDIS_URL:-}" ]; then
   port=$(free_port)

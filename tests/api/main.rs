@@ -3,12 +3,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod account_flow;
+mod audit;
 mod bad_input;
 mod concurrency;
 mod durability;
 mod faults;
 mod jwks;
 mod lockout;
+mod mail_flows;
+mod protection;
 mod refresh;
 mod replicas;
+mod sessions;
 mod store_conformance;

@@ -105,7 +105,7 @@ impl TestUser {
         Self {
             email: format!("user-{}@example.com", &tag[..12]),
             username: format!("user_{}", &tag[..12]),
-            password: format!("Sturdy-Lantern-{}!", &tag[..6]),
+            password: format!("Sturdy-Lantern-7{}!", &tag[..6]),
         }
     }
 
@@ -204,6 +204,18 @@ impl TestApp {
         Self::start(dir, storage, key, |c| c.initial_signing_key = None).await
     }
 
+    /// Another server on the same storage and encryption key: a second replica.
+    pub async fn spawn_replica(&self, adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        Self::start(
+            dir,
+            self.storage.clone(),
+            self.encryption_key.clone(),
+            adjust,
+        )
+        .await
+    }
+
     pub fn backend_storage(&self) -> &StorageConfig {
         &self.storage
     }
@@ -262,6 +274,21 @@ impl TestApp {
         let reply = self.login(user).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         tokens(&reply)
+    }
+
+    /// Registers a user, follows the verification link from the sink, and logs in.
+    pub async fn signed_in_user_verified(&self, sink: &services::SmtpSink) -> (TestUser, Tokens) {
+        let user = TestUser::random();
+        let reply = self.register(&user).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        let mail = sink.wait_for(&user.email, "Confirm", 1).await.remove(0);
+        let token = mail.link_token("/verify-email").expect("verification link");
+        let verified = self
+            .post("/v1/auth/verify-email", json!({ "token": token }))
+            .await;
+        assert_eq!(verified.status, StatusCode::OK, "{}", verified.body);
+        let tokens = self.login_ok(&user).await;
+        (user, tokens)
     }
 
     pub async fn refresh(&self, refresh_token: &str) -> Reply {

@@ -1,0 +1,254 @@
+//! Rate limits, client addresses behind proxies, CORS and security headers.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use sigil_server::config::RateLimit;
+use sigil_tests::{Reply, TestApp, TestUser, read};
+
+fn limit(count: u64, secs: u64) -> Option<RateLimit> {
+    Some(RateLimit {
+        count,
+        window: Duration::from_secs(secs),
+    })
+}
+
+async fn login_from(app: &TestApp, user: &TestUser, forwarded_for: Option<&str>) -> Reply {
+    let mut req = app
+        .client
+        .post(app.url("/v1/auth/login"))
+        .json(&json!({"username": user.username, "password": "Wrong-Password-123!"}));
+    if let Some(xff) = forwarded_for {
+        req = req.header("x-forwarded-for", xff);
+    }
+    read(req.send().await.unwrap()).await
+}
+
+/// Five login attempts per window; the sixth is 429 with the seed's code, Retry-After and the
+/// X-RateLimit headers; the next window allows again.
+#[tokio::test]
+async fn login_limit_and_window_reset() {
+    let app = TestApp::spawn_with(|c| {
+        c.rate_limits.login = limit(5, 900);
+        c.lockout.threshold = 100;
+    })
+    .await;
+    let user = TestUser::random();
+    for remaining in (0..5).rev() {
+        let reply = login_from(&app, &user, None).await;
+        reply.assert_error(401, "INVALID_CREDENTIALS");
+        assert_eq!(reply.header("x-ratelimit-limit"), Some("5"));
+        assert_eq!(
+            reply.header("x-ratelimit-remaining"),
+            Some(remaining.to_string().as_str())
+        );
+    }
+    let limited = login_from(&app, &user, None).await;
+    limited.assert_error(429, "AUTH_RATE_LIMIT_EXCEEDED");
+    let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry));
+    assert_eq!(limited.body["error"]["retryAfter"], json!(retry));
+    let reset: i64 = limited
+        .header("x-ratelimit-reset")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(reset > time::OffsetDateTime::now_utc().unix_timestamp());
+
+    app.advance_clock(Duration::from_secs(901));
+    login_from(&app, &user, None)
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+}
+
+/// A client that is not a trusted proxy cannot pick its bucket with X-Forwarded-For.
+#[tokio::test]
+async fn spoofed_forwarded_for_changes_nothing() {
+    let app = TestApp::spawn_with(|c| c.rate_limits.login = limit(3, 900)).await;
+    let user = TestUser::random();
+    for i in 0..3 {
+        login_from(&app, &user, Some(&format!("203.0.113.{i}")))
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
+    }
+    login_from(&app, &user, Some("198.51.100.99"))
+        .await
+        .assert_error(429, "AUTH_RATE_LIMIT_EXCEEDED");
+}
+
+/// Behind a trusted proxy, the forwarded address is the client: each gets its own budget.
+#[tokio::test]
+async fn trusted_proxy_forwards_the_client_address() {
+    let app = TestApp::spawn_with(|c| {
+        c.rate_limits.login = limit(2, 900);
+        c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let user = TestUser::random();
+    for _ in 0..2 {
+        login_from(&app, &user, Some("203.0.113.1"))
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
+    }
+    login_from(&app, &user, Some("203.0.113.1"))
+        .await
+        .assert_error(429, "AUTH_RATE_LIMIT_EXCEEDED");
+    // A spoofed left-most entry is ignored: the right-most untrusted hop counts.
+    login_from(&app, &user, Some("203.0.113.1, 203.0.113.2"))
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+}
+
+/// The registration and general limits answer with their own codes.
+#[tokio::test]
+async fn registration_and_general_limits() {
+    let app = TestApp::spawn_with(|c| {
+        c.rate_limits.register = limit(2, 3600);
+        c.rate_limits.general = limit(6, 900);
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(
+            app.register(&TestUser::random()).await.status,
+            StatusCode::CREATED
+        );
+    }
+    app.register(&TestUser::random())
+        .await
+        .assert_error(429, "REGISTRATION_RATE_LIMIT_EXCEEDED");
+    for _ in 0..3 {
+        app.get("/v1/users/me", None)
+            .await
+            .assert_error(401, "MISSING_AUTH_HEADER");
+    }
+    app.get("/v1/users/me", None)
+        .await
+        .assert_error(429, "RATE_LIMIT_EXCEEDED");
+    // Discovery, JWKS and health are never limited.
+    assert_eq!(
+        app.get("/.well-known/jwks.json", None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(app.get("/health", None).await.status, StatusCode::OK);
+}
+
+/// Two replicas on one Redis share one budget.
+#[tokio::test]
+async fn limits_are_shared_by_replicas() {
+    let (mongo, redis) = sigil_tests::backend::service_urls();
+    let storage = sigil_tests::backend::isolated_storage(&mongo, &redis);
+    let configure = |c: &mut sigil_server::config::Config| c.rate_limits.login = limit(4, 900);
+    let a = TestApp::spawn_on(storage, configure).await;
+    let b = a.spawn_replica(configure).await;
+    let user = TestUser::random();
+    for app in [&a, &b, &a, &b] {
+        login_from(app, &user, None)
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
+    }
+    login_from(&a, &user, None)
+        .await
+        .assert_error(429, "AUTH_RATE_LIMIT_EXCEEDED");
+    login_from(&b, &user, None)
+        .await
+        .assert_error(429, "AUTH_RATE_LIMIT_EXCEEDED");
+}
+
+/// CORS headers go to configured origins only; preflights are answered.
+#[tokio::test]
+async fn cors_for_configured_origins_only() {
+    let app =
+        TestApp::spawn_with(|c| c.cors_origins = vec!["https://app.example.com".into()]).await;
+    let preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/v1/auth/login"))
+        .header("origin", "https://app.example.com")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert!(
+        preflight.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+
+    let allowed = app
+        .client
+        .get(app.url("/health"))
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let denied = app
+        .client
+        .get(app.url("/health"))
+        .header("origin", "https://evil.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        denied
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+
+    let plain = TestApp::spawn().await;
+    let none = plain
+        .client
+        .get(plain.url("/health"))
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert!(none.headers().get("access-control-allow-origin").is_none());
+}
+
+/// Every response, error or not, carries the security headers of SPEC section 7.
+#[tokio::test]
+async fn security_headers_on_success_and_errors() {
+    let app = TestApp::spawn().await;
+    let expected = [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("content-security-policy", "default-src 'self'"),
+        ("referrer-policy", "strict-origin-when-cross-origin"),
+        (
+            "permissions-policy",
+            "camera=(), microphone=(), geolocation=()",
+        ),
+    ];
+    let replies = [
+        app.get("/health", None).await,
+        app.post("/v1/auth/login", json!({"username": "x", "password": "y"}))
+            .await,
+        app.get("/missing", None).await,
+    ];
+    for reply in &replies {
+        for (name, value) in expected {
+            assert_eq!(
+                reply.header(name),
+                Some(value),
+                "{name} on {}",
+                reply.status
+            );
+        }
+        assert!(
+            reply.header("strict-transport-security").is_none(),
+            "http issuer: no HSTS"
+        );
+    }
+}
