@@ -107,6 +107,9 @@ pub struct Settings {
     pub rate_limit_register: Option<String>,
     #[arg(long, env = "SIGIL_RATE_LIMIT_PASSWORD_RESET")]
     pub rate_limit_password_reset: Option<String>,
+    /// MFA code attempts per user.
+    #[arg(long, env = "SIGIL_RATE_LIMIT_MFA")]
+    pub rate_limit_mfa: Option<String>,
     /// Argon2id memory cost in KiB.
     #[arg(long, env = "SIGIL_ARGON2_MEMORY_KIB")]
     pub argon2_memory_kib: Option<String>,
@@ -242,6 +245,7 @@ pub struct RateLimits {
     pub login: Option<RateLimit>,
     pub register: Option<RateLimit>,
     pub password_reset: Option<RateLimit>,
+    pub mfa: Option<RateLimit>,
 }
 
 impl RateLimits {
@@ -250,6 +254,7 @@ impl RateLimits {
         login: None,
         register: None,
         password_reset: None,
+        mfa: None,
     };
 }
 
@@ -643,6 +648,7 @@ impl Config {
                     s.rate_limit_password_reset.as_deref(),
                     "3/1h",
                 )?,
+                mfa: rate_limit("SIGIL_RATE_LIMIT_MFA", s.rate_limit_mfa.as_deref(), "10/5m")?,
             },
             issuer,
             issuer_is_https,

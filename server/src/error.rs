@@ -30,6 +30,10 @@ pub enum ErrorCode {
     AccountLocked,
     AccountSuspended,
     AccountDeleted,
+    MfaRequired,
+    InvalidMfaCode,
+    MfaNotEnabled,
+    MfaBackupCodeUsed,
     RateLimitExceeded,
     AuthRateLimitExceeded,
     RegistrationRateLimitExceeded,
@@ -59,6 +63,10 @@ impl ErrorCode {
             Self::AccountLocked => "ACCOUNT_LOCKED",
             Self::AccountSuspended => "ACCOUNT_SUSPENDED",
             Self::AccountDeleted => "ACCOUNT_DELETED",
+            Self::MfaRequired => "MFA_REQUIRED",
+            Self::InvalidMfaCode => "INVALID_MFA_CODE",
+            Self::MfaNotEnabled => "MFA_NOT_ENABLED",
+            Self::MfaBackupCodeUsed => "MFA_BACKUP_CODE_USED",
             Self::RateLimitExceeded => "RATE_LIMIT_EXCEEDED",
             Self::AuthRateLimitExceeded => "AUTH_RATE_LIMIT_EXCEEDED",
             Self::RegistrationRateLimitExceeded => "REGISTRATION_RATE_LIMIT_EXCEEDED",
@@ -79,7 +87,11 @@ impl ErrorCode {
             | Self::TokenExpired
             | Self::TokenRevoked
             | Self::InvalidCredentials
-            | Self::EmailNotVerified => 401,
+            | Self::EmailNotVerified
+            | Self::MfaRequired
+            | Self::InvalidMfaCode
+            | Self::MfaBackupCodeUsed => 401,
+            Self::MfaNotEnabled => 400,
             Self::InsufficientPermissions | Self::AccountSuspended | Self::AccountDeleted => 403,
             Self::UserNotFound | Self::NotFound => 404,
             Self::TokenGone => 410,
@@ -120,6 +132,8 @@ pub struct ApiError {
     pub message: String,
     pub details: Vec<FieldError>,
     pub retry_after: Option<Duration>,
+    /// With `MFA_REQUIRED`: the token for `/v1/auth/mfa/challenge`.
+    pub mfa_token: Option<Box<str>>,
     /// The rate-limit counter behind a 429, for the X-RateLimit headers.
     pub rate: Option<Box<crate::store::RateDecision>>,
     /// Set on 500s only: what went wrong inside, for the log.
@@ -133,6 +147,7 @@ impl ApiError {
             message: message.into(),
             details: Vec::new(),
             retry_after: None,
+            mfa_token: None,
             rate: None,
             internal: None,
         }
@@ -182,6 +197,11 @@ impl ApiError {
 
     pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
         self.retry_after = Some(retry_after);
+        self
+    }
+
+    pub fn with_mfa_token(mut self, token: String) -> Self {
+        self.mfa_token = Some(token.into_boxed_str());
         self
     }
 

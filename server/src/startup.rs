@@ -199,7 +199,7 @@ impl App {
 
         let keyring = KeyRing::load_or_create(
             stores.keys.clone(),
-            cipher,
+            cipher.clone(),
             config.initial_signing_key.clone(),
             config.key_size,
             clock.now(),
@@ -236,6 +236,7 @@ impl App {
             keyring: Arc::new(keyring),
             hasher: Arc::new(hasher),
             clock,
+            cipher,
             mailer,
             templates,
             started_at: Instant::now(),

@@ -3,6 +3,7 @@ use std::time::Instant;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::crypto::Cipher;
 use crate::keyring::KeyRing;
 use crate::mail::Mailer;
 use crate::password::PasswordHasher;
@@ -18,6 +19,8 @@ pub struct AppState {
     pub keyring: Arc<KeyRing>,
     pub hasher: Arc<PasswordHasher>,
     pub clock: Arc<dyn Clock>,
+    /// Seals secrets the server must read back (TOTP secrets).
+    pub cipher: Cipher,
     pub mailer: Mailer,
     pub templates: Arc<Templates>,
     pub started_at: Instant,

@@ -11,6 +11,7 @@ mod faults;
 mod jwks;
 mod lockout;
 mod mail_flows;
+mod mfa;
 mod protection;
 mod refresh;
 mod replicas;

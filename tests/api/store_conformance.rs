@@ -94,6 +94,8 @@ backends!(
     audit_events,
     rate_limits,
     rate_limits_count_concurrent_hits,
+    users_update_is_atomic,
+    codes,
 );
 
 fn now() -> OffsetDateTime {
@@ -123,6 +125,7 @@ fn user(email: &str, username: &str) -> UserRecord {
         last_login: None,
         password_changed_at: at,
         known_devices: Vec::new(),
+        mfa: Default::default(),
     }
 }
 
@@ -1138,4 +1141,88 @@ async fn rate_limits_count_concurrent_hits(stores: &Stores) {
         .filter(|a| *a.as_ref().unwrap())
         .count();
     assert_eq!(allowed, 10);
+}
+
+async fn users_update_is_atomic(stores: &Stores) {
+    let u = user("up@example.com", "updater");
+    stores.users.insert_user(&u).await.unwrap();
+    // Twenty concurrent increments of the TOTP step, each read-modify-write: none is lost.
+    let tasks = (0..20).map(|_| {
+        let users = stores.users.clone();
+        tokio::spawn(async move {
+            users
+                .update_user(
+                    u.id,
+                    std::sync::Arc::new(|r: &mut UserRecord| r.mfa.last_totp_step += 1),
+                )
+                .await
+                .unwrap()
+        })
+    });
+    futures::future::join_all(tasks).await;
+    let stored = stores.users.get_user(u.id).await.unwrap().unwrap();
+    assert_eq!(stored.mfa.last_totp_step, 20);
+    let missing = stores
+        .users
+        .update_user(Uuid::new_v4(), std::sync::Arc::new(|_: &mut UserRecord| {}))
+        .await
+        .unwrap();
+    assert!(missing.is_none());
+}
+
+async fn codes(stores: &Stores) {
+    let t = now();
+    let key = format!("mfa:{}", Uuid::new_v4());
+    stores
+        .codes
+        .put_code(&key, "{\"a\":1}", t + Duration::from_secs(300))
+        .await
+        .unwrap();
+    assert_eq!(
+        stores.codes.peek_code(&key, t).await.unwrap().as_deref(),
+        Some("{\"a\":1}")
+    );
+    assert_eq!(
+        stores.codes.peek_code(&key, t).await.unwrap().as_deref(),
+        Some("{\"a\":1}"),
+        "peek keeps it"
+    );
+    assert_eq!(
+        stores
+            .codes
+            .peek_code(&key, t + Duration::from_secs(301))
+            .await
+            .unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(stores.codes.peek_code("mfa:none", t).await.unwrap(), None);
+    // Of ten concurrent takes, one gets the value.
+    let tasks = (0..10).map(|_| {
+        let codes = stores.codes.clone();
+        let key = key.clone();
+        tokio::spawn(async move { codes.take_code(&key, t).await.unwrap() })
+    });
+    let taken = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .filter(|r| r.as_ref().unwrap().is_some())
+        .count();
+    assert_eq!(taken, 1);
+    assert_eq!(stores.codes.peek_code(&key, t).await.unwrap(), None);
+    let late = format!("mfa:{}", Uuid::new_v4());
+    stores
+        .codes
+        .put_code(&late, "x", t + Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        stores
+            .codes
+            .take_code(&late, t + Duration::from_secs(6))
+            .await
+            .unwrap(),
+        None,
+        "an expired code cannot be taken"
+    );
 }

@@ -8,4 +8,4 @@ mod user;
 pub use identity::{Email, Login, Username};
 pub use password::{Password, PasswordContext};
 pub use roles::{Permission, Role, permissions_of};
-pub use user::{ProfileUpdate, UserRecord, UserStatus};
+pub use user::{BackupCode, Mfa, ProfileUpdate, UserRecord, UserStatus};

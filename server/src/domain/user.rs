@@ -55,6 +55,32 @@ pub struct UserRecord {
     /// Fingerprints of devices that signed in before, for "new sign-in" notices.
     #[serde(default)]
     pub known_devices: Vec<String>,
+    #[serde(default)]
+    pub mfa: Mfa,
+}
+
+/// A backup code, stored as the SHA-256 digest of its normalised form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupCode {
+    pub digest: String,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub used_at: Option<OffsetDateTime>,
+}
+
+/// TOTP multi-factor state. Secrets are sealed with AES-256-GCM under the encryption key.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Mfa {
+    pub enabled: bool,
+    /// The active secret (base32), sealed.
+    pub secret_sealed: Option<String>,
+    pub backup_codes: Vec<BackupCode>,
+    /// The highest TOTP time step accepted so far: a code is accepted once.
+    pub last_totp_step: u64,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub enabled_at: Option<OffsetDateTime>,
+    /// Enrolment in progress: a secret and codes that become active on the first valid code.
+    pub pending_secret_sealed: Option<String>,
+    pub pending_backup_codes: Vec<BackupCode>,
 }
 
 impl UserRecord {
@@ -111,6 +137,7 @@ impl UserRecord {
             last_login: None,
             password_changed_at: now,
             known_devices: Vec::new(),
+            mfa: Mfa::default(),
         }
     }
 }

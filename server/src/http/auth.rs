@@ -79,7 +79,7 @@ fn refresh_cookie(state: &AppState, value: String, max_age_secs: i64) -> Cookie<
         .build()
 }
 
-fn answer_with_tokens(
+pub fn answer_with_tokens(
     state: &AppState,
     res: &mut Response,
     issued: &IssuedTokens,

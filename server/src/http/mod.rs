@@ -5,6 +5,7 @@ mod auth;
 mod body;
 mod context;
 mod health;
+mod mfa;
 mod pages;
 mod rate_limit;
 mod respond;
@@ -58,6 +59,14 @@ pub fn service(state: AppState) -> Service {
                             Router::with_path("reset-password")
                                 .hoop(limited(Bucket::PasswordReset))
                                 .post(auth::reset_password),
+                        )
+                        .push(
+                            Router::with_path("mfa")
+                                .push(Router::with_path("setup").post(mfa::setup))
+                                .push(Router::with_path("verify").post(mfa::verify))
+                                .push(Router::with_path("challenge").post(mfa::challenge))
+                                .push(Router::with_path("disable").post(mfa::disable))
+                                .push(Router::with_path("backup-codes").post(mfa::backup_codes)),
                         ),
                 )
                 .push(

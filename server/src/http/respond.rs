@@ -60,6 +60,8 @@ struct ErrorBody<'a> {
     details: &'a [FieldError],
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_after: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mfa_token: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -97,6 +99,7 @@ pub fn render_error(err: &ApiError, depot: &Depot, res: &mut Response) {
             message: &err.message,
             details: &err.details,
             retry_after,
+            mfa_token: err.mfa_token.as_deref(),
         },
         timestamp,
         request_id: request_id(depot),

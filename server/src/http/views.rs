@@ -18,6 +18,7 @@ pub struct UserView {
     pub phone: Option<String>,
     pub status: &'static str,
     pub email_verified: bool,
+    pub mfa_enabled: bool,
     pub roles: Vec<&'static str>,
     pub permissions: Vec<&'static str>,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -39,6 +40,7 @@ impl From<&UserRecord> for UserView {
             phone: user.phone.clone(),
             status: user.status.as_str(),
             email_verified: user.email_verified,
+            mfa_enabled: user.mfa.enabled,
             roles: user.roles.iter().map(|r| r.as_str()).collect(),
             permissions: permissions_of(&user.roles)
                 .into_iter()

@@ -176,6 +176,7 @@ pub async fn create_user(state: &AppState, new: NewUser) -> ApiResult<UserRecord
         last_login: None,
         password_changed_at: now,
         known_devices: Vec::new(),
+        mfa: Default::default(),
     };
     state.stores.users.insert_user(&user).await?;
     Ok(user)

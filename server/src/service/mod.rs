@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod bootstrap;
 pub mod devices;
+pub mod mfa;
 pub mod principal;
 pub mod rate_limit;
 pub mod recovery;

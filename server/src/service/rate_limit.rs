@@ -13,6 +13,8 @@ pub enum Bucket {
     Login,
     Register,
     PasswordReset,
+    /// Per user, not per ip.
+    Mfa,
 }
 
 impl Bucket {
@@ -22,6 +24,7 @@ impl Bucket {
             Self::Login => "login",
             Self::Register => "register",
             Self::PasswordReset => "password_reset",
+            Self::Mfa => "mfa",
         }
     }
 
@@ -32,12 +35,14 @@ impl Bucket {
             Self::Login => limits.login,
             Self::Register => limits.register,
             Self::PasswordReset => limits.password_reset,
+            Self::Mfa => limits.mfa,
         }
     }
 
     fn refusal(self) -> ApiError {
         let (code, message) = match self {
             Self::General => (ErrorCode::RateLimitExceeded, "Too many requests"),
+            Self::Mfa => (ErrorCode::AuthRateLimitExceeded, "Too many code attempts"),
             Self::Login => (
                 ErrorCode::AuthRateLimitExceeded,
                 "Too many sign-in attempts",
@@ -55,7 +60,7 @@ impl Bucket {
     }
 }
 
-/// Counts one request of `identity` (the client ip) against the bucket. `Ok(None)` when the
+/// Counts one request of `identity` (the client ip, or the user for MFA) against the bucket. `Ok(None)` when the
 /// bucket is off. A store that cannot count refuses (503), never allows.
 pub async fn check(
     state: &AppState,

@@ -8,8 +8,8 @@ use zeroize::Zeroizing;
 
 use serde_json::json;
 
-use super::ClientInfo;
 use super::principal::Principal;
+use super::{ClientInfo, mfa};
 use crate::audit::{self, Audit};
 use crate::crypto::{random_token, token_digest};
 use crate::device;
@@ -39,7 +39,7 @@ pub struct LoginInput {
     pub remember_me: bool,
 }
 
-fn locked(user: &UserRecord, now: OffsetDateTime) -> ApiError {
+pub fn locked(user: &UserRecord, now: OffsetDateTime) -> ApiError {
     let wait = user
         .locked_until
         .map(|until| (until - now).whole_seconds().max(1))
@@ -52,7 +52,7 @@ fn locked(user: &UserRecord, now: OffsetDateTime) -> ApiError {
 }
 
 /// Refuses users who may not hold a session, after their password was checked.
-fn ensure_may_sign_in(state: &AppState, user: &UserRecord) -> ApiResult<()> {
+pub fn ensure_may_sign_in(state: &AppState, user: &UserRecord) -> ApiResult<()> {
     match user.status {
         UserStatus::Active => Ok(()),
         UserStatus::Pending if !state.config.require_email_verification => Ok(()),
@@ -161,6 +161,50 @@ pub async fn login(
         return Err(refused);
     }
 
+    if check.outdated {
+        // Upgrade the stored hash to the current parameters while we hold the password.
+        let hash = state.hasher.hash(password).await?;
+        state
+            .stores
+            .users
+            .set_password_hash(user.id, &hash, false, now)
+            .await?;
+    }
+    if user.mfa.enabled {
+        let token = mfa::open_challenge(state, &user, input.remember_me, &client, now).await?;
+        audit::record(
+            state,
+            &client,
+            Audit::by_user("login.mfa_required", user.id),
+        )
+        .await;
+        return Err(ApiError::new(
+            ErrorCode::MfaRequired,
+            "Enter the code from your authenticator app (or a backup code)",
+        )
+        .with_mfa_token(token));
+    }
+    complete_login(
+        state,
+        user,
+        input.remember_me,
+        vec!["pwd".to_owned()],
+        &client,
+        now,
+    )
+    .await
+}
+
+/// The last step of every successful login: clears failures, notices a new device, opens the
+/// session and signs the tokens. `amr` records how the user proved who they are.
+pub async fn complete_login(
+    state: &AppState,
+    user: UserRecord,
+    remember_me: bool,
+    amr: Vec<String>,
+    client: &ClientInfo,
+    now: OffsetDateTime,
+) -> ApiResult<IssuedTokens> {
     let fingerprint = device::fingerprint(client.user_agent.as_deref());
     let known_before = user.known_devices.clone();
     let user = state
@@ -185,16 +229,7 @@ pub async fn login(
             },
         );
     }
-    if check.outdated {
-        // Upgrade the stored hash to the current parameters while we hold the password.
-        let hash = state.hasher.hash(password).await?;
-        state
-            .stores
-            .users
-            .set_password_hash(user.id, &hash, false, now)
-            .await?;
-    }
-    let ttl = if input.remember_me {
+    let ttl = if remember_me {
         state.config.remember_me_ttl
     } else {
         state.config.refresh_token_ttl
@@ -210,8 +245,8 @@ pub async fn login(
         expires_at: now + ttl,
         ttl_secs: ttl.as_secs(),
         auth_time: now,
-        amr: vec!["pwd".to_owned()],
-        remember_me: input.remember_me,
+        amr,
+        remember_me,
         ip: client.ip.clone(),
         user_agent: client.user_agent.clone(),
     };
@@ -223,9 +258,10 @@ pub async fn login(
     let (access_token, expires_in) = issue_access(state, &user, &session, now)?;
     audit::record(
         state,
-        &client,
-        Audit::by_user("login.succeeded", user.id)
-            .details(json!({ "sessionId": session.id, "sessionsEvicted": evicted })),
+        client,
+        Audit::by_user("login.succeeded", user.id).details(
+            json!({ "sessionId": session.id, "sessionsEvicted": evicted, "amr": session.amr }),
+        ),
     )
     .await;
     Ok(IssuedTokens {

@@ -42,6 +42,8 @@ const BLOCKED_JTI: TableDefinition<&str, u64> = TableDefinition::new("blocked_jt
 const ONE_TIME_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("one_time_tokens");
 /// Time-ordered event id -> audit event.
 const AUDIT: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_events");
+/// Single-use code key -> (value, Unix time it expires).
+const CODES: TableDefinition<&str, (&str, i64)> = TableDefinition::new("codes");
 /// Rate-limit counter key -> (hits, Unix time the window ends).
 const RATE_LIMITS: TableDefinition<&str, (u64, i64)> = TableDefinition::new("rate_limits");
 
@@ -88,6 +90,7 @@ impl EmbeddedStore {
             txn.open_table(ONE_TIME_TOKENS).map_err(db_err)?;
             txn.open_table(AUDIT).map_err(db_err)?;
             txn.open_table(RATE_LIMITS).map_err(db_err)?;
+            txn.open_table(CODES).map_err(db_err)?;
         }
         txn.commit().map_err(db_err)?;
         Ok(Self {
@@ -305,6 +308,14 @@ impl UserStore for EmbeddedStore {
     async fn unlock(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<Option<UserRecord>> {
         self.modify_user(id, move |user| rules::unlock(user, now))
             .await
+    }
+
+    async fn update_user(
+        &self,
+        id: Uuid,
+        change: super::UserChange,
+    ) -> StoreResult<Option<UserRecord>> {
+        self.modify_user(id, move |user| change(user)).await
     }
 
     async fn count_users(&self) -> StoreResult<u64> {
@@ -678,8 +689,17 @@ impl SessionStore for EmbeddedStore {
                     })
                     .map_err(db_err)?;
 
-                let mut limits = txn.open_table(RATE_LIMITS).map_err(db_err)?;
                 let now_secs = now.unix_timestamp();
+                let mut codes = txn.open_table(CODES).map_err(db_err)?;
+                codes
+                    .retain(|_, (_, expires)| {
+                        let keep = expires > now_secs;
+                        removed += u64::from(!keep);
+                        keep
+                    })
+                    .map_err(db_err)?;
+
+                let mut limits = txn.open_table(RATE_LIMITS).map_err(db_err)?;
                 limits
                     .retain(|_, (_, reset)| {
                         let keep = reset > now_secs;
@@ -886,6 +906,61 @@ impl RateLimitStore for EmbeddedStore {
             };
             txn.commit().map_err(db_err)?;
             Ok(rules::rate_decision(count, limit, reset_at))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl super::CodeStore for EmbeddedStore {
+    async fn put_code(
+        &self,
+        key: &str,
+        value: &str,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            {
+                let mut codes = txn.open_table(CODES).map_err(db_err)?;
+                codes
+                    .insert(key.as_str(), (value.as_str(), expires_at.unix_timestamp()))
+                    .map_err(db_err)?;
+            }
+            txn.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn peek_code(&self, key: &str, now: OffsetDateTime) -> StoreResult<Option<String>> {
+        let key = key.to_owned();
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let codes = txn.open_table(CODES).map_err(db_err)?;
+            let found = codes.get(key.as_str()).map_err(db_err)?;
+            Ok(found.and_then(|v| {
+                let (value, expires) = v.value();
+                (expires > now.unix_timestamp()).then(|| value.to_owned())
+            }))
+        })
+        .await
+    }
+
+    async fn take_code(&self, key: &str, now: OffsetDateTime) -> StoreResult<Option<String>> {
+        let key = key.to_owned();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let taken = {
+                let mut codes = txn.open_table(CODES).map_err(db_err)?;
+                let removed = codes.remove(key.as_str()).map_err(db_err)?;
+                removed.and_then(|v| {
+                    let (value, expires) = v.value();
+                    (expires > now.unix_timestamp()).then(|| value.to_owned())
+                })
+            };
+            txn.commit().map_err(db_err)?;
+            Ok(taken)
         })
         .await
     }

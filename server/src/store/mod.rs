@@ -53,6 +53,9 @@ pub struct LockoutPolicy {
     pub duration: Duration,
 }
 
+/// A change to a user record; may run more than once, so it must only depend on the record.
+pub type UserChange = Arc<dyn Fn(&mut UserRecord) + Send + Sync>;
+
 /// Users (MongoDB in production).
 #[async_trait]
 pub trait UserStore: Send + Sync {
@@ -104,6 +107,10 @@ pub trait UserStore: Send + Sync {
     /// Clears failures and the lock (a password reset, an admin unlock).
     async fn unlock(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<Option<UserRecord>>;
     async fn count_users(&self) -> StoreResult<u64>;
+    /// Applies `change` to the user atomically (re-applied if another writer got in first)
+    /// and returns the user as stored afterwards. For changes decided by [`rules`] that
+    /// need no dedicated query.
+    async fn update_user(&self, id: Uuid, change: UserChange) -> StoreResult<Option<UserRecord>>;
 }
 
 /// Sessions, their refresh tokens and blocked access-token ids (Redis in production).
@@ -204,6 +211,18 @@ pub trait AuditStore: Send + Sync {
     async fn list_audit(&self, filter: &AuditFilter, limit: usize) -> StoreResult<Vec<AuditEvent>>;
 }
 
+/// Short-lived single-use codes: MFA challenges, later authorization codes (Redis in
+/// production). Values are opaque strings; keys are namespaced by the caller.
+#[async_trait]
+pub trait CodeStore: Send + Sync {
+    async fn put_code(&self, key: &str, value: &str, expires_at: OffsetDateTime)
+    -> StoreResult<()>;
+    /// The value, if the code exists and has not expired; the code stays.
+    async fn peek_code(&self, key: &str, now: OffsetDateTime) -> StoreResult<Option<String>>;
+    /// The value, removing the code atomically: of two concurrent takes one gets it.
+    async fn take_code(&self, key: &str, now: OffsetDateTime) -> StoreResult<Option<String>>;
+}
+
 /// Fixed-window counters shared by every replica (Redis in production).
 #[async_trait]
 pub trait RateLimitStore: Send + Sync {
@@ -227,6 +246,7 @@ pub struct Stores {
     pub tokens: Arc<dyn OneTimeTokenStore>,
     pub audit: Arc<dyn AuditStore>,
     pub rate_limits: Arc<dyn RateLimitStore>,
+    pub codes: Arc<dyn CodeStore>,
     /// Human-readable description for the start-up log, e.g. `embedded (./data/sigil.redb)`.
     pub description: String,
 }
@@ -250,7 +270,8 @@ impl Stores {
             tokens: mongo.clone(),
             audit: mongo,
             sessions: redis.clone(),
-            rate_limits: redis,
+            rate_limits: redis.clone(),
+            codes: redis,
             description,
         }
     }
@@ -264,7 +285,8 @@ impl Stores {
             keys: store.clone(),
             tokens: store.clone(),
             audit: store.clone(),
-            rate_limits: store,
+            rate_limits: store.clone(),
+            codes: store,
             description,
         }
     }

@@ -22,7 +22,7 @@ use super::{
     LockoutPolicy, OneTimeTokenRecord, OneTimeTokenStore, SigningKeyRecord, StoreError,
     StoreResult, TokenPurpose, UserStore,
 };
-use crate::domain::{Login, ProfileUpdate, Role, UserRecord, UserStatus};
+use crate::domain::{Login, Mfa, ProfileUpdate, Role, UserRecord, UserStatus};
 
 const DUPLICATE_KEY: i32 = 11000;
 /// Compare-and-swap attempts before a user update gives up (503).
@@ -67,6 +67,8 @@ struct UserDoc {
     password_changed_at: DateTime,
     #[serde(default)]
     known_devices: Vec<String>,
+    #[serde(default)]
+    mfa: Mfa,
     /// Incremented on every write; the compare-and-swap guard.
     rev: i64,
 }
@@ -93,6 +95,7 @@ impl UserDoc {
             last_login: user.last_login.map(bson_time),
             password_changed_at: bson_time(user.password_changed_at),
             known_devices: user.known_devices.clone(),
+            mfa: user.mfa.clone(),
             rev,
         }
     }
@@ -121,6 +124,7 @@ impl UserDoc {
             last_login: self.last_login.map(DateTime::to_time_0_3),
             password_changed_at: self.password_changed_at.to_time_0_3(),
             known_devices: self.known_devices,
+            mfa: self.mfa,
         })
     }
 }
@@ -469,6 +473,14 @@ impl UserStore for MongoStore {
 
     async fn unlock(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<Option<UserRecord>> {
         self.modify_user(id, |user| rules::unlock(user, now)).await
+    }
+
+    async fn update_user(
+        &self,
+        id: Uuid,
+        change: super::UserChange,
+    ) -> StoreResult<Option<UserRecord>> {
+        self.modify_user(id, |user| change(user)).await
     }
 
     async fn count_users(&self) -> StoreResult<u64> {

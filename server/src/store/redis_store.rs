@@ -103,6 +103,10 @@ impl RedisStore {
         format!("{}:rl:{key}:{window_start}", self.prefix)
     }
 
+    fn code_key(&self, key: &str) -> String {
+        format!("{}:code:{key}", self.prefix)
+    }
+
     fn jti_key(&self, jti: &str) -> String {
         format!("{}:jti:{jti}", self.prefix)
     }
@@ -463,5 +467,52 @@ impl RateLimitStore for RedisStore {
             .await
             .map_err(redis_err)?;
         Ok(rules::rate_decision(count, limit, reset_at))
+    }
+}
+
+/// Stored codes carry their expiry so reads agree with the server's clock, as in every backend.
+fn code_value(value: &str, expires_at: OffsetDateTime) -> String {
+    format!("{}:{value}", millis(expires_at))
+}
+
+fn live_code(stored: Option<String>, now: OffsetDateTime) -> Option<String> {
+    let stored = stored?;
+    let (expires, value) = stored.split_once(':')?;
+    (expires.parse::<i64>().ok()? > millis(now)).then(|| value.to_owned())
+}
+
+#[async_trait]
+impl super::CodeStore for RedisStore {
+    async fn put_code(
+        &self,
+        key: &str,
+        value: &str,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let mut conn = self.conn().await?;
+        redis::cmd("SET")
+            .arg(self.code_key(key))
+            .arg(code_value(value, expires_at))
+            .arg("PXAT")
+            .arg(millis(expires_at).max(1))
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(redis_err)
+    }
+
+    async fn peek_code(&self, key: &str, now: OffsetDateTime) -> StoreResult<Option<String>> {
+        let mut conn = self.conn().await?;
+        let stored: Option<String> = conn.get(self.code_key(key)).await.map_err(redis_err)?;
+        Ok(live_code(stored, now))
+    }
+
+    async fn take_code(&self, key: &str, now: OffsetDateTime) -> StoreResult<Option<String>> {
+        let mut conn = self.conn().await?;
+        let stored: Option<String> = redis::cmd("GETDEL")
+            .arg(self.code_key(key))
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err)?;
+        Ok(live_code(stored, now))
     }
 }
