@@ -14,7 +14,7 @@ pub use error::KeyError;
 pub use jwk::{Jwk, JwkSet};
 pub use keypair::{KeyPair, KeySize};
 pub use sign::Signer;
-pub use verify::{Verified, Verifier, VerifyError, VerifyOptions};
+pub use verify::{Verified, Verifier, VerifyError, VerifyOptions, unverified_claims};
 
 /// The only signature algorithm Sigil issues and accepts.
 pub const ALGORITHM: &str = "RS256";

@@ -22,9 +22,56 @@ enum Command {
     Serve(ServeArgs),
     /// Validate the configuration and exit.
     CheckConfig(ServeArgs),
+    /// Manage OAuth clients directly in the store (with the embedded store, stop the server
+    /// first: one process owns the data file).
+    Clients {
+        #[command(subcommand)]
+        command: ClientsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientsCommand {
+    /// Register a client; prints it as JSON, with the secret of a confidential client (shown
+    /// this once).
+    Create {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        server: ServeArgs,
+    },
+    /// List the registered clients as JSON.
+    List {
+        #[command(flatten)]
+        server: ServeArgs,
+    },
 }
 
 #[derive(clap::Args)]
+struct ClientArgs {
+    #[arg(long)]
+    name: String,
+    /// confidential or public
+    #[arg(long = "type", default_value = "confidential")]
+    client_type: String,
+    /// Repeat for several.
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
+    /// authorization_code, refresh_token, client_credentials; repeat for several
+    /// (default: authorization_code and refresh_token).
+    #[arg(long = "grant-type")]
+    grant_types: Vec<String>,
+    /// Repeat for several (default: openid profile email).
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// Skip the consent screen (Sigil's own applications).
+    #[arg(long)]
+    first_party: bool,
+}
+
+#[derive(clap::Args, Clone)]
 struct ServeArgs {
     /// A TOML file with settings; flags and environment variables override it.
     #[arg(long)]
@@ -48,6 +95,7 @@ fn main() -> ExitCode {
     let (args, check_only) = match cli.command {
         Some(Command::Serve(args)) => (args, false),
         Some(Command::CheckConfig(args)) => (args, true),
+        Some(Command::Clients { command }) => return clients_command(command),
         None => (cli.serve, false),
     };
     let config = match load(args) {
@@ -135,4 +183,84 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+fn clients_command(command: ClientsCommand) -> ExitCode {
+    let server = match &command {
+        ClientsCommand::Create { server, .. } | ClientsCommand::List { server } => server,
+    };
+    let config = match load(ServeArgs {
+        config: server.config.clone(),
+        settings: server.settings.clone(),
+    }) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let outcome = run_clients_command(command, config).await;
+        match outcome {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("sigil clients: {message}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+async fn run_clients_command(command: ClientsCommand, config: Config) -> Result<String, String> {
+    use sigil_server::service::oauth::clients::{self, ClientInput, ClientView};
+    let state = sigil_server::startup::tool_state(config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let value = match command {
+        ClientsCommand::Create { client, .. } => {
+            let input = ClientInput {
+                name: Some(client.name),
+                client_type: Some(client.client_type),
+                redirect_uris: client.redirect_uris,
+                post_logout_redirect_uris: client.post_logout_redirect_uris,
+                grant_types: (!client.grant_types.is_empty()).then_some(client.grant_types),
+                scopes: (!client.scopes.is_empty()).then_some(client.scopes),
+                first_party: client.first_party,
+            };
+            let (created, secret) = clients::create(&state, input).await.map_err(|e| {
+                let details: Vec<String> = e
+                    .details
+                    .iter()
+                    .map(|d| format!("{}: {}", d.field, d.message))
+                    .collect();
+                if details.is_empty() {
+                    e.message
+                } else {
+                    details.join("; ")
+                }
+            })?;
+            serde_json::to_string_pretty(&ClientView::new(&created, secret))
+        }
+        ClientsCommand::List { .. } => {
+            let list = state
+                .stores
+                .clients
+                .list_clients()
+                .await
+                .map_err(|e| e.to_string())?;
+            let views: Vec<ClientView> = list.iter().map(|c| ClientView::new(c, None)).collect();
+            serde_json::to_string_pretty(&views)
+        }
+    };
+    value.map_err(|e| e.to_string())
 }

@@ -130,7 +130,8 @@ fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
-async fn open_stores(config: &Config) -> Result<Stores, StartupError> {
+/// Opens (and on MongoDB + Redis, waits for) the configured stores.
+pub async fn open_stores(config: &Config) -> Result<Stores, StartupError> {
     match &config.storage {
         StorageConfig::Embedded => {
             let store_path = config.data_dir.join(STORE_FILE);
@@ -181,6 +182,51 @@ async fn open_stores(config: &Config) -> Result<Stores, StartupError> {
     }
 }
 
+/// Everything but the listener: data dir, secrets, stores, key ring, hasher, mail.
+async fn prepare_state(
+    config: Config,
+    clock: Arc<dyn Clock>,
+) -> Result<(AppState, MailWorker), StartupError> {
+    create_private_dir(&config.data_dir)?;
+    let cipher = encryption_key(&config)?;
+    let stores = open_stores(&config).await?;
+    let keyring = KeyRing::load_or_create(
+        stores.keys.clone(),
+        cipher.clone(),
+        config.initial_signing_key.clone(),
+        config.key_size,
+        clock.now(),
+    )
+    .await?;
+    let hasher = PasswordHasher::new(&config.hashing).map_err(StartupError::Hashing)?;
+    let templates = Arc::new(Templates::load().map_err(|e| StartupError::Mail(e.to_string()))?);
+    let transport = match &config.mail.smtp_url {
+        Some(url) => Transport::smtp(url.expose()),
+        None => Transport::outbox(&config.data_dir.join("outbox")),
+    }
+    .map_err(StartupError::Mail)?;
+    let (mailer, mail_worker) =
+        Mailer::start(&config.mail, transport, templates.clone()).map_err(StartupError::Mail)?;
+    let state = AppState {
+        config: Arc::new(config),
+        stores,
+        keyring: Arc::new(keyring),
+        hasher: Arc::new(hasher),
+        clock,
+        cipher,
+        mailer,
+        templates,
+        started_at: Instant::now(),
+    };
+    Ok((state, mail_worker))
+}
+
+/// The state an administrative command (`sigil clients ...`) needs, without a listener.
+pub async fn tool_state(config: Config) -> Result<AppState, StartupError> {
+    let (state, _mail_worker) = prepare_state(config, Arc::new(SystemClock)).await?;
+    Ok(state)
+}
+
 impl App {
     /// Prepares everything and binds the listener; nothing is served until
     /// [`App::run_until_stopped`].
@@ -193,54 +239,17 @@ impl App {
         config: Config,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
-        create_private_dir(&config.data_dir)?;
-        let cipher = encryption_key(&config)?;
-        let stores = open_stores(&config).await?;
-
-        let keyring = KeyRing::load_or_create(
-            stores.keys.clone(),
-            cipher.clone(),
-            config.initial_signing_key.clone(),
-            config.key_size,
-            clock.now(),
-        )
-        .await?;
-        let hasher = PasswordHasher::new(&config.hashing).map_err(StartupError::Hashing)?;
-
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: config.listen,
-                source,
-            })?;
-        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
-            addr: config.listen,
+        let listen = config.listen;
+        let bind_error = |source| StartupError::Bind {
+            addr: listen,
             source,
-        })?;
-        let acceptor = TcpAcceptor::try_from(listener).map_err(|source| StartupError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-
-        let templates = Arc::new(Templates::load().map_err(|e| StartupError::Mail(e.to_string()))?);
-        let transport = match &config.mail.smtp_url {
-            Some(url) => Transport::smtp(url.expose()),
-            None => Transport::outbox(&config.data_dir.join("outbox")),
-        }
-        .map_err(StartupError::Mail)?;
-        let (mailer, mail_worker) = Mailer::start(&config.mail, transport, templates.clone())
-            .map_err(StartupError::Mail)?;
-        let state = AppState {
-            config: Arc::new(config),
-            stores,
-            keyring: Arc::new(keyring),
-            hasher: Arc::new(hasher),
-            clock,
-            cipher,
-            mailer,
-            templates,
-            started_at: Instant::now(),
         };
+        let (state, mail_worker) = prepare_state(config, clock).await?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(bind_error)?;
+        let local_addr = listener.local_addr().map_err(bind_error)?;
+        let acceptor = TcpAcceptor::try_from(listener).map_err(bind_error)?;
         let bootstrap = bootstrap::ensure_admin(&state)
             .await
             .map_err(|e| StartupError::Bootstrap(format!("{}: {}", e.code.as_str(), e.message)))?;

@@ -3,64 +3,34 @@
 use minijinja::Environment;
 use serde::Serialize;
 
-const TEMPLATES: &[(&str, &str)] = &[
-    (
-        "mail/verify_email.txt",
-        include_str!("../templates/mail/verify_email.txt"),
-    ),
-    (
-        "mail/verify_email.html",
-        include_str!("../templates/mail/verify_email.html"),
-    ),
-    (
-        "mail/reset_password.txt",
-        include_str!("../templates/mail/reset_password.txt"),
-    ),
-    (
-        "mail/reset_password.html",
-        include_str!("../templates/mail/reset_password.html"),
-    ),
-    (
-        "mail/password_changed.txt",
-        include_str!("../templates/mail/password_changed.txt"),
-    ),
-    (
-        "mail/password_changed.html",
-        include_str!("../templates/mail/password_changed.html"),
-    ),
-    (
-        "mail/new_sign_in.txt",
-        include_str!("../templates/mail/new_sign_in.txt"),
-    ),
-    (
-        "mail/new_sign_in.html",
-        include_str!("../templates/mail/new_sign_in.html"),
-    ),
-    (
-        "mail/account_locked.txt",
-        include_str!("../templates/mail/account_locked.txt"),
-    ),
-    (
-        "mail/account_locked.html",
-        include_str!("../templates/mail/account_locked.html"),
-    ),
-    (
-        "pages/layout.html",
-        include_str!("../templates/pages/layout.html"),
-    ),
-    (
-        "pages/verify_email.html",
-        include_str!("../templates/pages/verify_email.html"),
-    ),
-    (
-        "pages/reset_password.html",
-        include_str!("../templates/pages/reset_password.html"),
-    ),
-    (
-        "pages/message.html",
-        include_str!("../templates/pages/message.html"),
-    ),
-];
+/// Each template by its path under `server/templates/`, compiled in.
+macro_rules! templates {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../templates/", $name)))),*]
+    };
+}
+
+const TEMPLATES: &[(&str, &str)] = templates!(
+    "mail/verify_email.txt",
+    "mail/verify_email.html",
+    "mail/reset_password.txt",
+    "mail/reset_password.html",
+    "mail/password_changed.txt",
+    "mail/password_changed.html",
+    "mail/new_sign_in.txt",
+    "mail/new_sign_in.html",
+    "mail/account_locked.txt",
+    "mail/account_locked.html",
+    "pages/layout.html",
+    "pages/verify_email.html",
+    "pages/reset_password.html",
+    "pages/forgot_password.html",
+    "pages/message.html",
+    "pages/login.html",
+    "pages/mfa.html",
+    "pages/consent.html",
+    "pages/logout.html",
+);
 
 pub const STYLESHEET: &str = include_str!("../templates/sigil.css");
 
@@ -89,6 +59,21 @@ impl Templates {
 mod tests {
     use super::*;
     use minijinja::context;
+
+    /// Every file under templates/ is compiled in (a forgotten one would fail at render time).
+    #[test]
+    fn every_template_file_is_registered() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        for dir in ["mail", "pages"] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let name = format!("{dir}/{}", entry.unwrap().file_name().to_string_lossy());
+                assert!(
+                    TEMPLATES.iter().any(|(n, _)| *n == name),
+                    "{name} is not registered"
+                );
+            }
+        }
+    }
 
     /// Every template parses, and HTML ones escape what they are given.
     #[test]

@@ -50,7 +50,10 @@ pub fn issue_access(
         iat: unix(now),
         jti: Uuid::new_v4().to_string(),
         client_id: session.client_id.clone(),
-        scope: FIRST_PARTY_SCOPE.to_owned(),
+        scope: session
+            .scope
+            .clone()
+            .unwrap_or_else(|| FIRST_PARTY_SCOPE.to_owned()),
         sid: session.id.clone(),
         roles: user.roles.iter().map(|r| r.as_str().to_owned()).collect(),
         auth_time: unix(session.auth_time),
@@ -62,6 +65,133 @@ pub fn issue_access(
         .sign(ACCESS_TOKEN_TYP, &claims)
         .map_err(ApiError::internal)?;
     Ok((token, ttl))
+}
+
+/// An access token of the `client_credentials` grant: the client acts for itself, so there is
+/// no user, session or `amr`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientAccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: u64,
+    pub iat: u64,
+    pub jti: String,
+    pub client_id: String,
+    pub scope: String,
+}
+
+pub fn issue_client_access(
+    state: &AppState,
+    client_id: &str,
+    scope: &str,
+    now: OffsetDateTime,
+) -> ApiResult<(String, u64)> {
+    let ttl = state.config.access_token_ttl.as_secs();
+    let claims = ClientAccessClaims {
+        iss: state.config.issuer.clone(),
+        sub: client_id.to_owned(),
+        aud: state.config.issuer.clone(),
+        exp: unix(now) + ttl,
+        iat: unix(now),
+        jti: Uuid::new_v4().to_string(),
+        client_id: client_id.to_owned(),
+        scope: scope.to_owned(),
+    };
+    let token = state
+        .keyring
+        .signer()
+        .sign(ACCESS_TOKEN_TYP, &claims)
+        .map_err(ApiError::internal)?;
+    Ok((token, ttl))
+}
+
+/// The claims a scope releases about the user (ID token and userinfo).
+pub fn user_claims(
+    user: &UserRecord,
+    scope: &crate::domain::Scope,
+) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::{Value, json};
+    let mut claims = serde_json::Map::new();
+    claims.insert("sub".into(), json!(user.id.to_string()));
+    if scope.contains("profile") {
+        let name = [user.first_name.as_deref(), user.last_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !name.is_empty() {
+            claims.insert("name".into(), json!(name));
+        }
+        if let Some(first) = &user.first_name {
+            claims.insert("given_name".into(), json!(first));
+        }
+        if let Some(last) = &user.last_name {
+            claims.insert("family_name".into(), json!(last));
+        }
+        claims.insert("preferred_username".into(), json!(user.username));
+        claims.insert("updated_at".into(), json!(unix(user.updated_at)));
+    }
+    if scope.contains("email") {
+        claims.insert("email".into(), json!(user.email));
+        claims.insert("email_verified".into(), json!(user.email_verified));
+    }
+    if scope.contains("phone")
+        && let Some(phone) = &user.phone
+    {
+        claims.insert("phone_number".into(), json!(phone));
+        // Sigil does not verify phone numbers.
+        claims.insert("phone_number_verified".into(), Value::Bool(false));
+    }
+    if scope.contains("roles") {
+        claims.insert(
+            "roles".into(),
+            json!(user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>()),
+        );
+    }
+    claims
+}
+
+/// OIDC `at_hash`: the left half of SHA-256 of the access token, base64url.
+pub fn at_hash(access_token: &str) -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(access_token.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+/// Signs an ID token (SPEC section 5) for the client.
+pub fn issue_id_token(
+    state: &AppState,
+    user: &UserRecord,
+    session: &SessionRecord,
+    scope: &crate::domain::Scope,
+    nonce: Option<&str>,
+    access_token: &str,
+    now: OffsetDateTime,
+) -> ApiResult<String> {
+    use serde_json::json;
+    let mut claims = user_claims(user, scope);
+    claims.insert("iss".into(), json!(state.config.issuer));
+    claims.insert("aud".into(), json!(session.client_id));
+    claims.insert("azp".into(), json!(session.client_id));
+    claims.insert("iat".into(), json!(unix(now)));
+    claims.insert(
+        "exp".into(),
+        json!(unix(now) + state.config.access_token_ttl.as_secs()),
+    );
+    claims.insert("auth_time".into(), json!(unix(session.auth_time)));
+    claims.insert("amr".into(), json!(session.amr));
+    claims.insert("sid".into(), json!(session.id));
+    claims.insert("at_hash".into(), json!(at_hash(access_token)));
+    if let Some(nonce) = nonce {
+        claims.insert("nonce".into(), json!(nonce));
+    }
+    state
+        .keyring
+        .signer()
+        .sign("JWT", &claims)
+        .map_err(ApiError::internal)
 }
 
 /// Checks signature, type, expiry, issuer and audience. Session, `jti` and user checks are

@@ -61,28 +61,36 @@ async fn access_token_verifies_with_published_jwks() {
     let _ = user;
 }
 
-/// Discovery names the issuer and the JWKS, and nothing that does not exist yet.
+/// Discovery is truthful: every endpoint it names exists, and it promises only S256 PKCE,
+/// the code flow and the auth methods the token endpoint accepts.
 #[tokio::test]
 async fn discovery_is_truthful() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_oidc(|_| {}).await;
     let reply = app.get("/.well-known/openid-configuration", None).await;
     assert_eq!(reply.status, StatusCode::OK);
     let issuer = &app.state.config.issuer;
     assert_eq!(reply.body["issuer"], json!(issuer));
-    assert_eq!(
-        reply.body["jwks_uri"],
-        json!(format!("{issuer}/.well-known/jwks.json"))
-    );
-    for absent in [
+    assert_eq!(reply.body["jwks_uri"], json!(format!("{issuer}/.well-known/jwks.json")));
+    for endpoint in [
         "authorization_endpoint",
         "token_endpoint",
         "userinfo_endpoint",
+        "jwks_uri",
+        "end_session_endpoint",
+        "introspection_endpoint",
+        "revocation_endpoint",
     ] {
-        assert!(
-            reply.body.get(absent).is_none(),
-            "{absent} is not built yet"
-        );
+        let url = reply.body[endpoint].as_str().unwrap();
+        assert!(url.starts_with(issuer.as_str()), "{endpoint}");
+        let status = app.client.get(url).send().await.unwrap().status();
+        assert_ne!(status, StatusCode::NOT_FOUND, "{endpoint} {url}");
     }
+    assert_eq!(reply.body["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(reply.body["response_types_supported"], json!(["code"]));
+    assert_eq!(
+        reply.body["token_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic", "client_secret_post", "none"])
+    );
 }
 
 /// A token signed by another key, or carrying a forged signature, is refused by the server.

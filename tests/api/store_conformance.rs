@@ -149,6 +149,7 @@ fn session(
         remember_me: false,
         ip: Some("127.0.0.1".into()),
         user_agent: Some("test".into()),
+        scope: Some("openid email".into()),
     }
 }
 

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 pub mod backend;
+pub mod browser;
 pub mod process;
 pub mod services;
 
@@ -136,6 +137,50 @@ impl TestApp {
             }
         };
         Self::spawn_on(storage, adjust).await
+    }
+
+    /// A server whose issuer is its own address, as OpenID Connect clients require
+    /// (discovery checks that the issuer is the URL it fetched).
+    pub async fn spawn_oidc(adjust: impl FnOnce(&mut Config)) -> Self {
+        let port = services::free_port();
+        Self::spawn_with(move |c| {
+            c.listen = format!("127.0.0.1:{port}").parse().expect("listen address");
+            c.issuer = format!("http://127.0.0.1:{port}");
+            adjust(c);
+        })
+        .await
+    }
+
+    /// An access token of the bootstrap admin.
+    pub async fn admin_token(&self) -> String {
+        let reply = self
+            .post(
+                "/v1/auth/login",
+                json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        tokens(&reply).access
+    }
+
+    /// Registers an OAuth client through the admin API; returns its id and secret.
+    pub async fn create_client(&self, client: Value) -> (String, Option<String>) {
+        let admin = self.admin_token().await;
+        let reply = self
+            .request(
+                Method::POST,
+                "/v1/admin/clients",
+                Some(&admin),
+                Some(client),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        let id = reply.data()["clientId"]
+            .as_str()
+            .expect("clientId")
+            .to_owned();
+        let secret = reply.data()["clientSecret"].as_str().map(str::to_owned);
+        (id, secret)
     }
 
     /// A server on the given storage.

@@ -1,11 +1,13 @@
 //! The rules of Sigil's data, with no storage or HTTP in them.
 
 mod identity;
+pub mod oauth;
 pub mod password;
 mod roles;
 mod user;
 
 pub use identity::{Email, Login, Username};
+pub use oauth::{ClientRecord, ClientType, GrantType, Scope};
 pub use password::{Password, PasswordContext};
 pub use roles::{Permission, Role, permissions_of};
 pub use user::{BackupCode, Mfa, ProfileUpdate, UserRecord, UserStatus};

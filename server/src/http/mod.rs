@@ -1,11 +1,15 @@
 //! HTTP: the router is a pure function of the state; handlers are thin (extract, call a
 //! service, map the result).
 
+mod admin;
 mod auth;
 mod body;
 mod context;
+mod csrf;
 mod health;
+mod hosted;
 mod mfa;
+mod oauth;
 mod pages;
 mod rate_limit;
 mod respond;
@@ -70,6 +74,21 @@ pub fn service(state: AppState) -> Service {
                         ),
                 )
                 .push(
+                    Router::with_path("admin/clients")
+                        .get(admin::list_clients)
+                        .post(admin::create_client)
+                        .push(
+                            Router::with_path("{id}")
+                                .get(admin::get_client)
+                                .put(admin::update_client)
+                                .delete(admin::delete_client)
+                                .push(
+                                    Router::with_path("rotate-secret")
+                                        .post(admin::rotate_client_secret),
+                                ),
+                        ),
+                )
+                .push(
                     Router::with_path("users/me")
                         .get(users::me)
                         .put(users::update_me)
@@ -91,6 +110,49 @@ pub fn service(state: AppState) -> Service {
                 .hoop(limited(Bucket::PasswordReset))
                 .get(pages::reset_password_form)
                 .post(pages::reset_password_submit),
+        )
+        .push(
+            Router::with_path("forgot-password")
+                .hoop(limited(Bucket::PasswordReset))
+                .get(pages::forgot_password_form)
+                .post(pages::forgot_password_submit),
+        )
+        .push(
+            Router::with_path("login")
+                .get(hosted::login_form)
+                .push(
+                    Router::new()
+                        .hoop(limited(Bucket::Login))
+                        .post(hosted::login_submit),
+                )
+                .push(
+                    Router::with_path("mfa")
+                        .hoop(limited(Bucket::Login))
+                        .post(hosted::mfa_submit),
+                ),
+        )
+        .push(Router::with_path("consent").post(hosted::consent_submit))
+        .push(
+            Router::with_path("oauth2")
+                .push(
+                    Router::with_path("authorize")
+                        .get(oauth::authorize_endpoint)
+                        .post(oauth::authorize_endpoint)
+                        .push(Router::with_path("resume").get(hosted::resume)),
+                )
+                .push(Router::with_path("token").post(oauth::token_endpoint))
+                .push(
+                    Router::with_path("userinfo")
+                        .get(oauth::userinfo_endpoint)
+                        .post(oauth::userinfo_endpoint),
+                )
+                .push(Router::with_path("introspect").post(oauth::introspect_endpoint))
+                .push(Router::with_path("revoke").post(oauth::revoke_endpoint))
+                .push(
+                    Router::with_path("logout")
+                        .get(oauth::logout_form)
+                        .post(oauth::logout_submit),
+                ),
         )
         .push(Router::with_path("assets/sigil.css").get(pages::stylesheet))
         .push(

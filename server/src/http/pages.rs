@@ -15,7 +15,7 @@ use crate::service::{recovery, verification};
 use crate::state::AppState;
 use crate::templates::STYLESHEET;
 
-fn html(
+pub(super) fn html(
     state: &AppState,
     res: &mut Response,
     status: StatusCode,
@@ -37,7 +37,13 @@ fn html(
     }
 }
 
-fn message(state: &AppState, res: &mut Response, status: StatusCode, heading: &str, text: &str) {
+pub(super) fn message(
+    state: &AppState,
+    res: &mut Response,
+    status: StatusCode,
+    heading: &str,
+    text: &str,
+) {
     let failed = !status.is_success();
     html(
         state,
@@ -48,7 +54,7 @@ fn message(state: &AppState, res: &mut Response, status: StatusCode, heading: &s
     );
 }
 
-fn failure(state: &AppState, res: &mut Response, err: &ApiError) {
+pub(super) fn failure(state: &AppState, res: &mut Response, err: &ApiError) {
     let status = StatusCode::from_u16(err.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let heading = match err.code {
         ErrorCode::TokenGone => "This link has expired",
@@ -197,4 +203,39 @@ pub async fn reset_password_submit(req: &mut Request, depot: &mut Depot, res: &m
         }
         Err(e) => failure(&state, res, &e),
     }
+}
+
+#[handler]
+pub async fn forgot_password_form(depot: &mut Depot, res: &mut Response) {
+    let Ok(state) = app_state(depot) else { return };
+    html(
+        &state,
+        res,
+        StatusCode::OK,
+        "pages/forgot_password.html",
+        minijinja::context! {},
+    );
+}
+
+#[derive(Deserialize)]
+struct ForgotForm {
+    email: String,
+}
+
+/// Same answer whether or not the address has an account.
+#[handler]
+pub async fn forgot_password_submit(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let Ok(state) = app_state(depot) else { return };
+    if let Ok(form) = req.parse_form::<ForgotForm>().await
+        && !form.email.trim().is_empty()
+    {
+        recovery::forgot_password(&state, form.email, client_info(req, depot, &state));
+    }
+    message(
+        &state,
+        res,
+        StatusCode::OK,
+        "Check your email",
+        "If the address belongs to an account, a link to choose a new password is on its way.",
+    );
 }

@@ -315,13 +315,34 @@ fn bad_challenge() -> ApiError {
     )
 }
 
-/// The second step of a login: a TOTP or backup code for the challenge's user.
+/// The second step of a REST login: a TOTP or backup code for the challenge's user.
 pub async fn challenge(
     state: &AppState,
     mfa_token: Option<String>,
     code: Option<String>,
     client: &ClientInfo,
 ) -> ApiResult<IssuedTokens> {
+    let (user, remember_me) = pass_challenge(state, mfa_token, code, client).await?;
+    let now = state.clock.now();
+    complete_login(
+        state,
+        user,
+        remember_me,
+        vec!["pwd".to_owned(), "otp".to_owned()],
+        client,
+        now,
+    )
+    .await
+}
+
+/// Checks the second step and uses the challenge up; returns the user and whether the login
+/// asked to be remembered.
+pub async fn pass_challenge(
+    state: &AppState,
+    mfa_token: Option<String>,
+    code: Option<String>,
+    client: &ClientInfo,
+) -> ApiResult<(UserRecord, bool)> {
     let token = mfa_token.filter(|t| !t.is_empty()).ok_or_else(|| {
         ApiError::validation(vec![FieldError::new("mfaToken", "mfaToken is required")])
     })?;
@@ -379,15 +400,7 @@ pub async fn challenge(
         .take_code(&key, now)
         .await?
         .ok_or_else(bad_challenge)?;
-    complete_login(
-        state,
-        user,
-        pending.remember_me,
-        vec!["pwd".to_owned(), "otp".to_owned()],
-        client,
-        now,
-    )
-    .await
+    Ok((user, pending.remember_me))
 }
 
 /// Turns MFA off; needs the password and a current code.

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod bootstrap;
 pub mod devices;
 pub mod mfa;
+pub mod oauth;
 pub mod principal;
 pub mod rate_limit;
 pub mod recovery;

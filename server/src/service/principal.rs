@@ -12,6 +12,20 @@ pub struct Principal {
     pub claims: AccessClaims,
 }
 
+impl Principal {
+    /// 403 `INSUFFICIENT_PERMISSIONS` unless one of the caller's roles grants `permission`.
+    pub fn require(&self, permission: crate::domain::Permission) -> ApiResult<()> {
+        if self.user.roles.iter().any(|r| r.grants(permission)) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                ErrorCode::InsufficientPermissions,
+                format!("This needs the {} permission", permission.as_str()),
+            ))
+        }
+    }
+}
+
 /// Extracts the token from an `Authorization` header value.
 pub fn bearer_token(header: Option<&str>) -> ApiResult<&str> {
     let header = header.ok_or_else(|| {

@@ -76,6 +76,27 @@ pub async fn login(
     input: LoginInput,
     client: ClientInfo,
 ) -> ApiResult<IssuedTokens> {
+    let remember_me = input.remember_me;
+    let user = check_credentials(state, input, &client).await?;
+    let now = state.clock.now();
+    complete_login(
+        state,
+        user,
+        remember_me,
+        vec!["pwd".to_owned()],
+        &client,
+        now,
+    )
+    .await
+}
+
+/// Everything a password login checks: the identifier, lockout, the password, the account's
+/// status. With MFA on it answers `MFA_REQUIRED` and an `mfaToken` for the second step.
+pub async fn check_credentials(
+    state: &AppState,
+    input: LoginInput,
+    client: &ClientInfo,
+) -> ApiResult<UserRecord> {
     let login = match (input.email.as_deref(), input.username.as_deref()) {
         (Some(email), None) => Login::email(email),
         (None, Some(username)) => Login::username(username),
@@ -105,7 +126,7 @@ pub async fn login(
         state.hasher.verify_dummy(password).await?;
         audit::record(
             state,
-            &client,
+            client,
             Audit {
                 action: "login.failed",
                 actor: None,
@@ -119,7 +140,7 @@ pub async fn login(
     if user.is_locked(now) {
         audit::record(
             state,
-            &client,
+            client,
             Audit::by_user("login.failed", user.id).details(json!({ "reason": "locked" })),
         )
         .await;
@@ -137,12 +158,12 @@ pub async fn login(
             .await?;
         audit::record(
             state,
-            &client,
+            client,
             Audit::by_user("login.failed", user.id).details(json!({ "reason": "bad_password" })),
         )
         .await;
         if let Some(after) = after.filter(|u| u.is_locked(now)) {
-            audit::record(state, &client, Audit::by_user("account.locked", user.id)).await;
+            audit::record(state, client, Audit::by_user("account.locked", user.id)).await;
             if let Some(until) = after.locked_until {
                 state.mailer.send(&after, MailKind::AccountLocked { until });
             }
@@ -153,7 +174,7 @@ pub async fn login(
     if let Err(refused) = ensure_may_sign_in(state, &user) {
         audit::record(
             state,
-            &client,
+            client,
             Audit::by_user("login.failed", user.id)
                 .details(json!({ "reason": refused.code.as_str() })),
         )
@@ -171,40 +192,25 @@ pub async fn login(
             .await?;
     }
     if user.mfa.enabled {
-        let token = mfa::open_challenge(state, &user, input.remember_me, &client, now).await?;
-        audit::record(
-            state,
-            &client,
-            Audit::by_user("login.mfa_required", user.id),
-        )
-        .await;
+        let token = mfa::open_challenge(state, &user, input.remember_me, client, now).await?;
+        audit::record(state, client, Audit::by_user("login.mfa_required", user.id)).await;
         return Err(ApiError::new(
             ErrorCode::MfaRequired,
             "Enter the code from your authenticator app (or a backup code)",
         )
         .with_mfa_token(token));
     }
-    complete_login(
-        state,
-        user,
-        input.remember_me,
-        vec!["pwd".to_owned()],
-        &client,
-        now,
-    )
-    .await
+    Ok(user)
 }
 
-/// The last step of every successful login: clears failures, notices a new device, opens the
-/// session and signs the tokens. `amr` records how the user proved who they are.
-pub async fn complete_login(
+/// Clears failures, remembers the device and announces a new one: the common part of every
+/// successful sign-in (REST, MFA, hosted login page).
+pub async fn record_sign_in(
     state: &AppState,
     user: UserRecord,
-    remember_me: bool,
-    amr: Vec<String>,
     client: &ClientInfo,
     now: OffsetDateTime,
-) -> ApiResult<IssuedTokens> {
+) -> ApiResult<UserRecord> {
     let fingerprint = device::fingerprint(client.user_agent.as_deref());
     let known_before = user.known_devices.clone();
     let user = state
@@ -229,7 +235,28 @@ pub async fn complete_login(
             },
         );
     }
-    let ttl = if remember_me {
+    Ok(user)
+}
+
+/// What a new session is for.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub client_id: String,
+    pub remember_me: bool,
+    pub amr: Vec<String>,
+    pub auth_time: OffsetDateTime,
+    pub scope: Option<String>,
+}
+
+/// Opens a session with a fresh refresh token; returns it with the token.
+pub async fn open_session(
+    state: &AppState,
+    user: &UserRecord,
+    new: NewSession,
+    client: &ClientInfo,
+    now: OffsetDateTime,
+) -> ApiResult<(SessionRecord, String)> {
+    let ttl = if new.remember_me {
         state.config.remember_me_ttl
     } else {
         state.config.refresh_token_ttl
@@ -238,32 +265,58 @@ pub async fn complete_login(
     let session = SessionRecord {
         id: Uuid::new_v4().to_string(),
         user_id: user.id,
-        client_id: FIRST_PARTY_CLIENT_ID.to_owned(),
+        client_id: new.client_id,
         refresh_digest: token_digest(&refresh_token),
         created_at: now,
         last_activity: now,
         expires_at: now + ttl,
         ttl_secs: ttl.as_secs(),
-        auth_time: now,
-        amr,
-        remember_me,
+        auth_time: new.auth_time,
+        amr: new.amr,
+        remember_me: new.remember_me,
         ip: client.ip.clone(),
         user_agent: client.user_agent.clone(),
+        scope: new.scope,
     };
     let evicted = state
         .stores
         .sessions
         .create_session(&session, state.config.max_sessions_per_user, now)
         .await?;
-    let (access_token, expires_in) = issue_access(state, &user, &session, now)?;
     audit::record(
         state,
         client,
-        Audit::by_user("login.succeeded", user.id).details(
-            json!({ "sessionId": session.id, "sessionsEvicted": evicted, "amr": session.amr }),
-        ),
+        Audit::by_user("login.succeeded", user.id).details(json!({
+            "sessionId": session.id,
+            "clientId": session.client_id,
+            "sessionsEvicted": evicted,
+            "amr": session.amr,
+        })),
     )
     .await;
+    Ok((session, refresh_token))
+}
+
+/// The last step of a REST login: the sign-in is recorded, a first-party session opened and
+/// the tokens signed. `amr` records how the user proved who they are.
+pub async fn complete_login(
+    state: &AppState,
+    user: UserRecord,
+    remember_me: bool,
+    amr: Vec<String>,
+    client: &ClientInfo,
+    now: OffsetDateTime,
+) -> ApiResult<IssuedTokens> {
+    let user = record_sign_in(state, user, client, now).await?;
+    let new = NewSession {
+        client_id: FIRST_PARTY_CLIENT_ID.to_owned(),
+        remember_me,
+        amr,
+        auth_time: now,
+        scope: None,
+    };
+    let (session, refresh_token) = open_session(state, &user, new, client, now).await?;
+    let (access_token, expires_in) = issue_access(state, &user, &session, now)?;
     Ok(IssuedTokens {
         access_token,
         refresh_token,

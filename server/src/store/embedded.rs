@@ -25,7 +25,7 @@ use super::{
     UserStore,
 };
 use crate::clock::unix;
-use crate::domain::{Login, ProfileUpdate, UserRecord, UserStatus};
+use crate::domain::{ClientRecord, Login, ProfileUpdate, UserRecord, UserStatus};
 
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 const USERS_BY_EMAIL: TableDefinition<&str, &str> = TableDefinition::new("users_by_email");
@@ -42,6 +42,10 @@ const BLOCKED_JTI: TableDefinition<&str, u64> = TableDefinition::new("blocked_jt
 const ONE_TIME_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("one_time_tokens");
 /// Time-ordered event id -> audit event.
 const AUDIT: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_events");
+/// Client id -> client record.
+const CLIENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("oauth_clients");
+/// `user id/client id` -> granted scopes (JSON list).
+const CONSENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("consents");
 /// Single-use code key -> (value, Unix time it expires).
 const CODES: TableDefinition<&str, (&str, i64)> = TableDefinition::new("codes");
 /// Rate-limit counter key -> (hits, Unix time the window ends).
@@ -91,6 +95,8 @@ impl EmbeddedStore {
             txn.open_table(AUDIT).map_err(db_err)?;
             txn.open_table(RATE_LIMITS).map_err(db_err)?;
             txn.open_table(CODES).map_err(db_err)?;
+            txn.open_table(CLIENTS).map_err(db_err)?;
+            txn.open_table(CONSENTS).map_err(db_err)?;
         }
         txn.commit().map_err(db_err)?;
         Ok(Self {
@@ -961,6 +967,144 @@ impl super::CodeStore for EmbeddedStore {
             };
             txn.commit().map_err(db_err)?;
             Ok(taken)
+        })
+        .await
+    }
+}
+
+fn consent_key(user_id: Uuid, client_id: &str) -> String {
+    format!("{user_id}/{client_id}")
+}
+
+#[async_trait]
+impl super::ClientStore for EmbeddedStore {
+    async fn insert_client(&self, client: &ClientRecord) -> StoreResult<()> {
+        let client = client.clone();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            {
+                let mut clients = txn.open_table(CLIENTS).map_err(db_err)?;
+                if clients
+                    .get(client.client_id.as_str())
+                    .map_err(db_err)?
+                    .is_some()
+                {
+                    return Err(StoreError::Conflict(Conflict::Username));
+                }
+                clients
+                    .insert(client.client_id.as_str(), encode(&client)?.as_slice())
+                    .map_err(db_err)?;
+            }
+            txn.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn get_client(&self, client_id: &str) -> StoreResult<Option<ClientRecord>> {
+        let client_id = client_id.to_owned();
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let clients = txn.open_table(CLIENTS).map_err(db_err)?;
+            let row = clients.get(client_id.as_str()).map_err(db_err)?;
+            row.map(|b| decode(b.value())).transpose()
+        })
+        .await
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
+        self.run(|db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let clients = txn.open_table(CLIENTS).map_err(db_err)?;
+            let mut out: Vec<ClientRecord> = Vec::new();
+            for row in clients.iter().map_err(db_err)? {
+                let (_, bytes) = row.map_err(db_err)?;
+                out.push(decode(bytes.value())?);
+            }
+            out.sort_by(|a, b| (a.created_at, &a.client_id).cmp(&(b.created_at, &b.client_id)));
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn replace_client(&self, client: &ClientRecord) -> StoreResult<bool> {
+        let client = client.clone();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let replaced = {
+                let mut clients = txn.open_table(CLIENTS).map_err(db_err)?;
+                let exists = clients
+                    .get(client.client_id.as_str())
+                    .map_err(db_err)?
+                    .is_some();
+                if exists {
+                    clients
+                        .insert(client.client_id.as_str(), encode(&client)?.as_slice())
+                        .map_err(db_err)?;
+                }
+                exists
+            };
+            txn.commit().map_err(db_err)?;
+            Ok(replaced)
+        })
+        .await
+    }
+
+    async fn delete_client(&self, client_id: &str) -> StoreResult<bool> {
+        let client_id = client_id.to_owned();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let deleted = {
+                let mut clients = txn.open_table(CLIENTS).map_err(db_err)?;
+                let deleted = clients
+                    .remove(client_id.as_str())
+                    .map_err(db_err)?
+                    .is_some();
+                let mut consents = txn.open_table(CONSENTS).map_err(db_err)?;
+                let suffix = format!("/{client_id}");
+                consents
+                    .retain(|key, _| !key.ends_with(&suffix))
+                    .map_err(db_err)?;
+                deleted
+            };
+            txn.commit().map_err(db_err)?;
+            Ok(deleted)
+        })
+        .await
+    }
+
+    async fn get_consent(
+        &self,
+        user_id: Uuid,
+        client_id: &str,
+    ) -> StoreResult<Option<Vec<String>>> {
+        let key = consent_key(user_id, client_id);
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let consents = txn.open_table(CONSENTS).map_err(db_err)?;
+            let row = consents.get(key.as_str()).map_err(db_err)?;
+            row.map(|b| decode(b.value())).transpose()
+        })
+        .await
+    }
+
+    async fn put_consent(
+        &self,
+        user_id: Uuid,
+        client_id: &str,
+        scopes: &[String],
+        _now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let key = consent_key(user_id, client_id);
+        let scopes = scopes.to_vec();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            {
+                let mut consents = txn.open_table(CONSENTS).map_err(db_err)?;
+                consents
+                    .insert(key.as_str(), encode(&scopes)?.as_slice())
+                    .map_err(db_err)?;
+            }
+            txn.commit().map_err(db_err)
         })
         .await
     }

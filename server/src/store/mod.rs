@@ -16,7 +16,7 @@ use thiserror::Error;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::{Login, ProfileUpdate, UserRecord};
+use crate::domain::{ClientRecord, Login, ProfileUpdate, UserRecord};
 
 pub use embedded::EmbeddedStore;
 pub use mongo::{MongoSettings, MongoStore};
@@ -211,6 +211,30 @@ pub trait AuditStore: Send + Sync {
     async fn list_audit(&self, filter: &AuditFilter, limit: usize) -> StoreResult<Vec<AuditEvent>>;
 }
 
+/// OAuth clients and the consents users gave them (MongoDB in production).
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// A taken client id is a `Conflict` (ids are random, so this is a bug or an attack).
+    async fn insert_client(&self, client: &ClientRecord) -> StoreResult<()>;
+    async fn get_client(&self, client_id: &str) -> StoreResult<Option<ClientRecord>>;
+    /// Oldest first.
+    async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>>;
+    /// Replaces an existing client; `false` if there is none.
+    async fn replace_client(&self, client: &ClientRecord) -> StoreResult<bool>;
+    /// Deletes the client and every consent given to it.
+    async fn delete_client(&self, client_id: &str) -> StoreResult<bool>;
+    /// The scopes the user granted the client, if any.
+    async fn get_consent(&self, user_id: Uuid, client_id: &str)
+    -> StoreResult<Option<Vec<String>>>;
+    async fn put_consent(
+        &self,
+        user_id: Uuid,
+        client_id: &str,
+        scopes: &[String],
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+}
+
 /// Short-lived single-use codes: MFA challenges, later authorization codes (Redis in
 /// production). Values are opaque strings; keys are namespaced by the caller.
 #[async_trait]
@@ -247,6 +271,7 @@ pub struct Stores {
     pub audit: Arc<dyn AuditStore>,
     pub rate_limits: Arc<dyn RateLimitStore>,
     pub codes: Arc<dyn CodeStore>,
+    pub clients: Arc<dyn ClientStore>,
     /// Human-readable description for the start-up log, e.g. `embedded (./data/sigil.redb)`.
     pub description: String,
 }
@@ -268,6 +293,7 @@ impl Stores {
             users: mongo.clone(),
             keys: mongo.clone(),
             tokens: mongo.clone(),
+            clients: mongo.clone(),
             audit: mongo,
             sessions: redis.clone(),
             rate_limits: redis.clone(),
@@ -284,6 +310,7 @@ impl Stores {
             sessions: store.clone(),
             keys: store.clone(),
             tokens: store.clone(),
+            clients: store.clone(),
             audit: store.clone(),
             rate_limits: store.clone(),
             codes: store,

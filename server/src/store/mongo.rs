@@ -22,7 +22,7 @@ use super::{
     LockoutPolicy, OneTimeTokenRecord, OneTimeTokenStore, SigningKeyRecord, StoreError,
     StoreResult, TokenPurpose, UserStore,
 };
-use crate::domain::{Login, Mfa, ProfileUpdate, Role, UserRecord, UserStatus};
+use crate::domain::{ClientRecord, Login, Mfa, ProfileUpdate, Role, UserRecord, UserStatus};
 
 const DUPLICATE_KEY: i32 = 11000;
 /// Compare-and-swap attempts before a user update gives up (503).
@@ -215,6 +215,26 @@ impl AuditDoc {
     }
 }
 
+/// A client as stored: the record under its id.
+#[derive(Debug, Serialize, Deserialize)]
+struct ClientDoc {
+    #[serde(rename = "_id")]
+    client_id: String,
+    created_at: DateTime,
+    record: ClientRecord,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ConsentDoc {
+    /// `user id/client id`
+    #[serde(rename = "_id")]
+    id: String,
+    user_id: String,
+    client_id: String,
+    scopes: Vec<String>,
+    granted_at: DateTime,
+}
+
 #[derive(Clone)]
 pub struct MongoStore {
     db: Database,
@@ -222,6 +242,8 @@ pub struct MongoStore {
     keys: Collection<KeyDoc>,
     tokens: Collection<TokenDoc>,
     audit: Collection<AuditDoc>,
+    clients: Collection<ClientDoc>,
+    consents: Collection<ConsentDoc>,
     audit_retention: Duration,
 }
 
@@ -248,6 +270,8 @@ impl MongoStore {
             keys: db.collection("signing_keys"),
             tokens: db.collection("one_time_tokens"),
             audit: db.collection("audit_events"),
+            clients: db.collection("oauth_clients"),
+            consents: db.collection("consents"),
             audit_retention: settings.audit_retention,
             db,
         })
@@ -306,6 +330,14 @@ impl MongoStore {
                 plain("target_id", "by_target_id"),
                 plain("action", "by_action"),
             ])
+            .await
+            .map_err(mongo_err)?;
+        self.clients
+            .create_indexes([plain("created_at", "by_created_at")])
+            .await
+            .map_err(mongo_err)?;
+        self.consents
+            .create_indexes([plain("client_id", "by_client_id")])
             .await
             .map_err(mongo_err)?;
         self.keys
@@ -650,5 +682,105 @@ impl AuditStore for MongoStore {
             .await
             .map_err(mongo_err)?;
         docs.into_iter().map(AuditDoc::into_event).collect()
+    }
+}
+
+fn client_doc(client: &ClientRecord) -> ClientDoc {
+    ClientDoc {
+        client_id: client.client_id.clone(),
+        created_at: bson_time(client.created_at),
+        record: client.clone(),
+    }
+}
+
+#[async_trait]
+impl super::ClientStore for MongoStore {
+    async fn insert_client(&self, client: &ClientRecord) -> StoreResult<()> {
+        match self.clients.insert_one(client_doc(client)).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate_key(&e) => Err(StoreError::Conflict(Conflict::Username)),
+            Err(e) => Err(mongo_err(e)),
+        }
+    }
+
+    async fn get_client(&self, client_id: &str) -> StoreResult<Option<ClientRecord>> {
+        Ok(self
+            .clients
+            .find_one(doc! { "_id": client_id })
+            .await
+            .map_err(mongo_err)?
+            .map(|d| d.record))
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
+        use futures_util::TryStreamExt;
+        let docs: Vec<ClientDoc> = self
+            .clients
+            .find(doc! {})
+            .sort(doc! { "created_at": 1, "_id": 1 })
+            .await
+            .map_err(mongo_err)?
+            .try_collect()
+            .await
+            .map_err(mongo_err)?;
+        Ok(docs.into_iter().map(|d| d.record).collect())
+    }
+
+    async fn replace_client(&self, client: &ClientRecord) -> StoreResult<bool> {
+        let replaced = self
+            .clients
+            .replace_one(doc! { "_id": &client.client_id }, client_doc(client))
+            .await
+            .map_err(mongo_err)?;
+        Ok(replaced.matched_count == 1)
+    }
+
+    async fn delete_client(&self, client_id: &str) -> StoreResult<bool> {
+        let deleted = self
+            .clients
+            .delete_one(doc! { "_id": client_id })
+            .await
+            .map_err(mongo_err)?;
+        self.consents
+            .delete_many(doc! { "client_id": client_id })
+            .await
+            .map_err(mongo_err)?;
+        Ok(deleted.deleted_count == 1)
+    }
+
+    async fn get_consent(
+        &self,
+        user_id: Uuid,
+        client_id: &str,
+    ) -> StoreResult<Option<Vec<String>>> {
+        Ok(self
+            .consents
+            .find_one(doc! { "_id": format!("{user_id}/{client_id}") })
+            .await
+            .map_err(mongo_err)?
+            .map(|d| d.scopes))
+    }
+
+    async fn put_consent(
+        &self,
+        user_id: Uuid,
+        client_id: &str,
+        scopes: &[String],
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let id = format!("{user_id}/{client_id}");
+        let doc = ConsentDoc {
+            id: id.clone(),
+            user_id: user_id.to_string(),
+            client_id: client_id.to_owned(),
+            scopes: scopes.to_vec(),
+            granted_at: bson_time(now),
+        };
+        self.consents
+            .replace_one(doc! { "_id": id }, doc)
+            .upsert(true)
+            .await
+            .map_err(mongo_err)?;
+        Ok(())
     }
 }

@@ -24,6 +24,9 @@ pub struct SessionRecord {
     pub remember_me: bool,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// Granted OAuth scope, for sessions of OAuth clients.
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 impl SessionRecord {
@@ -33,6 +36,7 @@ impl SessionRecord {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // Built once per refresh and matched at once.
 pub enum RefreshOutcome {
     /// The token was current; the session now carries the replacement.
     Rotated(SessionRecord),

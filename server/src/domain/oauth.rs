@@ -1,0 +1,222 @@
+//! OAuth 2.0 / OpenID Connect vocabulary: clients, scopes, redirect URIs, PKCE.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use url::Url;
+
+use crate::error::FieldError;
+
+/// The scopes Sigil knows (SPEC section 6).
+pub const KNOWN_SCOPES: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "phone",
+    "offline_access",
+    "roles",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientType {
+    /// Can keep a secret (a server).
+    Confidential,
+    /// Cannot (a browser or mobile app): PKCE is mandatory, no secret.
+    Public,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "authorization_code" => Some(Self::AuthorizationCode),
+            "refresh_token" => Some(Self::RefreshToken),
+            "client_credentials" => Some(Self::ClientCredentials),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+/// A registered client. The secret is stored as its SHA-256 digest only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientRecord {
+    pub client_id: String,
+    pub name: String,
+    pub client_type: ClientType,
+    pub secret_digest: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: Vec<String>,
+    /// Sigil's own apps: no consent screen.
+    pub first_party: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl ClientRecord {
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    /// Exact string match, as OAuth 2.1 and the SPEC require: no prefixes, no normalisation.
+    pub fn has_redirect_uri(&self, uri: &str) -> bool {
+        self.redirect_uris.iter().any(|r| r == uri)
+    }
+}
+
+/// A space-separated scope list, deduplicated, in the order given.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Scope(Vec<String>);
+
+impl Scope {
+    /// Every item must be a known scope.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut items: Vec<String> = Vec::new();
+        for item in text.split(' ').filter(|s| !s.is_empty()) {
+            if !KNOWN_SCOPES.contains(&item) {
+                return Err(format!("unknown scope {item:?}"));
+            }
+            if !items.iter().any(|s| s == item) {
+                items.push(item.to_owned());
+            }
+        }
+        Ok(Self(items))
+    }
+
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.iter().any(|s| s == scope)
+    }
+
+    pub fn is_subset_of(&self, allowed: &[String]) -> bool {
+        self.0.iter().all(|s| allowed.contains(s))
+    }
+
+    pub fn items(&self) -> &[String] {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join(" "))
+    }
+}
+
+/// Validates a redirect URI at registration: absolute, no fragment; https, or http on a
+/// loopback host (RFC 8252 native apps), or a private-use scheme with a dot (`com.app:/cb`).
+pub fn validate_redirect_uri(field: &str, uri: &str) -> Result<(), FieldError> {
+    let err = |m: &str| FieldError::new(field, format!("{uri:?}: {m}"));
+    let url = Url::parse(uri).map_err(|_| err("not an absolute URI"))?;
+    if url.fragment().is_some() {
+        return Err(err("must not contain a fragment"));
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let loopback = match url.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if loopback {
+                Ok(())
+            } else {
+                Err(err("http is allowed for loopback hosts only"))
+            }
+        }
+        "javascript" | "data" | "file" | "vbscript" => Err(err("scheme not allowed")),
+        scheme if scheme.contains('.') => Ok(()),
+        _ => Err(err(
+            "use https, loopback http, or a reverse-domain private scheme",
+        )),
+    }
+}
+
+/// RFC 7636: a verifier is 43-128 characters of `[A-Za-z0-9-._~]`.
+pub fn valid_code_verifier(verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// `BASE64URL(SHA256(verifier))`, the S256 challenge of a verifier.
+pub fn s256_challenge(verifier: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 7636 appendix B's example verifier and challenge.
+    #[test]
+    fn pkce_s256_matches_rfc_7636() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        assert!(valid_code_verifier(verifier));
+        assert_eq!(
+            s256_challenge(verifier),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        assert!(!valid_code_verifier("short"));
+        assert!(!valid_code_verifier(&"a".repeat(129)));
+        assert!(!valid_code_verifier(&format!("{}+", "a".repeat(43))));
+    }
+
+    /// Scopes must be known; repeats collapse.
+    #[test]
+    fn scopes() {
+        let s = Scope::parse("openid  email openid").unwrap();
+        assert_eq!(s.to_string(), "openid email");
+        assert!(Scope::parse("openid admin").is_err());
+        assert!(s.is_subset_of(&["openid".into(), "email".into(), "profile".into()]));
+        assert!(!s.is_subset_of(&["openid".into()]));
+    }
+
+    /// Redirect URIs: https, loopback http, private schemes; nothing else.
+    #[test]
+    fn redirect_uris() {
+        for ok in [
+            "https://app.example.com/cb",
+            "http://127.0.0.1:8000/cb",
+            "http://localhost/cb",
+            "com.example.app:/callback",
+        ] {
+            assert!(validate_redirect_uri("redirectUris", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://app.example.com/cb",
+            "https://app.example.com/cb#x",
+            "javascript:alert(1)",
+            "/relative",
+            "myapp:/cb",
+        ] {
+            assert!(validate_redirect_uri("redirectUris", bad).is_err(), "{bad}");
+        }
+    }
+}

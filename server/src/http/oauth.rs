@@ -1,0 +1,332 @@
+//! `/oauth2/*`: the protocol endpoints (RFC 6749, 7009, 7662, OpenID Connect).
+
+use base64::Engine;
+use salvo::http::{HeaderValue, StatusCode};
+use salvo::prelude::*;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::context::{app_state, client_info};
+use super::csrf;
+use super::hosted::{clear_browser_cookie, current_browser, show_next};
+use super::pages::{html, message};
+use crate::service::oauth::authorize::{self as authorization, AuthorizeParams};
+use crate::service::oauth::clients::{ClientCredentials, authenticate};
+use crate::service::oauth::logout::{self, LogoutParams};
+use crate::service::oauth::token::{self as grants, TokenParams};
+use crate::service::oauth::{OAuthError, resources};
+use crate::service::principal::{authenticate as authenticate_bearer, bearer_token};
+
+#[async_trait]
+impl Writer for OAuthError {
+    async fn write(self, _req: &mut Request, _depot: &mut Depot, res: &mut Response) {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
+        no_store(res);
+        if self.status == 401 {
+            let challenge = if self.error == "invalid_token" {
+                format!(
+                    "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                    self.description.replace('"', "'")
+                )
+            } else {
+                "Basic realm=\"sigil\"".to_owned()
+            };
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                res.headers_mut().insert("www-authenticate", value);
+            }
+        }
+        res.status_code(status);
+        res.render(Json(
+            json!({ "error": self.error, "error_description": self.description }),
+        ));
+    }
+}
+
+fn no_store(res: &mut Response) {
+    res.headers_mut()
+        .insert("cache-control", HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert("pragma", HeaderValue::from_static("no-cache"));
+}
+
+/// `Authorization: Basic` credentials, form-urldecoded as RFC 6749 section 2.3.1 asks.
+fn basic_credentials(req: &Request) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(header) = req.headers().get("authorization") else {
+        return Ok(None);
+    };
+    let bad = || OAuthError::invalid_client("Malformed Basic credentials");
+    let header = header.to_str().map_err(|_| bad())?;
+    let Some(encoded) = header
+        .strip_prefix("Basic ")
+        .or_else(|| header.strip_prefix("basic "))
+    else {
+        return Err(bad());
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| bad())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+    let unescape = |s: &str| -> String {
+        url::form_urlencoded::parse(format!("v={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Ok(Some((unescape(id), unescape(secret))))
+}
+
+async fn form<T: serde::de::DeserializeOwned>(req: &mut Request) -> Result<T, OAuthError> {
+    let is_form = req
+        .content_type()
+        .is_some_and(|m| m.essence_str() == "application/x-www-form-urlencoded");
+    if !is_form {
+        return Err(OAuthError::invalid_request(
+            "The body must be application/x-www-form-urlencoded",
+        ));
+    }
+    req.parse_form::<T>()
+        .await
+        .map_err(|_| OAuthError::invalid_request("The form is malformed"))
+}
+
+#[handler]
+pub async fn authorize_endpoint(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let Ok(state) = app_state(depot) else { return };
+    let params: AuthorizeParams = if req.method() == salvo::http::Method::POST {
+        req.parse_form().await.unwrap_or_default()
+    } else {
+        req.parse_queries().unwrap_or_default()
+    };
+    let next = match authorization::validate(&state, params).await {
+        Ok((client, pending)) => {
+            let browser = current_browser(&state, req).await;
+            authorization::proceed(&state, &client, &pending, browser.as_ref()).await
+        }
+        Err(refusal) => Err(refusal),
+    };
+    show_next(&state, req, res, next, false).await;
+}
+
+#[handler]
+pub async fn token_endpoint(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), OAuthError> {
+    let state = app_state(depot)?;
+    let basic = basic_credentials(req)?;
+    let params: TokenParams = form(req).await?;
+    let answer = grants::exchange(&state, params, basic, &client_info(req, depot, &state)).await?;
+    no_store(res);
+    res.render(Json(answer));
+    Ok(())
+}
+
+#[handler]
+pub async fn userinfo_endpoint(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), OAuthError> {
+    let state = app_state(depot)?;
+    let header = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    let token = bearer_token(header).map_err(|e| OAuthError::invalid_token(e.message))?;
+    let principal = authenticate_bearer(&state, token)
+        .await
+        .map_err(|e| match e.code {
+            crate::error::ErrorCode::ServiceUnavailable => OAuthError::from(e),
+            _ => OAuthError::invalid_token(e.message),
+        })?;
+    let claims = resources::userinfo(&principal)?;
+    no_store(res);
+    res.render(Json(claims));
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    token: Option<String>,
+    #[allow(dead_code)]
+    token_type_hint: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+async fn client_and_token(
+    req: &mut Request,
+    depot: &Depot,
+) -> Result<(crate::state::AppState, crate::domain::ClientRecord, String), OAuthError> {
+    let state = app_state(depot)?;
+    let basic = basic_credentials(req)?;
+    let f: TokenForm = form(req).await?;
+    let client = authenticate(
+        &state,
+        ClientCredentials {
+            basic,
+            form_id: f.client_id,
+            form_secret: f.client_secret,
+        },
+    )
+    .await?;
+    let token = f
+        .token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    Ok((state, client, token))
+}
+
+#[handler]
+pub async fn introspect_endpoint(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), OAuthError> {
+    let (state, client, token) = client_and_token(req, depot).await?;
+    if client.client_type != crate::domain::ClientType::Confidential {
+        return Err(OAuthError::unauthorized_client(
+            "Introspection needs a confidential client",
+        ));
+    }
+    let answer = resources::introspect(&state, &token).await?;
+    no_store(res);
+    res.render(Json(answer));
+    Ok(())
+}
+
+#[handler]
+pub async fn revoke_endpoint(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), OAuthError> {
+    let (state, client, token) = client_and_token(req, depot).await?;
+    resources::revoke(&state, &client, &token).await?;
+    no_store(res);
+    res.status_code(StatusCode::OK);
+    res.render(Json(json!({})));
+    Ok(())
+}
+
+/// Shows the sign-out confirmation; a GET never signs anybody out.
+#[handler]
+pub async fn logout_form(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let Ok(state) = app_state(depot) else { return };
+    let params: LogoutParams = req.parse_queries().unwrap_or_default();
+    match logout::validate(&state, params.clone()).await {
+        Ok(request) => {
+            let csrf = csrf::token_for_form(&state, req, res);
+            html(
+                &state,
+                res,
+                StatusCode::OK,
+                "pages/logout.html",
+                minijinja::context! {
+                    csrf,
+                    client_name => request.client.as_ref().map(|c| c.name.clone()),
+                    id_token_hint => params.id_token_hint.unwrap_or_default(),
+                    post_logout_redirect_uri => params.post_logout_redirect_uri.unwrap_or_default(),
+                    state => params.state.unwrap_or_default(),
+                    client_id => params.client_id.unwrap_or_default(),
+                },
+            );
+        }
+        Err(text) => message(
+            &state,
+            res,
+            StatusCode::BAD_REQUEST,
+            "This sign-out request is not valid",
+            &text,
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    csrf: String,
+    #[serde(flatten)]
+    params: LogoutParams,
+}
+
+#[handler]
+pub async fn logout_submit(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let Ok(state) = app_state(depot) else { return };
+    let Ok(form) = req.parse_form::<LogoutForm>().await else {
+        message(
+            &state,
+            res,
+            StatusCode::BAD_REQUEST,
+            "That did not work",
+            "The form was incomplete.",
+        );
+        return;
+    };
+    if !csrf::verify(req, &form.csrf) {
+        message(
+            &state,
+            res,
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "Go back, reload the page and try again.",
+        );
+        return;
+    }
+    let request = match logout::validate(&state, form.params).await {
+        Ok(request) => request,
+        Err(text) => {
+            message(
+                &state,
+                res,
+                StatusCode::BAD_REQUEST,
+                "This sign-out request is not valid",
+                &text,
+            );
+            return;
+        }
+    };
+    let client = client_info(req, depot, &state);
+    let browser = current_browser(&state, req).await;
+    let mut ended = Vec::new();
+    if let Some(b) = &browser {
+        ended.push((b.user.id, b.session.id.clone()));
+    }
+    if let (Some(user_id), Some(sid)) = (request.user_id, request.sid.clone()) {
+        ended.push((user_id, sid));
+    }
+    for (user_id, sid) in &ended {
+        if let Err(e) = state.stores.sessions.revoke_session(*user_id, sid).await {
+            crate::http::pages::failure(&state, res, &e.into());
+            return;
+        }
+    }
+    if let Some(user_id) = browser.as_ref().map(|b| b.user.id).or(request.user_id) {
+        crate::audit::record(
+            &state,
+            &client,
+            crate::audit::Audit::by_user("logout", user_id)
+                .details(json!({ "rpInitiated": true, "sessionsRevoked": ended.len() })),
+        )
+        .await;
+    }
+    clear_browser_cookie(&state, res);
+    csrf::renew(&state, res);
+    match request.post_logout_redirect_uri {
+        Some(uri) => {
+            let mut params = Vec::new();
+            if let Some(s) = request.state.as_deref().filter(|s| !s.is_empty()) {
+                params.push(("state", s));
+            }
+            res.render(Redirect::other(authorization::redirect_to(&uri, &params)));
+        }
+        None => message(
+            &state,
+            res,
+            StatusCode::OK,
+            "You are signed out",
+            "You can close this page.",
+        ),
+    }
+}

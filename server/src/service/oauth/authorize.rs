@@ -1,0 +1,440 @@
+//! `/oauth2/authorize`: validating the request, deciding whether the user must sign in or
+//! consent, and issuing the authorization code.
+//!
+//! Errors go back to the client by redirect only once the client and the redirect URI are
+//! known to be valid; before that the user sees an error page (no open redirect).
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use url::Url;
+use uuid::Uuid;
+
+use super::browser::BrowserSession;
+use crate::crypto::{random_token, token_digest};
+use crate::domain::{ClientRecord, ClientType, GrantType, Scope};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// How long a pending request (waiting for login or consent) and a code live.
+const PENDING_TTL: time::Duration = time::Duration::minutes(15);
+pub const CODE_TTL: time::Duration = time::Duration::seconds(60);
+
+/// The request parameters, as sent (query or form).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AuthorizeParams {
+    pub response_type: Option<String>,
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub scope: Option<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub prompt: Option<String>,
+    pub max_age: Option<String>,
+    pub login_hint: Option<String>,
+}
+
+/// A validated request, kept while the user signs in or consents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pending {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt_none: bool,
+    pub prompt_login: bool,
+    pub prompt_consent: bool,
+    pub max_age: Option<u64>,
+    pub login_hint: Option<String>,
+    /// Unix seconds: a sign-in after this satisfies `prompt=login`.
+    pub created_at: i64,
+}
+
+/// Why the request cannot go on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// Shown to the user: the client or redirect URI cannot be trusted with a redirect.
+    Page(String),
+    /// Sent to the client's redirect URI.
+    Redirect(String),
+}
+
+/// The appended query of a redirect to the client.
+pub fn redirect_to(redirect_uri: &str, params: &[(&str, &str)]) -> String {
+    match Url::parse(redirect_uri) {
+        Ok(mut url) => {
+            {
+                let mut query = url.query_pairs_mut();
+                for (k, v) in params {
+                    query.append_pair(k, v);
+                }
+            }
+            url.to_string()
+        }
+        Err(_) => redirect_uri.to_owned(),
+    }
+}
+
+fn error_redirect(state: &AppState, pending: &Pending, error: &str, description: &str) -> Refusal {
+    let mut params = vec![
+        ("error", error),
+        ("error_description", description),
+        ("iss", state.config.issuer.as_str()),
+    ];
+    if let Some(s) = pending.state.as_deref() {
+        params.push(("state", s));
+    }
+    Refusal::Redirect(redirect_to(&pending.redirect_uri, &params))
+}
+
+/// Checks client and redirect URI first (errors as a page), then everything else (errors as
+/// a redirect).
+pub async fn validate(
+    state: &AppState,
+    params: AuthorizeParams,
+) -> Result<(ClientRecord, Pending), Refusal> {
+    let client_id = params
+        .client_id
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| Refusal::Page("The request has no client_id.".into()))?;
+    let client = state
+        .stores
+        .clients
+        .get_client(&client_id)
+        .await
+        .map_err(|e| Refusal::Page(ApiError::from(e).message))?
+        .ok_or_else(|| Refusal::Page("The application is not registered here.".into()))?;
+    let redirect_uri = params
+        .redirect_uri
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| Refusal::Page("The request has no redirect_uri.".into()))?;
+    if !client.has_redirect_uri(&redirect_uri) {
+        return Err(Refusal::Page(
+            "The redirect_uri is not registered for this application.".into(),
+        ));
+    }
+
+    let prompts: Vec<&str> = params
+        .prompt
+        .as_deref()
+        .unwrap_or("")
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .collect();
+    let mut pending = Pending {
+        client_id: client.client_id.clone(),
+        redirect_uri,
+        scope: String::new(),
+        state: params.state.clone(),
+        nonce: params.nonce.clone(),
+        code_challenge: None,
+        prompt_none: prompts.contains(&"none"),
+        prompt_login: prompts.contains(&"login"),
+        prompt_consent: prompts.contains(&"consent"),
+        max_age: None,
+        login_hint: params.login_hint.clone(),
+        created_at: state.clock.now().unix_timestamp(),
+    };
+    let refuse =
+        |error: &str, description: &str| error_redirect(state, &pending, error, description);
+
+    match params.response_type.as_deref() {
+        Some("code") => {}
+        Some(_) => {
+            return Err(refuse(
+                "unsupported_response_type",
+                "Only response_type=code is supported",
+            ));
+        }
+        None => return Err(refuse("invalid_request", "response_type is required")),
+    }
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(refuse(
+            "unauthorized_client",
+            "The client may not use the authorization code grant",
+        ));
+    }
+    if let Some(unknown) = prompts
+        .iter()
+        .find(|p| !matches!(**p, "none" | "login" | "consent"))
+    {
+        return Err(refuse(
+            "invalid_request",
+            &format!("Unsupported prompt value {unknown}"),
+        ));
+    }
+    if pending.prompt_none && prompts.len() > 1 {
+        return Err(refuse("invalid_request", "prompt=none cannot be combined"));
+    }
+    let scope = match Scope::parse(params.scope.as_deref().unwrap_or("")) {
+        Ok(scope) if scope.is_empty() => return Err(refuse("invalid_scope", "scope is required")),
+        Ok(scope) => scope,
+        Err(e) => return Err(refuse("invalid_scope", &e)),
+    };
+    if !scope.is_subset_of(&client.scopes) {
+        return Err(refuse(
+            "invalid_scope",
+            "The client may not request this scope",
+        ));
+    }
+    let mut code_challenge = None;
+    match (
+        params.code_challenge.as_deref(),
+        params.code_challenge_method.as_deref(),
+    ) {
+        (None, None) if client.client_type == ClientType::Public => {
+            return Err(refuse(
+                "invalid_request",
+                "PKCE (code_challenge with S256) is required",
+            ));
+        }
+        (None, None) => {}
+        (Some(challenge), Some("S256")) => {
+            let well_formed = challenge.len() == 43
+                && challenge
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !well_formed {
+                return Err(refuse(
+                    "invalid_request",
+                    "code_challenge is not a S256 challenge",
+                ));
+            }
+            code_challenge = Some(challenge.to_owned());
+        }
+        (Some(_), Some("plain") | None) => {
+            return Err(refuse(
+                "invalid_request",
+                "PKCE method plain is not allowed; use S256",
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(refuse(
+                "invalid_request",
+                "Unsupported code_challenge_method",
+            ));
+        }
+        (None, Some(_)) => return Err(refuse("invalid_request", "code_challenge is missing")),
+    }
+    let max_age = match params.max_age.as_deref() {
+        Some(max_age) => match max_age.parse::<u64>() {
+            Ok(age) => Some(age),
+            Err(_) => {
+                return Err(refuse(
+                    "invalid_request",
+                    "max_age must be a number of seconds",
+                ));
+            }
+        },
+        None => None,
+    };
+    pending.code_challenge = code_challenge;
+    pending.max_age = max_age;
+    pending.scope = scope.to_string();
+    Ok((client, pending))
+}
+
+/// What the user has to do next.
+#[derive(Debug)]
+pub enum Next {
+    /// Sign in, then come back to the request.
+    Login { request_id: String },
+    /// Agree to share the scopes.
+    Consent {
+        request_id: String,
+        client: Box<ClientRecord>,
+        scope: Scope,
+    },
+    /// Done: send the browser here (with the code).
+    Redirect(String),
+}
+
+fn pending_key(request_id: &str) -> String {
+    format!("authreq:{}", token_digest(request_id))
+}
+
+pub async fn save(state: &AppState, pending: &Pending) -> ApiResult<String> {
+    let request_id = random_token();
+    let json = serde_json::to_string(pending).map_err(ApiError::internal)?;
+    state
+        .stores
+        .codes
+        .put_code(
+            &pending_key(&request_id),
+            &json,
+            state.clock.now() + PENDING_TTL,
+        )
+        .await?;
+    Ok(request_id)
+}
+
+pub async fn load(state: &AppState, request_id: &str) -> ApiResult<Option<Pending>> {
+    let stored = state
+        .stores
+        .codes
+        .peek_code(&pending_key(request_id), state.clock.now())
+        .await?;
+    stored
+        .map(|json| serde_json::from_str(&json).map_err(ApiError::internal))
+        .transpose()
+}
+
+/// Decides the next step for a validated request and the browser's session, if any.
+pub async fn proceed(
+    state: &AppState,
+    client: &ClientRecord,
+    pending: &Pending,
+    browser: Option<&BrowserSession>,
+) -> Result<Next, Refusal> {
+    let now = state.clock.now();
+    let fresh_enough = |b: &BrowserSession| {
+        let auth_time = b.session.auth_time.unix_timestamp();
+        let after_prompt = !pending.prompt_login || auth_time >= pending.created_at;
+        let within_max_age = pending.max_age.is_none_or(|age| {
+            now.unix_timestamp() - auth_time <= i64::try_from(age).unwrap_or(i64::MAX)
+        });
+        after_prompt && within_max_age
+    };
+    let Some(browser) = browser.filter(|b| fresh_enough(b)) else {
+        if pending.prompt_none {
+            return Err(error_redirect(
+                state,
+                pending,
+                "login_required",
+                "The user is not signed in",
+            ));
+        }
+        let request_id = save(state, pending).await.map_err(page)?;
+        return Ok(Next::Login { request_id });
+    };
+    let scope = Scope::parse(&pending.scope).map_err(Refusal::Page)?;
+    if !client.first_party {
+        let granted = state
+            .stores
+            .clients
+            .get_consent(browser.user.id, &client.client_id)
+            .await
+            .map_err(|e| page(e.into()))?;
+        let covered = granted.is_some_and(|g| scope.is_subset_of(&g));
+        if !covered || pending.prompt_consent {
+            if pending.prompt_none {
+                return Err(error_redirect(
+                    state,
+                    pending,
+                    "consent_required",
+                    "The user has not consented",
+                ));
+            }
+            let request_id = save(state, pending).await.map_err(page)?;
+            return Ok(Next::Consent {
+                request_id,
+                client: Box::new(client.clone()),
+                scope,
+            });
+        }
+    }
+    let url = issue_code(state, pending, browser, now)
+        .await
+        .map_err(page)?;
+    Ok(Next::Redirect(url))
+}
+
+fn page(err: ApiError) -> Refusal {
+    Refusal::Page(err.message)
+}
+
+/// The user agreed: remember it, and issue the code.
+pub async fn consent_given(
+    state: &AppState,
+    pending: &Pending,
+    browser: &BrowserSession,
+) -> ApiResult<String> {
+    let now = state.clock.now();
+    let scope = Scope::parse(&pending.scope).map_err(ApiError::bad_request)?;
+    state
+        .stores
+        .clients
+        .put_consent(browser.user.id, &pending.client_id, scope.items(), now)
+        .await?;
+    issue_code(state, pending, browser, now).await
+}
+
+/// The user declined: the client hears `access_denied`.
+pub fn consent_denied(state: &AppState, pending: &Pending) -> String {
+    match error_redirect(state, pending, "access_denied", "The user declined") {
+        Refusal::Redirect(url) | Refusal::Page(url) => url,
+    }
+}
+
+/// What an authorization code stands for until it is exchanged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeGrant {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub user_id: Uuid,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub auth_time: OffsetDateTime,
+    pub amr: Vec<String>,
+}
+
+pub fn code_key(code: &str) -> String {
+    format!("code:{}", token_digest(code))
+}
+
+async fn issue_code(
+    state: &AppState,
+    pending: &Pending,
+    browser: &BrowserSession,
+    now: OffsetDateTime,
+) -> ApiResult<String> {
+    let code = random_token();
+    let grant = CodeGrant {
+        client_id: pending.client_id.clone(),
+        redirect_uri: pending.redirect_uri.clone(),
+        user_id: browser.user.id,
+        scope: pending.scope.clone(),
+        nonce: pending.nonce.clone(),
+        code_challenge: pending.code_challenge.clone(),
+        auth_time: browser.session.auth_time,
+        amr: browser.session.amr.clone(),
+    };
+    let json = serde_json::to_string(&grant).map_err(ApiError::internal)?;
+    state
+        .stores
+        .codes
+        .put_code(&code_key(&code), &json, now + CODE_TTL)
+        .await?;
+    let mut params = vec![
+        ("code", code.as_str()),
+        ("iss", state.config.issuer.as_str()),
+    ];
+    if let Some(s) = pending.state.as_deref() {
+        params.push(("state", s));
+    }
+    Ok(redirect_to(&pending.redirect_uri, &params))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redirect_to;
+
+    /// Parameters are appended to what the registered URI already carries, and encoded.
+    #[test]
+    fn redirects_keep_registered_query() {
+        assert_eq!(
+            redirect_to(
+                "https://app.example.com/cb?x=1",
+                &[("code", "a b"), ("state", "s&t")]
+            ),
+            "https://app.example.com/cb?x=1&code=a+b&state=s%26t"
+        );
+    }
+}

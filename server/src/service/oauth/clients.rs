@@ -1,0 +1,290 @@
+//! OAuth client registration (admin API and CLI) and client authentication.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::OAuthError;
+use crate::crypto::{random_token, token_digest};
+use crate::domain::oauth::{KNOWN_SCOPES, validate_redirect_uri};
+use crate::domain::{ClientRecord, ClientType, GrantType};
+use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
+use crate::state::AppState;
+
+/// A client as the admin API receives it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClientInput {
+    pub name: Option<String>,
+    #[serde(rename = "type")]
+    pub client_type: Option<String>,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    #[serde(default)]
+    pub first_party: bool,
+}
+
+/// A client as the admin API shows it (never the secret digest).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientView {
+    pub client_id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub client_type: ClientType,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<&'static str>,
+    pub scopes: Vec<String>,
+    pub first_party: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// Only in the answer that created or rotated it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+impl ClientView {
+    pub fn new(client: &ClientRecord, secret: Option<String>) -> Self {
+        Self {
+            client_id: client.client_id.clone(),
+            name: client.name.clone(),
+            client_type: client.client_type,
+            redirect_uris: client.redirect_uris.clone(),
+            post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
+            grant_types: client.grant_types.iter().map(|g| g.as_str()).collect(),
+            scopes: client.scopes.clone(),
+            first_party: client.first_party,
+            created_at: client.created_at,
+            updated_at: client.updated_at,
+            client_secret: secret,
+        }
+    }
+}
+
+/// Checks an input into the parts of a record (everything but ids, secret and times).
+fn validate(input: ClientInput) -> ApiResult<ClientRecord> {
+    let mut errors = Vec::new();
+    let name = input.name.map(|n| n.trim().to_owned()).unwrap_or_default();
+    if name.is_empty() || name.chars().count() > 100 {
+        errors.push(FieldError::new(
+            "name",
+            "Name is required, at most 100 characters",
+        ));
+    }
+    let client_type = match input.client_type.as_deref() {
+        Some("confidential") => ClientType::Confidential,
+        Some("public") => ClientType::Public,
+        _ => {
+            errors.push(FieldError::new("type", "Type is confidential or public"));
+            ClientType::Public
+        }
+    };
+    for uri in &input.redirect_uris {
+        if let Err(e) = validate_redirect_uri("redirectUris", uri) {
+            errors.push(e);
+        }
+    }
+    for uri in &input.post_logout_redirect_uris {
+        if let Err(e) = validate_redirect_uri("postLogoutRedirectUris", uri) {
+            errors.push(e);
+        }
+    }
+    let grant_names = input
+        .grant_types
+        .unwrap_or_else(|| vec!["authorization_code".into(), "refresh_token".into()]);
+    let mut grant_types = Vec::new();
+    for name in &grant_names {
+        match GrantType::parse(name) {
+            Some(g) if !grant_types.contains(&g) => grant_types.push(g),
+            Some(_) => {}
+            None => errors.push(FieldError::new(
+                "grantTypes",
+                format!("unknown grant type {name:?}"),
+            )),
+        }
+    }
+    if grant_types.contains(&GrantType::ClientCredentials) && client_type == ClientType::Public {
+        errors.push(FieldError::new(
+            "grantTypes",
+            "client_credentials needs a confidential client",
+        ));
+    }
+    if grant_types.contains(&GrantType::AuthorizationCode) && input.redirect_uris.is_empty() {
+        errors.push(FieldError::new(
+            "redirectUris",
+            "authorization_code needs at least one redirect URI",
+        ));
+    }
+    let scopes = input
+        .scopes
+        .unwrap_or_else(|| vec!["openid".into(), "profile".into(), "email".into()]);
+    for scope in &scopes {
+        if !KNOWN_SCOPES.contains(&scope.as_str()) {
+            errors.push(FieldError::new(
+                "scopes",
+                format!("unknown scope {scope:?}"),
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let epoch = OffsetDateTime::UNIX_EPOCH;
+    Ok(ClientRecord {
+        client_id: String::new(),
+        name,
+        client_type,
+        secret_digest: None,
+        redirect_uris: input.redirect_uris,
+        post_logout_redirect_uris: input.post_logout_redirect_uris,
+        grant_types,
+        scopes,
+        first_party: input.first_party,
+        created_at: epoch,
+        updated_at: epoch,
+    })
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "No such client")
+}
+
+/// Registers a client; a confidential one gets a secret, returned this once.
+pub async fn create(
+    state: &AppState,
+    input: ClientInput,
+) -> ApiResult<(ClientRecord, Option<String>)> {
+    let mut client = validate(input)?;
+    let now = state.clock.now();
+    client.client_id = random_token()[..22].to_owned();
+    client.created_at = now;
+    client.updated_at = now;
+    let secret = (client.client_type == ClientType::Confidential).then(random_token);
+    client.secret_digest = secret.as_deref().map(token_digest);
+    state.stores.clients.insert_client(&client).await?;
+    Ok((client, secret))
+}
+
+pub async fn get(state: &AppState, client_id: &str) -> ApiResult<ClientRecord> {
+    state
+        .stores
+        .clients
+        .get_client(client_id)
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// Replaces the client's settings; the id, secret and creation time stay.
+pub async fn update(
+    state: &AppState,
+    client_id: &str,
+    input: ClientInput,
+) -> ApiResult<ClientRecord> {
+    let current = get(state, client_id).await?;
+    let mut client = validate(input)?;
+    if client.client_type != current.client_type {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "type",
+            "The type of a client cannot change; create a new client",
+        )]));
+    }
+    client.client_id = current.client_id;
+    client.secret_digest = current.secret_digest;
+    client.created_at = current.created_at;
+    client.updated_at = state.clock.now();
+    if !state.stores.clients.replace_client(&client).await? {
+        return Err(not_found());
+    }
+    Ok(client)
+}
+
+pub async fn delete(state: &AppState, client_id: &str) -> ApiResult<()> {
+    if state.stores.clients.delete_client(client_id).await? {
+        Ok(())
+    } else {
+        Err(not_found())
+    }
+}
+
+/// A new secret for a confidential client; the old one stops working at once.
+pub async fn rotate_secret(state: &AppState, client_id: &str) -> ApiResult<(ClientRecord, String)> {
+    let mut client = get(state, client_id).await?;
+    if client.client_type != ClientType::Confidential {
+        return Err(ApiError::bad_request("Public clients have no secret"));
+    }
+    let secret = random_token();
+    client.secret_digest = Some(token_digest(&secret));
+    client.updated_at = state.clock.now();
+    if !state.stores.clients.replace_client(&client).await? {
+        return Err(not_found());
+    }
+    Ok((client, secret))
+}
+
+/// Credentials a token-endpoint request presented.
+#[derive(Debug, Default)]
+pub struct ClientCredentials {
+    /// From `Authorization: Basic` (client_secret_basic).
+    pub basic: Option<(String, String)>,
+    /// `client_id` / `client_secret` form fields (client_secret_post, or none).
+    pub form_id: Option<String>,
+    pub form_secret: Option<String>,
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Authenticates the client by the one method it used. Confidential clients need their
+/// secret; public clients send only their id (`none`).
+pub async fn authenticate(
+    state: &AppState,
+    creds: ClientCredentials,
+) -> Result<ClientRecord, OAuthError> {
+    let (client_id, secret) = match (creds.basic, creds.form_id, creds.form_secret) {
+        (Some(_), _, Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "Use one client authentication method",
+            ));
+        }
+        (Some((id, secret)), form_id, None) => {
+            if form_id.is_some_and(|f| f != id) {
+                return Err(OAuthError::invalid_request(
+                    "client_id differs from the credentials",
+                ));
+            }
+            (id, Some(secret))
+        }
+        (None, Some(id), secret) => (id, secret),
+        (None, None, _) => {
+            return Err(OAuthError::invalid_client(
+                "Client authentication is required",
+            ));
+        }
+    };
+    let client = state
+        .stores
+        .clients
+        .get_client(&client_id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| OAuthError::invalid_client("Unknown client or wrong secret"))?;
+    match (client.client_type, secret, &client.secret_digest) {
+        (ClientType::Public, None, _) => Ok(client),
+        (ClientType::Public, Some(_), _) => {
+            Err(OAuthError::invalid_client("Public clients have no secret"))
+        }
+        (ClientType::Confidential, Some(secret), Some(digest))
+            if constant_time_eq(token_digest(&secret).as_bytes(), digest.as_bytes()) =>
+        {
+            Ok(client)
+        }
+        _ => Err(OAuthError::invalid_client("Unknown client or wrong secret")),
+    }
+}

@@ -1,0 +1,11 @@
+//! The OAuth 2.0 / OpenID Connect provider (SPEC section 6).
+
+pub mod authorize;
+pub mod browser;
+pub mod clients;
+mod error;
+pub mod logout;
+pub mod resources;
+pub mod token;
+
+pub use error::OAuthError;

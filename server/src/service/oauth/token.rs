@@ -1,0 +1,345 @@
+//! `/oauth2/token`: the authorization code, refresh token and client credentials grants.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::OAuthError;
+use super::authorize::{CodeGrant, code_key};
+use super::clients::{ClientCredentials, authenticate};
+use crate::audit::{self, Audit};
+use crate::crypto::{random_token, token_digest};
+use crate::domain::oauth::{s256_challenge, valid_code_verifier};
+use crate::domain::{ClientRecord, ClientType, GrantType, Scope};
+use crate::error::ApiError;
+use crate::service::ClientInfo;
+use crate::service::sessions::{NewSession, ensure_may_sign_in, open_session};
+use crate::state::AppState;
+use crate::store::{RefreshOutcome, SessionRecord};
+use crate::tokens::{issue_access, issue_client_access, issue_id_token};
+
+/// How long a used code is remembered, so that a second use can revoke what the first got.
+const USED_CODE_MEMORY: time::Duration = time::Duration::minutes(10);
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TokenParams {
+    pub grant_type: Option<String>,
+    pub code: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+    pub refresh_token: Option<String>,
+    pub scope: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    pub scope: String,
+}
+
+fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, OAuthError> {
+    value
+        .as_deref()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
+}
+
+pub async fn exchange(
+    state: &AppState,
+    params: TokenParams,
+    basic: Option<(String, String)>,
+    client_info: &ClientInfo,
+) -> Result<TokenResponse, OAuthError> {
+    let client = authenticate(
+        state,
+        ClientCredentials {
+            basic,
+            form_id: params.client_id.clone(),
+            form_secret: params.client_secret.clone(),
+        },
+    )
+    .await?;
+    let grant = GrantType::parse(required(&params.grant_type, "grant_type")?)
+        .ok_or_else(|| OAuthError::unsupported_grant_type("Unsupported grant_type"))?;
+    if !client.allows_grant(grant) {
+        return Err(OAuthError::unauthorized_client(
+            "The client may not use this grant type",
+        ));
+    }
+    match grant {
+        GrantType::AuthorizationCode => {
+            authorization_code(state, &client, &params, client_info).await
+        }
+        GrantType::RefreshToken => refresh_token(state, &client, &params).await,
+        GrantType::ClientCredentials => client_credentials(state, &client, &params),
+    }
+}
+
+/// Signs the token response for a user session.
+fn respond(
+    state: &AppState,
+    user: &crate::domain::UserRecord,
+    session: &SessionRecord,
+    scope: &Scope,
+    nonce: Option<&str>,
+    refresh_token: Option<String>,
+    now: OffsetDateTime,
+) -> Result<TokenResponse, OAuthError> {
+    let (access_token, expires_in) = issue_access(state, user, session, now)?;
+    let id_token = if scope.contains("openid") {
+        Some(issue_id_token(
+            state,
+            user,
+            session,
+            scope,
+            nonce,
+            &access_token,
+            now,
+        )?)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in,
+        refresh_token,
+        id_token,
+        scope: scope.to_string(),
+    })
+}
+
+async fn authorization_code(
+    state: &AppState,
+    client: &ClientRecord,
+    params: &TokenParams,
+    client_info: &ClientInfo,
+) -> Result<TokenResponse, OAuthError> {
+    let code = required(&params.code, "code")?;
+    let now = state.clock.now();
+    let key = code_key(code);
+    let Some(stored) = state
+        .stores
+        .codes
+        .take_code(&key, now)
+        .await
+        .map_err(ApiError::from)?
+    else {
+        revoke_after_reuse(state, code, client_info).await;
+        return Err(OAuthError::invalid_grant(
+            "The code is invalid, expired or already used",
+        ));
+    };
+    let grant: CodeGrant = serde_json::from_str(&stored).map_err(ApiError::internal)?;
+    if grant.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "The code was issued to another client",
+        ));
+    }
+    if params.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri differs from the authorization request",
+        ));
+    }
+    match (&grant.code_challenge, params.code_verifier.as_deref()) {
+        (Some(challenge), Some(verifier)) => {
+            if !valid_code_verifier(verifier) || s256_challenge(verifier) != *challenge {
+                return Err(OAuthError::invalid_grant(
+                    "The code_verifier does not match",
+                ));
+            }
+        }
+        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "No code_challenge was sent for this code",
+            ));
+        }
+        (None, None) if client.client_type == ClientType::Public => {
+            return Err(OAuthError::invalid_grant(
+                "PKCE is required for public clients",
+            ));
+        }
+        (None, None) => {}
+    }
+    let user = state
+        .stores
+        .users
+        .get_user(grant.user_id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| OAuthError::invalid_grant("The user no longer exists"))?;
+    ensure_may_sign_in(state, &user).map_err(|e| OAuthError::invalid_grant(e.message))?;
+    let scope = Scope::parse(&grant.scope).map_err(OAuthError::invalid_scope)?;
+    let new = NewSession {
+        client_id: client.client_id.clone(),
+        remember_me: false,
+        amr: grant.amr.clone(),
+        auth_time: grant.auth_time,
+        scope: Some(scope.to_string()),
+    };
+    let (session, refresh) = open_session(state, &user, new, client_info, now).await?;
+    // Remember what this code produced, so that a replay can revoke it.
+    let used = serde_json::json!({ "userId": user.id, "sessionId": session.id }).to_string();
+    state
+        .stores
+        .codes
+        .put_code(&format!("used-{key}"), &used, now + USED_CODE_MEMORY)
+        .await
+        .map_err(ApiError::from)?;
+    let refresh = (scope.contains("offline_access")
+        && client.allows_grant(GrantType::RefreshToken))
+    .then_some(refresh);
+    respond(
+        state,
+        &user,
+        &session,
+        &scope,
+        grant.nonce.as_deref(),
+        refresh,
+        now,
+    )
+}
+
+/// A second use of a code: whatever the first use produced is revoked (RFC 6749 4.1.2).
+async fn revoke_after_reuse(state: &AppState, code: &str, client_info: &ClientInfo) {
+    let now = state.clock.now();
+    let key = format!("used-{}", code_key(code));
+    let Ok(Some(used)) = state.stores.codes.take_code(&key, now).await else {
+        return;
+    };
+    let Ok(used) = serde_json::from_str::<serde_json::Value>(&used) else {
+        return;
+    };
+    let (Some(user_id), Some(session_id)) = (
+        used["userId"].as_str().and_then(|u| u.parse().ok()),
+        used["sessionId"].as_str(),
+    ) else {
+        return;
+    };
+    if let Err(e) = state
+        .stores
+        .sessions
+        .revoke_session(user_id, session_id)
+        .await
+    {
+        tracing::warn!(error = %e, "revoking after code reuse failed");
+        return;
+    }
+    audit::record(
+        state,
+        client_info,
+        Audit::by_user("oauth.code_reuse_detected", user_id)
+            .details(serde_json::json!({ "sessionId": session_id, "sessionRevoked": true })),
+    )
+    .await;
+}
+
+async fn refresh_token(
+    state: &AppState,
+    client: &ClientRecord,
+    params: &TokenParams,
+) -> Result<TokenResponse, OAuthError> {
+    let presented = required(&params.refresh_token, "refresh_token")?;
+    let now = state.clock.now();
+    let digest = token_digest(presented);
+    // The token must belong to this client before anything rotates.
+    if let Some(session) = state
+        .stores
+        .sessions
+        .find_by_refresh(&digest, now)
+        .await
+        .map_err(ApiError::from)?
+        && session.client_id != client.client_id
+    {
+        return Err(OAuthError::invalid_grant(
+            "The refresh token was issued to another client",
+        ));
+    }
+    let replacement = random_token();
+    let outcome = state
+        .stores
+        .sessions
+        .rotate_refresh(&digest, &token_digest(&replacement), now)
+        .await
+        .map_err(ApiError::from)?;
+    let session = match outcome {
+        RefreshOutcome::Rotated(session) if session.client_id == client.client_id => session,
+        RefreshOutcome::Rotated(_) | RefreshOutcome::Unknown => {
+            return Err(OAuthError::invalid_grant("The refresh token is invalid"));
+        }
+        RefreshOutcome::Reused { .. } | RefreshOutcome::Revoked => {
+            return Err(OAuthError::invalid_grant("The refresh token was revoked"));
+        }
+    };
+    let user = state
+        .stores
+        .users
+        .get_user(session.user_id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| OAuthError::invalid_grant("The user no longer exists"))?;
+    ensure_may_sign_in(state, &user).map_err(|e| OAuthError::invalid_grant(e.message))?;
+    let granted =
+        Scope::parse(session.scope.as_deref().unwrap_or("")).map_err(OAuthError::invalid_scope)?;
+    let scope = match params.scope.as_deref() {
+        Some(asked) => {
+            let asked = Scope::parse(asked).map_err(OAuthError::invalid_scope)?;
+            if !asked.is_subset_of(granted.items()) {
+                return Err(OAuthError::invalid_scope(
+                    "Only the granted scope or less may be asked",
+                ));
+            }
+            asked
+        }
+        None => granted,
+    };
+    respond(state, &user, &session, &scope, None, Some(replacement), now)
+}
+
+fn client_credentials(
+    state: &AppState,
+    client: &ClientRecord,
+    params: &TokenParams,
+) -> Result<TokenResponse, OAuthError> {
+    if client.client_type != ClientType::Confidential {
+        return Err(OAuthError::unauthorized_client(
+            "client_credentials needs a confidential client",
+        ));
+    }
+    let allowed: Vec<String> = client
+        .scopes
+        .iter()
+        .filter(|s| !matches!(s.as_str(), "openid" | "offline_access"))
+        .cloned()
+        .collect();
+    let scope = match params.scope.as_deref() {
+        Some(asked) => {
+            let asked = Scope::parse(asked).map_err(OAuthError::invalid_scope)?;
+            if !asked.is_subset_of(&allowed) {
+                return Err(OAuthError::invalid_scope(
+                    "The client may not request this scope",
+                ));
+            }
+            asked.to_string()
+        }
+        None => allowed.join(" "),
+    };
+    let (access_token, expires_in) =
+        issue_client_access(state, &client.client_id, &scope, state.clock.now())?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in,
+        refresh_token: None,
+        id_token: None,
+        scope,
+    })
+}
