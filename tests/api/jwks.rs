@@ -70,7 +70,10 @@ async fn discovery_is_truthful() {
     assert_eq!(reply.status, StatusCode::OK);
     let issuer = &app.state.config.issuer;
     assert_eq!(reply.body["issuer"], json!(issuer));
-    assert_eq!(reply.body["jwks_uri"], json!(format!("{issuer}/.well-known/jwks.json")));
+    assert_eq!(
+        reply.body["jwks_uri"],
+        json!(format!("{issuer}/.well-known/jwks.json"))
+    );
     for endpoint in [
         "authorization_endpoint",
         "token_endpoint",
@@ -85,7 +88,10 @@ async fn discovery_is_truthful() {
         let status = app.client.get(url).send().await.unwrap().status();
         assert_ne!(status, StatusCode::NOT_FOUND, "{endpoint} {url}");
     }
-    assert_eq!(reply.body["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(
+        reply.body["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
     assert_eq!(reply.body["response_types_supported"], json!(["code"]));
     assert_eq!(
         reply.body["token_endpoint_auth_methods_supported"],

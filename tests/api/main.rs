@@ -12,6 +12,7 @@ mod jwks;
 mod lockout;
 mod mail_flows;
 mod mfa;
+mod oidc_flows;
 mod oidc_rp;
 mod protection;
 mod refresh;
