@@ -3,8 +3,10 @@
 #   redis-server (Debian package redis-server)
 #   SecantusDB, a MongoDB-wire-compatible server (PyPI secantusdb), in a venv under target/
 #   aiosmtpd (PyPI), a real SMTP server the mail tests start on their own ports
+#   chromium + chromium-driver (Debian packages) for the browser test
 # Exports SIGIL_TEST_REDIS_URL, SIGIL_TEST_MONGODB_URI, SIGIL_TEST_SECANTUSD,
-# SIGIL_TEST_REDIS_SERVER and SIGIL_TEST_PYTHON (a python with aiosmtpd). Set SIGIL_TEST_REDIS_URL and SIGIL_TEST_MONGODB_URI yourself to use
+# SIGIL_TEST_REDIS_SERVER, SIGIL_TEST_PYTHON (a python with aiosmtpd), SIGIL_TEST_CHROMIUM and
+# SIGIL_TEST_CHROMEDRIVER. Set SIGIL_TEST_REDIS_URL and SIGIL_TEST_MONGODB_URI yourself to use
 # your own servers instead (a real mongod 7+ and Redis 7+); the fault tests still start their
 # own private instances.
 
@@ -41,10 +43,14 @@ sys.exit(f"{name} did not start listening on port {port} within 60 s")
 PY
 }
 
-if ! command -v redis-server >/dev/null; then
-  echo "redis-server is missing: apt-get install -y redis-server (.ci/run does this)" >&2
-  exit 1
-fi
+for program in redis-server chromium chromedriver; do
+  if ! command -v "$program" >/dev/null; then
+    echo "$program is missing: apt-get install -y redis-server chromium chromium-driver (.ci/run does this)" >&2
+    exit 1
+  fi
+done
+export SIGIL_TEST_CHROMIUM=$(command -v chromium)
+export SIGIL_TEST_CHROMEDRIVER=$(command -v chromedriver)
 export SIGIL_TEST_REDIS_SERVER=$(command -v redis-server)
 
 venv=target/test-venv

@@ -60,3 +60,64 @@ async fn acknowledged_writes_survive_kill_9() {
         "SIGTERM must end sigil with status 0, got {status}"
     );
 }
+
+/// `sigil clients create` registers a client in the store that a server then accepts.
+#[tokio::test]
+async fn cli_creates_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tokio::process::Command::new(sigil_tests::sigil_binary())
+        .env_clear()
+        .env("SIGIL_DATA_DIR", dir.path())
+        .env("SIGIL_LOG_FORMAT", "json")
+        .args([
+            "clients",
+            "create",
+            "--name",
+            "Batch job",
+            "--type",
+            "confidential",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "email",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let id = created["clientId"].as_str().unwrap().to_owned();
+    let secret = created["clientSecret"].as_str().unwrap().to_owned();
+
+    let bad = tokio::process::Command::new(sigil_tests::sigil_binary())
+        .env_clear()
+        .env("SIGIL_DATA_DIR", dir.path())
+        .args([
+            "clients",
+            "create",
+            "--name",
+            "x",
+            "--redirect-uri",
+            "http://evil.example.com/cb",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("redirectUris"));
+
+    let sigil = SigilProcess::start(dir.path()).await;
+    let response = sigil_tests::client()
+        .post(format!("{}/oauth2/token", sigil.base))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    sigil.terminate().await;
+}

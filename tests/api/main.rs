@@ -5,6 +5,7 @@
 mod account_flow;
 mod audit;
 mod bad_input;
+mod browser_login;
 mod concurrency;
 mod durability;
 mod faults;
