@@ -7,12 +7,16 @@
 mod error;
 mod jwk;
 mod keypair;
+#[cfg(feature = "client")]
+mod remote;
 mod sign;
 mod verify;
 
 pub use error::KeyError;
 pub use jwk::{Jwk, JwkSet};
 pub use keypair::{KeyPair, KeySize};
+#[cfg(feature = "client")]
+pub use remote::{RemoteError, RemoteJwks};
 pub use sign::Signer;
 pub use verify::{Verified, Verifier, VerifyError, VerifyOptions, unverified_claims};
 

@@ -76,6 +76,9 @@ pub struct Settings {
     pub max_sessions_per_user: Option<String>,
     #[arg(long, env = "SIGIL_JWKS_MAX_AGE")]
     pub jwks_max_age: Option<String>,
+    /// How long a signing key signs before the next one takes over.
+    #[arg(long, env = "SIGIL_KEY_ROTATION_PERIOD")]
+    pub key_rotation_period: Option<String>,
     /// RSA modulus size of generated signing keys: 2048, 3072 or 4096.
     #[arg(long, env = "SIGIL_KEY_SIZE")]
     pub key_size: Option<String>,
@@ -291,6 +294,7 @@ pub struct Config {
     pub max_sessions_per_user: usize,
     pub jwks_max_age: Duration,
     pub key_size: KeySize,
+    pub key_rotation_period: Duration,
     pub hashing: HashingConfig,
     /// A key to start a fresh store with instead of generating one. Not settable from the
     /// environment: tests use it to skip RSA key generation.
@@ -552,6 +556,17 @@ fn issuer(value: Option<&str>) -> Result<(String, bool), ConfigError> {
 }
 
 impl Config {
+    /// How the key ring rotates: new keys are published two JWKS cache lifetimes before they
+    /// sign, and retire once the tokens they signed have expired.
+    pub fn key_policy(&self) -> crate::keyring::KeyPolicy {
+        crate::keyring::KeyPolicy {
+            size: self.key_size,
+            rotation_period: self.key_rotation_period,
+            lead: self.jwks_max_age * 2,
+            token_lifetime: self.access_token_ttl,
+        }
+    }
+
     pub fn from_settings(s: Settings) -> Result<Self, ConfigError> {
         let audit_retention =
             duration("SIGIL_AUDIT_RETENTION", s.audit_retention.as_deref(), "90d")?;
@@ -698,6 +713,11 @@ impl Config {
             )?,
             jwks_max_age: duration("SIGIL_JWKS_MAX_AGE", s.jwks_max_age.as_deref(), "1h")?,
             key_size,
+            key_rotation_period: duration(
+                "SIGIL_KEY_ROTATION_PERIOD",
+                s.key_rotation_period.as_deref(),
+                "30d",
+            )?,
             hashing: HashingConfig {
                 argon2: Argon2Settings {
                     memory_kib: number(

@@ -22,11 +22,28 @@ enum Command {
     Serve(ServeArgs),
     /// Validate the configuration and exit.
     CheckConfig(ServeArgs),
+    /// Rotate the signing keys (with the embedded store, stop the server first).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Manage OAuth clients directly in the store (with the embedded store, stop the server
     /// first: one process owns the data file).
     Clients {
         #[command(subcommand)]
         command: ClientsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Publish a new key now; it signs after two JWKS cache lifetimes. With
+    /// --revoke-current the active key is dropped at once and the new key signs immediately.
+    Rotate {
+        #[arg(long)]
+        revoke_current: bool,
+        #[command(flatten)]
+        server: ServeArgs,
     },
 }
 
@@ -96,6 +113,7 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => (args, false),
         Some(Command::CheckConfig(args)) => (args, true),
         Some(Command::Clients { command }) => return clients_command(command),
+        Some(Command::Keys { command }) => return keys_command(command),
         None => (cli.serve, false),
     };
     let config = match load(args) {
@@ -263,4 +281,50 @@ async fn run_clients_command(command: ClientsCommand, config: Config) -> Result<
         }
     };
     value.map_err(|e| e.to_string())
+}
+
+fn keys_command(command: KeysCommand) -> ExitCode {
+    let KeysCommand::Rotate {
+        revoke_current,
+        server,
+    } = command;
+    let config = match load(server) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let outcome = async {
+            let state = sigil_server::startup::tool_state(config)
+                .await
+                .map_err(|e| e.to_string())?;
+            let now = state.clock.now();
+            state
+                .keyring
+                .rotate_now(revoke_current, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            let keys = state.keyring.list(now).await.map_err(|e| e.to_string())?;
+            serde_json::to_string_pretty(&keys).map_err(|e| e.to_string())
+        };
+        match outcome.await {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("sigil keys rotate: {message}");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }

@@ -194,7 +194,7 @@ async fn prepare_state(
         stores.keys.clone(),
         cipher.clone(),
         config.initial_signing_key.clone(),
-        config.key_size,
+        config.key_policy(),
         clock.now(),
     )
     .await?;
@@ -286,10 +286,13 @@ impl App {
     /// Serves until [`ShutdownHandle::stop`] is called, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) {
         let sweeper = tokio::spawn(sweep_forever(self.state.clone()));
+        let rotator = tokio::spawn(rotate_keys_forever(self.state.clone()));
         let service = crate::http::service(self.state);
         self.server.serve(service).await;
         sweeper.abort();
+        rotator.abort();
         let _ = sweeper.await;
+        let _ = rotator.await;
         self.mail_worker.flush(MAIL_FLUSH_TIMEOUT).await;
     }
 }
@@ -304,6 +307,21 @@ async fn sweep_forever(state: AppState) {
             Ok(0) => {}
             Ok(removed) => tracing::debug!(removed, "swept expired entries"),
             Err(e) => tracing::warn!(error = %e, "sweeping expired entries failed"),
+        }
+    }
+}
+
+/// Keeps the key ring current (keys other replicas created) and rotates when a key's period
+/// ends. Checks ten times per period, at most every 30 s and at least every 250 ms.
+async fn rotate_keys_forever(state: AppState) {
+    let every = (state.config.key_rotation_period / 10)
+        .clamp(Duration::from_millis(250), Duration::from_secs(30));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.keyring.rotate_if_due(state.clock.now()).await {
+            tracing::warn!(error = %e, "key rotation check failed");
         }
     }
 }

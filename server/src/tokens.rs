@@ -59,11 +59,7 @@ pub fn issue_access(
         auth_time: unix(session.auth_time),
         amr: session.amr.clone(),
     };
-    let token = state
-        .keyring
-        .signer()
-        .sign(ACCESS_TOKEN_TYP, &claims)
-        .map_err(ApiError::internal)?;
+    let token = sign(state, ACCESS_TOKEN_TYP, &claims, now)?;
     Ok((token, ttl))
 }
 
@@ -98,11 +94,7 @@ pub fn issue_client_access(
         client_id: client_id.to_owned(),
         scope: scope.to_owned(),
     };
-    let token = state
-        .keyring
-        .signer()
-        .sign(ACCESS_TOKEN_TYP, &claims)
-        .map_err(ApiError::internal)?;
+    let token = sign(state, ACCESS_TOKEN_TYP, &claims, now)?;
     Ok((token, ttl))
 }
 
@@ -187,16 +179,57 @@ pub fn issue_id_token(
     if let Some(nonce) = nonce {
         claims.insert("nonce".into(), json!(nonce));
     }
+    sign(state, "JWT", &claims, now)
+}
+
+/// Signs with the key that is active at `now`.
+pub fn sign<T: Serialize>(
+    state: &AppState,
+    typ: &str,
+    claims: &T,
+    now: OffsetDateTime,
+) -> ApiResult<String> {
     state
         .keyring
-        .signer()
-        .sign("JWT", &claims)
+        .signer(now)
+        .map_err(ApiError::internal)?
+        .sign(typ, claims)
         .map_err(ApiError::internal)
 }
 
+/// Verifies a token of this issuer: a key another replica just created is picked up by one
+/// reload of the ring; a key no longer published (retired or revoked) verifies nothing.
+pub async fn verify_token<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    token: &str,
+    options: &VerifyOptions,
+    now: OffsetDateTime,
+) -> Result<sigil_keys::Verified<T>, VerifyError> {
+    let attempt = || {
+        let verified = state
+            .keyring
+            .verifier()
+            .verify::<T>(token, options, unix(now))?;
+        if !state.keyring.is_published(&verified.kid, now) {
+            return Err(VerifyError::UnknownKid(verified.kid));
+        }
+        Ok(verified)
+    };
+    match attempt() {
+        Err(VerifyError::UnknownKid(kid)) => match state.keyring.reload_if_due().await {
+            Ok(true) => attempt(),
+            Ok(false) => Err(VerifyError::UnknownKid(kid)),
+            Err(e) => {
+                tracing::warn!(error = %e, "reloading the key ring failed");
+                Err(VerifyError::UnknownKid(kid))
+            }
+        },
+        other => other,
+    }
+}
+
 /// Checks signature, type, expiry, issuer and audience. Session, `jti` and user checks are
-/// the caller's (they need the store). A `kid` this replica does not know yet makes it
-/// re-read the key ring once, in case another replica just created that key.
+/// the caller's (they need the store).
 pub async fn verify_access(
     state: &AppState,
     token: &str,
@@ -204,22 +237,11 @@ pub async fn verify_access(
 ) -> ApiResult<AccessClaims> {
     let options =
         VerifyOptions::new(&state.config.issuer, &state.config.issuer).with_typ(ACCESS_TOKEN_TYP);
-    let verify = || {
-        state
-            .keyring
-            .verifier()
-            .verify::<AccessClaims>(token, &options, unix(now))
-    };
-    let mut result = verify();
-    if matches!(result, Err(VerifyError::UnknownKid(_))) {
-        match state.keyring.reload_if_due().await {
-            Ok(true) => result = verify(),
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "reloading the key ring failed"),
-        }
-    }
-    result.map(|v| v.claims).map_err(|e| match e {
-        VerifyError::Expired => ApiError::new(ErrorCode::TokenExpired, "The token has expired"),
-        _ => ApiError::invalid_token(),
-    })
+    verify_token::<AccessClaims>(state, token, &options, now)
+        .await
+        .map(|v| v.claims)
+        .map_err(|e| match e {
+            VerifyError::Expired => ApiError::new(ErrorCode::TokenExpired, "The token has expired"),
+            _ => ApiError::invalid_token(),
+        })
 }

@@ -10,6 +10,7 @@ mod concurrency;
 mod durability;
 mod faults;
 mod jwks;
+mod key_rotation;
 mod lockout;
 mod mail_flows;
 mod mfa;

@@ -9,8 +9,8 @@ use sigil_server::store::{
     AuditEvent, AuditFilter, ConsumeOutcome, OneTimeTokenRecord, TokenPurpose,
 };
 use sigil_server::store::{
-    Conflict, EmbeddedStore, KeyState, LockoutPolicy, MongoStore, RedisStore, RefreshOutcome,
-    SessionRecord, SigningKeyRecord, StoreError, Stores,
+    Conflict, EmbeddedStore, LockoutPolicy, MongoStore, RedisStore, RefreshOutcome, SessionRecord,
+    SigningKeyRecord, StoreError, Stores,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -700,9 +700,10 @@ async fn keys_insert_and_list(stores: &Stores) {
     let key = |kid: &str, generation: u64| SigningKeyRecord {
         kid: kid.into(),
         generation,
-        state: KeyState::Active,
         private_key_sealed: format!("sealed-{kid}"),
         created_at: t + Duration::from_secs(generation),
+        activate_at: t + Duration::from_secs(generation * 10),
+        revoked_at: None,
     };
     assert!(stores.keys.insert_key(&key("k2", 2)).await.unwrap());
     assert!(stores.keys.insert_key(&key("k1", 1)).await.unwrap());
@@ -724,6 +725,25 @@ async fn keys_insert_and_list(stores: &Stores) {
         "insert never overwrites"
     );
     assert_eq!(listed[0].created_at, t + Duration::from_secs(1));
+    assert_eq!(listed[1].activate_at, t + Duration::from_secs(20));
+
+    let revoked_at = t + Duration::from_secs(99);
+    assert!(stores.keys.revoke_key("k1", revoked_at).await.unwrap());
+    assert!(
+        stores
+            .keys
+            .revoke_key("k1", revoked_at + Duration::from_secs(1))
+            .await
+            .unwrap()
+    );
+    assert!(!stores.keys.revoke_key("nope", revoked_at).await.unwrap());
+    let listed = stores.keys.list_keys().await.unwrap();
+    assert_eq!(
+        listed[0].revoked_at,
+        Some(revoked_at),
+        "the first revocation time stays"
+    );
+    assert_eq!(listed[1].revoked_at, None);
 }
 
 /// Replicas racing to create the same key generation: exactly one wins.
@@ -735,9 +755,10 @@ async fn keys_generation_race_has_one_winner(stores: &Stores) {
             keys.insert_key(&SigningKeyRecord {
                 kid: format!("racer-{i}"),
                 generation: 1,
-                state: KeyState::Active,
                 private_key_sealed: "sealed".into(),
                 created_at: t,
+                activate_at: t,
+                revoked_at: None,
             })
             .await
             .unwrap()

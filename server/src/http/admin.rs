@@ -184,3 +184,58 @@ pub async fn rotate_client_secret(
     );
     Ok(())
 }
+
+#[handler]
+pub async fn list_keys(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    admin(&state, req, Permission::AdminKeysManage).await?;
+    let keys = state
+        .keyring
+        .list(state.clock.now())
+        .await
+        .map_err(crate::error::ApiError::internal)?;
+    respond::data(res, StatusCode::OK, keys);
+    Ok(())
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RotateBody {
+    #[serde(default)]
+    revoke_current: bool,
+}
+
+/// A new signing key: published now, signing after the pre-publication window; or, with
+/// `revokeCurrent`, the active key is dropped and the new key signs at once.
+#[handler]
+pub async fn rotate_keys(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    let principal = admin(&state, req, Permission::AdminKeysManage).await?;
+    let b: RotateBody = body::optional_json(req).await?;
+    let now = state.clock.now();
+    state
+        .keyring
+        .rotate_now(b.revoke_current, now)
+        .await
+        .map_err(crate::error::ApiError::internal)?;
+    audit_admin(
+        &state,
+        req,
+        depot,
+        &principal,
+        "admin.keys.rotated",
+        json!({ "revokeCurrent": b.revoke_current }),
+    )
+    .await;
+    let keys = state
+        .keyring
+        .list(now)
+        .await
+        .map_err(crate::error::ApiError::internal)?;
+    respond::data_with_message(res, StatusCode::OK, "Key ring rotated", keys);
+    Ok(())
+}

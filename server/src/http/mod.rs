@@ -74,6 +74,11 @@ pub fn service(state: AppState) -> Service {
                         ),
                 )
                 .push(
+                    Router::with_path("admin/keys")
+                        .get(admin::list_keys)
+                        .push(Router::with_path("rotate").post(admin::rotate_keys)),
+                )
+                .push(
                     Router::with_path("admin/clients")
                         .get(admin::list_clients)
                         .post(admin::create_client)

@@ -56,6 +56,6 @@ pub async fn jwks(depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
         res.headers_mut().insert("cache-control", value);
     }
-    res.render(Json(state.keyring.jwks()));
+    res.render(Json(state.keyring.jwks(state.clock.now())));
     Ok(())
 }

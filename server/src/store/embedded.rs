@@ -723,6 +723,32 @@ impl SessionStore for EmbeddedStore {
 
 #[async_trait]
 impl KeyStore for EmbeddedStore {
+    async fn revoke_key(&self, kid: &str, at: OffsetDateTime) -> StoreResult<bool> {
+        let kid = kid.to_owned();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let found = {
+                let mut keys = txn.open_table(KEYS).map_err(db_err)?;
+                let current: Option<SigningKeyRecord> = {
+                    let row = keys.get(kid.as_str()).map_err(db_err)?;
+                    row.map(|b| decode(b.value())).transpose()?
+                };
+                match current {
+                    Some(mut key) => {
+                        key.revoked_at.get_or_insert(at);
+                        keys.insert(kid.as_str(), encode(&key)?.as_slice())
+                            .map_err(db_err)?;
+                        true
+                    }
+                    None => false,
+                }
+            };
+            txn.commit().map_err(db_err)?;
+            Ok(found)
+        })
+        .await
+    }
+
     async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
         self.run(|db| {
             let txn = db.begin_read().map_err(db_err)?;

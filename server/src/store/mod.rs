@@ -179,6 +179,8 @@ pub trait KeyStore: Send + Sync {
     async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Inserts a key; `false` (and nothing written) when its kid or its generation is taken.
     async fn insert_key(&self, key: &SigningKeyRecord) -> StoreResult<bool>;
+    /// Marks a key revoked (if it is not already); `false` if there is no such key.
+    async fn revoke_key(&self, kid: &str, at: OffsetDateTime) -> StoreResult<bool>;
 }
 
 /// Emailed one-time tokens (MongoDB in production, with a TTL index).

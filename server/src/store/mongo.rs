@@ -18,9 +18,9 @@ use uuid::Uuid;
 
 use super::rules;
 use super::{
-    AuditEvent, AuditFilter, AuditStore, Conflict, ConsumeOutcome, KeyState, KeyStore,
-    LockoutPolicy, OneTimeTokenRecord, OneTimeTokenStore, SigningKeyRecord, StoreError,
-    StoreResult, TokenPurpose, UserStore,
+    AuditEvent, AuditFilter, AuditStore, Conflict, ConsumeOutcome, KeyStore, LockoutPolicy,
+    OneTimeTokenRecord, OneTimeTokenStore, SigningKeyRecord, StoreError, StoreResult, TokenPurpose,
+    UserStore,
 };
 use crate::domain::{ClientRecord, Login, Mfa, ProfileUpdate, Role, UserRecord, UserStatus};
 
@@ -134,9 +134,11 @@ struct KeyDoc {
     #[serde(rename = "_id")]
     kid: String,
     generation: i64,
-    state: KeyState,
     private_key_sealed: String,
     created_at: DateTime,
+    activate_at: DateTime,
+    #[serde(default)]
+    revoked_at: Option<DateTime>,
 }
 
 /// Connection settings for [`MongoStore::connect`].
@@ -522,6 +524,26 @@ impl UserStore for MongoStore {
 
 #[async_trait]
 impl KeyStore for MongoStore {
+    async fn revoke_key(&self, kid: &str, at: OffsetDateTime) -> StoreResult<bool> {
+        let found = self
+            .keys
+            .update_one(
+                doc! { "_id": kid, "revoked_at": null },
+                doc! { "$set": { "revoked_at": bson_time(at) } },
+            )
+            .await
+            .map_err(mongo_err)?;
+        if found.matched_count == 1 {
+            return Ok(true);
+        }
+        Ok(self
+            .keys
+            .find_one(doc! { "_id": kid })
+            .await
+            .map_err(mongo_err)?
+            .is_some())
+    }
+
     async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
         use futures_util::TryStreamExt;
         let docs: Vec<KeyDoc> = self
@@ -538,9 +560,10 @@ impl KeyStore for MongoStore {
             .map(|d| SigningKeyRecord {
                 kid: d.kid,
                 generation: u64::try_from(d.generation).unwrap_or_default(),
-                state: d.state,
                 private_key_sealed: d.private_key_sealed,
                 created_at: d.created_at.to_time_0_3(),
+                activate_at: d.activate_at.to_time_0_3(),
+                revoked_at: d.revoked_at.map(DateTime::to_time_0_3),
             })
             .collect())
     }
@@ -549,9 +572,10 @@ impl KeyStore for MongoStore {
         let doc = KeyDoc {
             kid: key.kid.clone(),
             generation: i64::try_from(key.generation).unwrap_or(i64::MAX),
-            state: key.state,
             private_key_sealed: key.private_key_sealed.clone(),
             created_at: bson_time(key.created_at),
+            activate_at: bson_time(key.activate_at),
+            revoked_at: key.revoked_at.map(bson_time),
         };
         match self.keys.insert_one(doc).await {
             Ok(_) => Ok(true),

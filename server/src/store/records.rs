@@ -48,26 +48,41 @@ pub enum RefreshOutcome {
     Unknown,
 }
 
+/// Where a signing key is in its life, derived from the key ring and the time (see
+/// `keyring`): every replica computes the same state without coordination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyState {
+    /// Published, not signing yet.
     Next,
+    /// The one key that signs.
     Active,
+    /// Replaced; published until every token it signed has expired.
     Retiring,
+    /// No longer published.
     Retired,
+    /// Removed at once (compromised).
+    Revoked,
 }
 
-/// A signing key as stored: the PKCS#8 PEM sealed with AES-256-GCM under the encryption key.
+/// A signing key as stored: the PKCS#8 PEM sealed with AES-256-GCM under the encryption key,
+/// and the times that decide its state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SigningKeyRecord {
     pub kid: String,
     /// 1 for the first key, +1 for each rotation. Unique: when replicas race to create the
     /// same generation, exactly one insert wins and the others adopt its key.
     pub generation: u64,
-    pub state: KeyState,
     pub private_key_sealed: String,
+    /// Published from then on.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Signs from then on, until a key with a later `activate_at` takes over.
+    #[serde(with = "time::serde::rfc3339")]
+    pub activate_at: OffsetDateTime,
+    /// Set by an emergency rotation: unpublished at once.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
 }
 
 /// What a one-time token is for; a token never works for another purpose.
