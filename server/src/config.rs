@@ -101,6 +101,9 @@ pub struct Settings {
     /// Comma-separated proxy addresses or CIDRs whose X-Forwarded-For is believed.
     #[arg(long, env = "SIGIL_TRUSTED_PROXIES")]
     pub trusted_proxies: Option<String>,
+    /// Comma-separated ips or CIDRs allowed to call /v1/admin (empty: any).
+    #[arg(long, env = "SIGIL_ADMIN_ALLOWED_IPS")]
+    pub admin_allowed_ips: Option<String>,
     /// `count/window` (e.g. `100/15m`) or `off`, per client ip on /v1.
     #[arg(long, env = "SIGIL_RATE_LIMIT_GENERAL")]
     pub rate_limit_general: Option<String>,
@@ -277,6 +280,8 @@ pub struct Config {
     pub verification_token_ttl: Duration,
     pub cors_origins: Vec<String>,
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Empty: the admin API answers from anywhere.
+    pub admin_allowed_ips: Vec<ipnet::IpNet>,
     pub rate_limits: RateLimits,
     /// Without a trailing slash.
     pub issuer: String,
@@ -397,7 +402,7 @@ fn cors_origins(value: Option<&str>) -> Result<Vec<String>, ConfigError> {
     Ok(origins)
 }
 
-fn trusted_proxies(value: Option<&str>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+fn ip_list(variable: &str, value: Option<&str>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
     value
         .unwrap_or("")
         .split(',')
@@ -406,12 +411,7 @@ fn trusted_proxies(value: Option<&str>) -> Result<Vec<ipnet::IpNet>, ConfigError
         .map(|p| {
             p.parse::<ipnet::IpNet>()
                 .or_else(|_| p.parse::<IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| {
-                    ConfigError::new(
-                        "SIGIL_TRUSTED_PROXIES",
-                        format!("{p:?} is not an ip or CIDR"),
-                    )
-                })
+                .map_err(|_| ConfigError::new(variable, format!("{p:?} is not an ip or CIDR")))
         })
         .collect()
 }
@@ -641,7 +641,8 @@ impl Config {
                 "24h",
             )?,
             cors_origins: cors_origins(s.cors_origins.as_deref())?,
-            trusted_proxies: trusted_proxies(s.trusted_proxies.as_deref())?,
+            trusted_proxies: ip_list("SIGIL_TRUSTED_PROXIES", s.trusted_proxies.as_deref())?,
+            admin_allowed_ips: ip_list("SIGIL_ADMIN_ALLOWED_IPS", s.admin_allowed_ips.as_deref())?,
             rate_limits: RateLimits {
                 general: rate_limit(
                     "SIGIL_RATE_LIMIT_GENERAL",

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod account_flow;
+mod admin_api;
 mod audit;
 mod bad_input;
 mod browser_login;

@@ -239,3 +239,312 @@ pub async fn rotate_keys(
     respond::data_with_message(res, StatusCode::OK, "Key ring rotated", keys);
     Ok(())
 }
+
+/// `/v1/admin/*` only from `SIGIL_ADMIN_ALLOWED_IPS`, when set.
+#[handler]
+pub async fn allowlist(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+    ctrl: &mut FlowCtrl,
+) {
+    let Ok(state) = app_state(depot) else { return };
+    let allowed = &state.config.admin_allowed_ips;
+    if allowed.is_empty() {
+        return;
+    }
+    let ip = super::context::client_ip(req, &state.config.trusted_proxies);
+    if !ip.is_some_and(|ip| allowed.iter().any(|net| net.contains(&ip))) {
+        let refused = crate::error::ApiError::new(
+            crate::error::ErrorCode::InsufficientPermissions,
+            "The admin API does not answer this address",
+        );
+        super::respond::render_error(&refused, depot, res);
+        ctrl.skip_rest();
+    }
+}
+
+/// A user as admins see it: the profile plus lockout and MFA state.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AdminUserView {
+    #[serde(flatten)]
+    user: super::views::UserView,
+    failed_logins: u32,
+    #[serde(with = "time::serde::rfc3339::option")]
+    locked_until: Option<time::OffsetDateTime>,
+}
+
+fn admin_view(user: &crate::domain::UserRecord) -> AdminUserView {
+    AdminUserView {
+        user: super::views::UserView::from(user),
+        failed_logins: user.failed_logins,
+        locked_until: user.locked_until,
+    }
+}
+
+fn user_id(req: &Request) -> ApiResult<uuid::Uuid> {
+    req.param::<String>("id")
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| {
+            crate::error::ApiError::new(crate::error::ErrorCode::UserNotFound, "User not found")
+        })
+}
+
+use crate::service::admin as users_admin;
+
+#[handler]
+pub async fn list_users(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    admin(&state, req, Permission::AdminUsersRead).await?;
+    let params: users_admin::UserListParams = req.parse_queries().unwrap_or_default();
+    let (users, pagination) = users_admin::list_users(&state, &params).await?;
+    res.status_code(StatusCode::OK);
+    res.render(Json(json!({
+        "success": true,
+        "data": users.iter().map(admin_view).collect::<Vec<_>>(),
+        "pagination": pagination,
+    })));
+    Ok(())
+}
+
+#[handler]
+pub async fn create_user(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    let principal = admin(&state, req, Permission::AdminUsersWrite).await?;
+    let input: users_admin::NewUserInput = body::json(req).await?;
+    let user = users_admin::create(&state, input).await?;
+    audit_target(
+        &state,
+        req,
+        depot,
+        &principal,
+        "admin.user.created",
+        user.id,
+        json!({}),
+    )
+    .await;
+    respond::data_with_message(res, StatusCode::CREATED, "User created", admin_view(&user));
+    Ok(())
+}
+
+async fn audit_target(
+    state: &AppState,
+    req: &Request,
+    depot: &Depot,
+    principal: &Principal,
+    action: &str,
+    target: uuid::Uuid,
+    details: serde_json::Value,
+) {
+    let client = client_info(req, depot, state);
+    audit::record(
+        state,
+        &client,
+        Audit {
+            action,
+            actor: Some(principal.user.id),
+            target: Some(target),
+            details,
+        },
+    )
+    .await;
+}
+
+#[handler]
+pub async fn get_user(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    admin(&state, req, Permission::AdminUsersRead).await?;
+    let user = users_admin::get_user(&state, user_id(req)?).await?;
+    respond::data(res, StatusCode::OK, admin_view(&user));
+    Ok(())
+}
+
+#[handler]
+pub async fn update_user(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    let principal = admin(&state, req, Permission::AdminUsersWrite).await?;
+    let id = user_id(req)?;
+    let input: users_admin::UserUpdate = body::json(req).await?;
+    let changes = json!({
+        "status": input.status,
+        "roles": input.roles,
+        "emailVerified": input.email_verified,
+    });
+    let user = users_admin::update_user(&state, id, input).await?;
+    audit_target(
+        &state,
+        req,
+        depot,
+        &principal,
+        "admin.user.updated",
+        id,
+        changes,
+    )
+    .await;
+    respond::data(res, StatusCode::OK, admin_view(&user));
+    Ok(())
+}
+
+#[handler]
+pub async fn delete_user(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    let principal = admin(&state, req, Permission::AdminUsersWrite).await?;
+    let id = user_id(req)?;
+    users_admin::delete_user(&state, id).await?;
+    audit_target(
+        &state,
+        req,
+        depot,
+        &principal,
+        "admin.user.deleted",
+        id,
+        json!({}),
+    )
+    .await;
+    respond::message(res, "User deleted; their sessions were revoked");
+    Ok(())
+}
+
+#[handler]
+pub async fn unlock_user(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    let principal = admin(&state, req, Permission::AdminUsersWrite).await?;
+    let id = user_id(req)?;
+    let user = users_admin::unlock(&state, id).await?;
+    audit_target(
+        &state,
+        req,
+        depot,
+        &principal,
+        "admin.user.unlocked",
+        id,
+        json!({}),
+    )
+    .await;
+    respond::data(res, StatusCode::OK, admin_view(&user));
+    Ok(())
+}
+
+#[handler]
+pub async fn reset_user_mfa(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    let principal = admin(&state, req, Permission::AdminUsersWrite).await?;
+    let id = user_id(req)?;
+    let user = users_admin::reset_mfa(&state, id).await?;
+    audit_target(
+        &state,
+        req,
+        depot,
+        &principal,
+        "admin.user.mfa_reset",
+        id,
+        json!({}),
+    )
+    .await;
+    respond::data(res, StatusCode::OK, admin_view(&user));
+    Ok(())
+}
+
+#[handler]
+pub async fn user_sessions(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    admin(&state, req, Permission::AdminUsersRead).await?;
+    let sessions = users_admin::sessions(&state, user_id(req)?).await?;
+    let view: Vec<serde_json::Value> = sessions
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "clientId": s.client_id,
+                "device": crate::device::parse(s.user_agent.as_deref()),
+                "ip": s.ip,
+                "createdAt": s.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                "lastActivity": s.last_activity.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                "amr": s.amr,
+            })
+        })
+        .collect();
+    respond::data(res, StatusCode::OK, view);
+    Ok(())
+}
+
+#[handler]
+pub async fn revoke_user_sessions(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    let principal = admin(&state, req, Permission::AdminSessionsManage).await?;
+    let id = user_id(req)?;
+    let revoked = users_admin::revoke_sessions(&state, id).await?;
+    audit_target(
+        &state,
+        req,
+        depot,
+        &principal,
+        "admin.user.sessions_revoked",
+        id,
+        json!({ "sessions": revoked.len() }),
+    )
+    .await;
+    respond::data_with_message(
+        res,
+        StatusCode::OK,
+        "Sessions revoked",
+        json!({ "revoked": revoked.len() }),
+    );
+    Ok(())
+}
+
+#[handler]
+pub async fn audit_events(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    admin(&state, req, Permission::AdminAuditRead).await?;
+    let params: users_admin::AuditParams = req.parse_queries().unwrap_or_default();
+    let (events, next_cursor) = users_admin::audit(&state, &params).await?;
+    respond::data(
+        res,
+        StatusCode::OK,
+        json!({ "events": events, "nextCursor": next_cursor }),
+    );
+    Ok(())
+}
+
+#[handler]
+pub async fn stats(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    admin(&state, req, Permission::AdminUsersRead).await?;
+    let numbers = users_admin::stats(&state).await?;
+    respond::data(res, StatusCode::OK, numbers);
+    Ok(())
+}

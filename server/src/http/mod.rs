@@ -23,6 +23,7 @@ use salvo::prelude::*;
 use crate::service::rate_limit::Bucket;
 use crate::state::AppState;
 
+pub use body::double_option;
 pub use context::REQUEST_ID_HEADER;
 
 pub fn service(state: AppState) -> Service {
@@ -74,22 +75,49 @@ pub fn service(state: AppState) -> Service {
                         ),
                 )
                 .push(
-                    Router::with_path("admin/keys")
-                        .get(admin::list_keys)
-                        .push(Router::with_path("rotate").post(admin::rotate_keys)),
-                )
-                .push(
-                    Router::with_path("admin/clients")
-                        .get(admin::list_clients)
-                        .post(admin::create_client)
+                    Router::with_path("admin")
+                        .hoop(admin::allowlist)
                         .push(
-                            Router::with_path("{id}")
-                                .get(admin::get_client)
-                                .put(admin::update_client)
-                                .delete(admin::delete_client)
+                            Router::with_path("users")
+                                .get(admin::list_users)
+                                .post(admin::create_user)
                                 .push(
-                                    Router::with_path("rotate-secret")
-                                        .post(admin::rotate_client_secret),
+                                    Router::with_path("{id}")
+                                        .get(admin::get_user)
+                                        .put(admin::update_user)
+                                        .delete(admin::delete_user)
+                                        .push(Router::with_path("unlock").post(admin::unlock_user))
+                                        .push(
+                                            Router::with_path("reset-mfa")
+                                                .post(admin::reset_user_mfa),
+                                        )
+                                        .push(
+                                            Router::with_path("sessions")
+                                                .get(admin::user_sessions)
+                                                .delete(admin::revoke_user_sessions),
+                                        ),
+                                ),
+                        )
+                        .push(Router::with_path("audit").get(admin::audit_events))
+                        .push(Router::with_path("stats").get(admin::stats))
+                        .push(
+                            Router::with_path("keys")
+                                .get(admin::list_keys)
+                                .push(Router::with_path("rotate").post(admin::rotate_keys)),
+                        )
+                        .push(
+                            Router::with_path("clients")
+                                .get(admin::list_clients)
+                                .post(admin::create_client)
+                                .push(
+                                    Router::with_path("{id}")
+                                        .get(admin::get_client)
+                                        .put(admin::update_client)
+                                        .delete(admin::delete_client)
+                                        .push(
+                                            Router::with_path("rotate-secret")
+                                                .post(admin::rotate_client_secret),
+                                        ),
                                 ),
                         ),
                 )

@@ -27,6 +27,16 @@ pub struct Registration {
     pub phone: Option<String>,
 }
 
+/// A trimmed optional text field of at most `max` characters; problems go to `errors`.
+pub fn optional_text_field(
+    field: &str,
+    value: Option<String>,
+    max: usize,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    optional_text(field, value, max, errors)
+}
+
 fn optional_text(
     field: &str,
     value: Option<String>,

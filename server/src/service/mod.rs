@@ -2,6 +2,7 @@
 //! the result.
 
 pub mod accounts;
+pub mod admin;
 pub mod bootstrap;
 pub mod devices;
 pub mod mfa;

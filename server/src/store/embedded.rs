@@ -324,6 +324,31 @@ impl UserStore for EmbeddedStore {
         self.modify_user(id, move |user| change(user)).await
     }
 
+    async fn list_users(&self, query: &super::UserQuery) -> StoreResult<(Vec<UserRecord>, u64)> {
+        let query = query.clone();
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let users = txn.open_table(USERS).map_err(db_err)?;
+            let mut matching = Vec::new();
+            for row in users.iter().map_err(db_err)? {
+                let (_, bytes) = row.map_err(db_err)?;
+                let user: UserRecord = decode(bytes.value())?;
+                if rules::user_matches(&query, &user) {
+                    matching.push(user);
+                }
+            }
+            rules::sort_users(&mut matching, &query);
+            let total = matching.len() as u64;
+            let page = matching
+                .into_iter()
+                .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
+                .take(usize::try_from(query.limit).unwrap_or(usize::MAX))
+                .collect();
+            Ok((page, total))
+        })
+        .await
+    }
+
     async fn count_users(&self) -> StoreResult<u64> {
         self.run(|db| {
             let txn = db.begin_read().map_err(db_err)?;
@@ -585,6 +610,20 @@ impl SessionStore for EmbeddedStore {
             }
             txn.commit().map_err(db_err)?;
             Ok(revoked)
+        })
+        .await
+    }
+
+    async fn count_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let sessions = txn.open_table(SESSIONS).map_err(db_err)?;
+            let mut live = 0u64;
+            for row in sessions.iter().map_err(db_err)? {
+                let (_, bytes) = row.map_err(db_err)?;
+                live += u64::from(decode::<SessionRecord>(bytes.value())?.is_live(now));
+            }
+            Ok(live)
         })
         .await
     }
@@ -891,24 +930,32 @@ impl AuditStore for EmbeddedStore {
 
     async fn list_audit(&self, filter: &AuditFilter, limit: usize) -> StoreResult<Vec<AuditEvent>> {
         let filter = filter.clone();
-        self.run(move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
-            let audit = txn.open_table(AUDIT).map_err(db_err)?;
-            let mut out = Vec::new();
-            for row in audit.iter().map_err(db_err)?.rev() {
-                let (_, bytes) = row.map_err(db_err)?;
-                let event: AuditEvent = decode(bytes.value())?;
-                if filter.matches(&event) {
-                    out.push(event);
-                    if out.len() >= limit {
-                        break;
-                    }
-                }
-            }
-            Ok(out)
-        })
-        .await
+        self.run(move |db| audit_scan(db, &filter, limit)).await
     }
+
+    async fn count_audit(&self, filter: &AuditFilter) -> StoreResult<u64> {
+        let filter = filter.clone();
+        self.run(move |db| Ok(audit_scan(db, &filter, usize::MAX)?.len() as u64))
+            .await
+    }
+}
+
+/// Newest first, filtered, at most `limit`.
+fn audit_scan(db: &Database, filter: &AuditFilter, limit: usize) -> StoreResult<Vec<AuditEvent>> {
+    let txn = db.begin_read().map_err(db_err)?;
+    let audit = txn.open_table(AUDIT).map_err(db_err)?;
+    let mut out = Vec::new();
+    for row in audit.iter().map_err(db_err)?.rev() {
+        let (_, bytes) = row.map_err(db_err)?;
+        let event: AuditEvent = decode(bytes.value())?;
+        if filter.matches(&event) {
+            out.push(event);
+            if out.len() >= limit {
+                break;
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[async_trait]

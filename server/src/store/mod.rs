@@ -53,6 +53,29 @@ pub struct LockoutPolicy {
     pub duration: Duration,
 }
 
+/// How the admin API lists users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UserSort {
+    #[default]
+    CreatedAt,
+    Email,
+    Username,
+    LastLogin,
+}
+
+/// A page of users matching filters.
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    pub status: Option<crate::domain::UserStatus>,
+    pub role: Option<crate::domain::Role>,
+    /// Lower-case text found anywhere in the email or username.
+    pub search: Option<String>,
+    pub sort: UserSort,
+    pub descending: bool,
+    pub offset: u64,
+    pub limit: u64,
+}
+
 /// A change to a user record; may run more than once, so it must only depend on the record.
 pub type UserChange = Arc<dyn Fn(&mut UserRecord) + Send + Sync>;
 
@@ -107,6 +130,8 @@ pub trait UserStore: Send + Sync {
     /// Clears failures and the lock (a password reset, an admin unlock).
     async fn unlock(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<Option<UserRecord>>;
     async fn count_users(&self) -> StoreResult<u64>;
+    /// One page of the users matching the query, and how many match in all.
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<UserRecord>, u64)>;
     /// Applies `change` to the user atomically (re-applied if another writer got in first)
     /// and returns the user as stored afterwards. For changes decided by [`rules`] that
     /// need no dedicated query.
@@ -168,6 +193,8 @@ pub trait SessionStore: Send + Sync {
     async fn is_jti_blocked(&self, jti: &str, now: OffsetDateTime) -> StoreResult<bool>;
     /// Updates `last_activity` (and nothing else) of a live session.
     async fn touch_session(&self, user_id: Uuid, id: &str, now: OffsetDateTime) -> StoreResult<()>;
+    /// How many live sessions exist (all users), for the admin dashboard.
+    async fn count_sessions(&self, now: OffsetDateTime) -> StoreResult<u64>;
     /// Removes what has expired; returns how many entries went. Backends with native expiry
     /// (Redis) have nothing to do here.
     async fn sweep_expired(&self, now: OffsetDateTime) -> StoreResult<u64>;
@@ -211,6 +238,7 @@ pub trait AuditStore: Send + Sync {
     async fn record_audit(&self, event: &AuditEvent) -> StoreResult<()>;
     /// Newest first, at most `limit`.
     async fn list_audit(&self, filter: &AuditFilter, limit: usize) -> StoreResult<Vec<AuditEvent>>;
+    async fn count_audit(&self, filter: &AuditFilter) -> StoreResult<u64>;
 }
 
 /// OAuth clients and the consents users gave them (MongoDB in production).

@@ -304,6 +304,8 @@ impl MongoStore {
                 unique("username_normalized", "uniq_username_normalized"),
                 plain("created_at", "by_created_at"),
                 plain("status", "by_status"),
+                plain("roles", "by_roles"),
+                plain("last_login", "by_last_login"),
             ])
             .await
             .map_err(mongo_err)?;
@@ -517,6 +519,39 @@ impl UserStore for MongoStore {
         self.modify_user(id, |user| change(user)).await
     }
 
+    async fn list_users(&self, query: &super::UserQuery) -> StoreResult<(Vec<UserRecord>, u64)> {
+        use futures_util::TryStreamExt;
+        let filter = user_filter(query)?;
+        let total = self
+            .users
+            .count_documents(filter.clone())
+            .await
+            .map_err(mongo_err)?;
+        let direction = if query.descending { -1 } else { 1 };
+        let field = match query.sort {
+            super::UserSort::CreatedAt => "created_at",
+            super::UserSort::Email => "email_normalized",
+            super::UserSort::Username => "username_normalized",
+            super::UserSort::LastLogin => "last_login",
+        };
+        let docs: Vec<UserDoc> = self
+            .users
+            .find(filter)
+            .sort(doc! { field: direction, "_id": direction })
+            .skip(query.offset)
+            .limit(i64::try_from(query.limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(mongo_err)?
+            .try_collect()
+            .await
+            .map_err(mongo_err)?;
+        let users = docs
+            .into_iter()
+            .map(UserDoc::into_record)
+            .collect::<StoreResult<_>>()?;
+        Ok((users, total))
+    }
+
     async fn count_users(&self) -> StoreResult<u64> {
         self.users.count_documents(doc! {}).await.map_err(mongo_err)
     }
@@ -669,32 +704,16 @@ impl AuditStore for MongoStore {
         Ok(())
     }
 
+    async fn count_audit(&self, filter: &AuditFilter) -> StoreResult<u64> {
+        self.audit
+            .count_documents(audit_filter(filter))
+            .await
+            .map_err(mongo_err)
+    }
+
     async fn list_audit(&self, filter: &AuditFilter, limit: usize) -> StoreResult<Vec<AuditEvent>> {
         use futures_util::TryStreamExt;
-        let mut query = doc! {};
-        if let Some(user) = filter.user_id {
-            let user = user.to_string();
-            query.insert(
-                "$or",
-                vec![doc! { "actor_id": &user }, doc! { "target_id": &user }],
-            );
-        }
-        if let Some(action) = &filter.action {
-            query.insert("action", action);
-        }
-        let mut at = doc! {};
-        if let Some(since) = filter.since {
-            at.insert("$gte", bson_time(since));
-        }
-        if let Some(until) = filter.until {
-            at.insert("$lt", bson_time(until));
-        }
-        if !at.is_empty() {
-            query.insert("at", at);
-        }
-        if let Some(before) = &filter.before_id {
-            query.insert("_id", doc! { "$lt": before });
-        }
+        let query = audit_filter(filter);
         let docs: Vec<AuditDoc> = self
             .audit
             .find(query)
@@ -807,4 +826,68 @@ impl super::ClientStore for MongoStore {
             .map_err(mongo_err)?;
         Ok(())
     }
+}
+
+/// The MongoDB filter of an audit query.
+fn audit_filter(filter: &AuditFilter) -> bson::Document {
+    let mut query = doc! {};
+    if let Some(user) = filter.user_id {
+        let user = user.to_string();
+        query.insert(
+            "$or",
+            vec![doc! { "actor_id": &user }, doc! { "target_id": &user }],
+        );
+    }
+    if let Some(action) = &filter.action {
+        query.insert("action", action);
+    }
+    let mut at = doc! {};
+    if let Some(since) = filter.since {
+        at.insert("$gte", bson_time(since));
+    }
+    if let Some(until) = filter.until {
+        at.insert("$lt", bson_time(until));
+    }
+    if !at.is_empty() {
+        query.insert("at", at);
+    }
+    if let Some(before) = &filter.before_id {
+        query.insert("_id", doc! { "$lt": before });
+    }
+    query
+}
+
+/// Regex metacharacters escaped, so a search is literal text.
+fn regex_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\^$.|?*+()[]{}-/".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The MongoDB filter of a user query. Status and role use their indexes; the search is a
+/// substring match on the lower-cased email and username.
+fn user_filter(query: &super::UserQuery) -> StoreResult<bson::Document> {
+    let mut filter = doc! {};
+    if let Some(status) = query.status {
+        filter.insert("status", status.as_str());
+    }
+    if let Some(role) = query.role {
+        filter.insert("roles", role.as_str());
+    }
+    if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
+        let pattern = regex_literal(search);
+        filter.insert(
+            "$or",
+            vec![
+                doc! { "email_normalized": { "$regex": &pattern } },
+                doc! { "username_normalized": { "$regex": &pattern } },
+            ],
+        );
+    }
+    Ok(filter)
 }

@@ -390,6 +390,33 @@ impl SessionStore for RedisStore {
         ))
     }
 
+    /// Scans the user session hashes (SCAN, never KEYS): fine for a dashboard, not a hot path.
+    async fn count_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        let mut conn = self.conn().await?;
+        let pattern = format!("{}:{{u:*}}:sessions", self.prefix);
+        let mut cursor: u64 = 0;
+        let mut live = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            for key in keys {
+                let sessions = Self::all_sessions(&mut conn, &key).await?;
+                live += sessions.iter().filter(|s| s.is_live(now)).count() as u64;
+            }
+            if next == 0 {
+                return Ok(live);
+            }
+            cursor = next;
+        }
+    }
+
     async fn touch_session(&self, user_id: Uuid, id: &str, now: OffsetDateTime) -> StoreResult<()> {
         let mut conn = self.conn().await?;
         let key = self.sessions_key(user_id);

@@ -136,3 +136,31 @@ pub fn consumption(
         None => ConsumeOutcome::Unknown,
     }
 }
+
+/// Whether a user passes the query's filters (for backends that filter in memory).
+pub fn user_matches(query: &super::UserQuery, user: &UserRecord) -> bool {
+    query.status.is_none_or(|s| user.status == s)
+        && query.role.is_none_or(|r| user.roles.contains(&r))
+        && query.search.as_deref().is_none_or(|needle| {
+            user.email_normalized.contains(needle) || user.username_normalized.contains(needle)
+        })
+}
+
+/// Sorts users the way every backend does: by the query's field, then by id.
+pub fn sort_users(users: &mut [UserRecord], query: &super::UserQuery) {
+    use super::UserSort;
+    users.sort_by(|a, b| {
+        let order = match query.sort {
+            UserSort::CreatedAt => a.created_at.cmp(&b.created_at),
+            UserSort::Email => a.email_normalized.cmp(&b.email_normalized),
+            UserSort::Username => a.username_normalized.cmp(&b.username_normalized),
+            UserSort::LastLogin => a.last_login.cmp(&b.last_login),
+        }
+        .then_with(|| a.id.cmp(&b.id));
+        if query.descending {
+            order.reverse()
+        } else {
+            order
+        }
+    });
+}

@@ -1,0 +1,491 @@
+//! The rules of the admin API: listing and changing users, their sessions, the audit trail and
+//! the dashboard numbers. Callers check permissions; every change here is audited by them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::accounts::{NewUser, create_user, optional_text_field};
+use crate::domain::{Email, Password, PasswordContext, Role, UserRecord, UserStatus, Username};
+use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
+use crate::state::AppState;
+use crate::store::{AuditEvent, AuditFilter, SessionRecord, UserQuery, UserSort};
+
+pub const MAX_PAGE_SIZE: u64 = 100;
+const DEFAULT_PAGE_SIZE: u64 = 20;
+
+fn field(name: &str, message: impl Into<String>) -> ApiError {
+    ApiError::validation(vec![FieldError::new(name, message)])
+}
+
+fn parse_status(text: &str) -> ApiResult<UserStatus> {
+    match text {
+        "pending" => Ok(UserStatus::Pending),
+        "active" => Ok(UserStatus::Active),
+        "suspended" => Ok(UserStatus::Suspended),
+        "deleted" => Ok(UserStatus::Deleted),
+        _ => Err(field("status", "pending, active, suspended or deleted")),
+    }
+}
+
+fn parse_role(text: &str) -> ApiResult<Role> {
+    match text {
+        "user" => Ok(Role::User),
+        "moderator" => Ok(Role::Moderator),
+        "admin" => Ok(Role::Admin),
+        _ => Err(field("role", "user, moderator or admin")),
+    }
+}
+
+/// The list query as received.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct UserListParams {
+    pub page: Option<String>,
+    pub limit: Option<String>,
+    pub status: Option<String>,
+    pub role: Option<String>,
+    pub search: Option<String>,
+    pub sort: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Pagination {
+    pub page: u64,
+    pub limit: u64,
+    pub total: u64,
+    pub pages: u64,
+}
+
+pub fn parse_list(params: &UserListParams) -> ApiResult<(UserQuery, u64)> {
+    let number = |name: &str, value: &Option<String>, default: u64| -> ApiResult<u64> {
+        match value.as_deref().filter(|v| !v.is_empty()) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| field(name, "must be a whole number from 1")),
+        }
+    };
+    let page = number("page", &params.page, 1)?;
+    let limit = number("limit", &params.limit, DEFAULT_PAGE_SIZE)?;
+    if limit > MAX_PAGE_SIZE {
+        return Err(field("limit", "at most 100"));
+    }
+    let (descending, sort_name) = match params.sort.as_deref() {
+        Some(s) if s.starts_with('-') => (true, &s[1..]),
+        Some(s) => (false, s),
+        None => (true, "createdAt"),
+    };
+    let sort = match sort_name {
+        "createdAt" => UserSort::CreatedAt,
+        "email" => UserSort::Email,
+        "username" => UserSort::Username,
+        "lastLogin" => UserSort::LastLogin,
+        _ => {
+            return Err(field(
+                "sort",
+                "createdAt, email, username or lastLogin, - for descending",
+            ));
+        }
+    };
+    let search = params
+        .search
+        .as_deref()
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty());
+    if search.as_deref().is_some_and(|s| s.chars().count() > 100) {
+        return Err(field("search", "at most 100 characters"));
+    }
+    Ok((
+        UserQuery {
+            status: params
+                .status
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .map(parse_status)
+                .transpose()?,
+            role: params
+                .role
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .map(parse_role)
+                .transpose()?,
+            search,
+            sort,
+            descending,
+            offset: (page - 1).saturating_mul(limit),
+            limit,
+        },
+        page,
+    ))
+}
+
+pub async fn list_users(
+    state: &AppState,
+    params: &UserListParams,
+) -> ApiResult<(Vec<UserRecord>, Pagination)> {
+    let (query, page) = parse_list(params)?;
+    let (users, total) = state.stores.users.list_users(&query).await?;
+    Ok((
+        users,
+        Pagination {
+            page,
+            limit: query.limit,
+            total,
+            pages: total.div_ceil(query.limit),
+        },
+    ))
+}
+
+pub async fn get_user(state: &AppState, id: Uuid) -> ApiResult<UserRecord> {
+    state
+        .stores
+        .users
+        .get_user(id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::UserNotFound, "User not found"))
+}
+
+/// Refuses a change that would leave no active admin.
+async fn keep_an_admin(state: &AppState, user: &UserRecord, still_admin: bool) -> ApiResult<()> {
+    let was_active_admin = user.roles.contains(&Role::Admin) && user.status == UserStatus::Active;
+    if !was_active_admin || still_admin {
+        return Ok(());
+    }
+    let query = UserQuery {
+        status: Some(UserStatus::Active),
+        role: Some(Role::Admin),
+        limit: 2,
+        ..UserQuery::default()
+    };
+    let (_, admins) = state.stores.users.list_users(&query).await?;
+    if admins <= 1 {
+        return Err(ApiError::bad_request(
+            "This is the last active admin; make someone else admin first",
+        ));
+    }
+    Ok(())
+}
+
+/// What an admin may change on a user; absent fields stay.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserUpdate {
+    #[serde(default, deserialize_with = "crate::http::double_option")]
+    pub first_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::http::double_option")]
+    pub last_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::http::double_option")]
+    pub phone: Option<Option<String>>,
+    pub status: Option<String>,
+    pub roles: Option<Vec<String>>,
+    pub email_verified: Option<bool>,
+}
+
+pub async fn update_user(state: &AppState, id: Uuid, input: UserUpdate) -> ApiResult<UserRecord> {
+    let user = get_user(state, id).await?;
+    let mut errors = Vec::new();
+    let first_name = input
+        .first_name
+        .map(|v| optional_text_field("firstName", v, 100, &mut errors));
+    let last_name = input
+        .last_name
+        .map(|v| optional_text_field("lastName", v, 100, &mut errors));
+    let phone = input
+        .phone
+        .map(|v| optional_text_field("phone", v, 20, &mut errors));
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let status = input.status.as_deref().map(parse_status).transpose()?;
+    let roles = match input.roles {
+        Some(names) if names.is_empty() => return Err(field("roles", "at least one role")),
+        Some(names) => {
+            let mut roles: Vec<Role> = names
+                .iter()
+                .map(|n| parse_role(n))
+                .collect::<ApiResult<_>>()?;
+            roles.sort();
+            roles.dedup();
+            Some(roles)
+        }
+        None => None,
+    };
+    let still_admin = roles.as_ref().is_none_or(|r| r.contains(&Role::Admin))
+        && status.is_none_or(|s| s == UserStatus::Active);
+    keep_an_admin(state, &user, still_admin).await?;
+    let now = state.clock.now();
+    let email_verified = input.email_verified;
+    let updated = state
+        .stores
+        .users
+        .update_user(
+            id,
+            Arc::new(move |u: &mut UserRecord| {
+                if let Some(v) = &first_name {
+                    u.first_name.clone_from(v);
+                }
+                if let Some(v) = &last_name {
+                    u.last_name.clone_from(v);
+                }
+                if let Some(v) = &phone {
+                    u.phone.clone_from(v);
+                }
+                if let Some(s) = status {
+                    u.status = s;
+                }
+                if let Some(r) = &roles {
+                    u.roles.clone_from(r);
+                }
+                if let Some(v) = email_verified {
+                    u.email_verified = v;
+                }
+                u.updated_at = now;
+            }),
+        )
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::UserNotFound, "User not found"))?;
+    // Suspension or deletion ends every session at once.
+    if matches!(updated.status, UserStatus::Suspended | UserStatus::Deleted) {
+        state.stores.sessions.revoke_user_sessions(id, None).await?;
+    }
+    Ok(updated)
+}
+
+pub async fn delete_user(state: &AppState, id: Uuid) -> ApiResult<UserRecord> {
+    update_user(
+        state,
+        id,
+        UserUpdate {
+            status: Some("deleted".into()),
+            ..UserUpdate::default()
+        },
+    )
+    .await
+}
+
+pub async fn unlock(state: &AppState, id: Uuid) -> ApiResult<UserRecord> {
+    state
+        .stores
+        .users
+        .unlock(id, state.clock.now())
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::UserNotFound, "User not found"))
+}
+
+/// Turns MFA off (lost authenticator); the user can enrol again.
+pub async fn reset_mfa(state: &AppState, id: Uuid) -> ApiResult<UserRecord> {
+    let now = state.clock.now();
+    state
+        .stores
+        .users
+        .update_user(
+            id,
+            Arc::new(move |u: &mut UserRecord| {
+                u.mfa = Default::default();
+                u.updated_at = now;
+            }),
+        )
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::UserNotFound, "User not found"))
+}
+
+pub async fn sessions(state: &AppState, id: Uuid) -> ApiResult<Vec<SessionRecord>> {
+    get_user(state, id).await?;
+    Ok(state
+        .stores
+        .sessions
+        .list_sessions(id, state.clock.now())
+        .await?)
+}
+
+pub async fn revoke_sessions(state: &AppState, id: Uuid) -> ApiResult<Vec<String>> {
+    get_user(state, id).await?;
+    Ok(state.stores.sessions.revoke_user_sessions(id, None).await?)
+}
+
+/// A user an admin creates: active and verified unless said otherwise.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewUserInput {
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    pub roles: Option<Vec<String>>,
+    pub status: Option<String>,
+    pub email_verified: Option<bool>,
+}
+
+pub async fn create(state: &AppState, input: NewUserInput) -> ApiResult<UserRecord> {
+    let mut errors = Vec::new();
+    let email = Email::parse(input.email.as_deref().unwrap_or(""))
+        .map_err(|e| errors.push(e))
+        .ok();
+    let username = Username::parse(input.username.as_deref().unwrap_or(""))
+        .map_err(|e| errors.push(e))
+        .ok();
+    let password = Password::parse(
+        "password",
+        Zeroizing::new(input.password.unwrap_or_default()),
+        PasswordContext {
+            username: username.as_ref().map_or("", Username::as_str),
+            email: email.as_ref().map_or("", Email::as_str),
+        },
+    )
+    .map_err(|e| errors.push(e))
+    .ok();
+    let first_name = optional_text_field("firstName", input.first_name, 100, &mut errors);
+    let last_name = optional_text_field("lastName", input.last_name, 100, &mut errors);
+    let phone = optional_text_field("phone", input.phone, 20, &mut errors);
+    let (Some(email), Some(username), Some(password), true) =
+        (email, username, password, errors.is_empty())
+    else {
+        return Err(ApiError::validation(errors));
+    };
+    let roles = match input.roles {
+        Some(names) if !names.is_empty() => names
+            .iter()
+            .map(|n| parse_role(n))
+            .collect::<ApiResult<Vec<_>>>()?,
+        _ => vec![Role::User],
+    };
+    let status = input
+        .status
+        .as_deref()
+        .map(parse_status)
+        .transpose()?
+        .unwrap_or(UserStatus::Active);
+    create_user(
+        state,
+        NewUser {
+            email,
+            username,
+            password,
+            first_name,
+            last_name,
+            phone,
+            status,
+            email_verified: input.email_verified.unwrap_or(true),
+            roles,
+        },
+    )
+    .await
+}
+
+/// Audit query parameters as received.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AuditParams {
+    pub user: Option<String>,
+    #[serde(rename = "type")]
+    pub action: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<String>,
+}
+
+fn time_param(name: &str, value: &Option<String>) -> ApiResult<Option<OffsetDateTime>> {
+    value
+        .as_deref()
+        .filter(|v| !v.is_empty())
+        .map(|v| OffsetDateTime::parse(v, &Rfc3339).map_err(|_| field(name, "an RFC 3339 time")))
+        .transpose()
+}
+
+/// One page of audit events (newest first) and the cursor of the next page.
+pub async fn audit(
+    state: &AppState,
+    params: &AuditParams,
+) -> ApiResult<(Vec<AuditEvent>, Option<String>)> {
+    let limit = match params.limit.as_deref().filter(|v| !v.is_empty()) {
+        None => 50,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| field("limit", "from 1 to 100"))?,
+    };
+    let filter = AuditFilter {
+        user_id: params
+            .user
+            .as_deref()
+            .filter(|v| !v.is_empty())
+            .map(|v| v.parse::<Uuid>().map_err(|_| field("user", "a user id")))
+            .transpose()?,
+        action: params.action.clone().filter(|a| !a.is_empty()),
+        since: time_param("since", &params.since)?,
+        until: time_param("until", &params.until)?,
+        before_id: params.cursor.clone().filter(|c| !c.is_empty()),
+    };
+    let mut events = state.stores.audit.list_audit(&filter, limit + 1).await?;
+    let next = (events.len() > limit).then(|| {
+        events.truncate(limit);
+        events.last().map(|e| e.id.clone())
+    });
+    Ok((events, next.flatten()))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    pub users: HashMap<&'static str, u64>,
+    pub active_sessions: u64,
+    pub logins_last_hour: u64,
+    pub logins_last_day: u64,
+    pub failures_last_hour: u64,
+    pub failures_last_day: u64,
+    pub lockouts_last_day: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub generated_at: OffsetDateTime,
+}
+
+pub async fn stats(state: &AppState) -> ApiResult<Stats> {
+    let now = state.clock.now();
+    let mut users = HashMap::new();
+    let mut total = 0;
+    for status in [
+        UserStatus::Pending,
+        UserStatus::Active,
+        UserStatus::Suspended,
+        UserStatus::Deleted,
+    ] {
+        let query = UserQuery {
+            status: Some(status),
+            limit: 1,
+            ..UserQuery::default()
+        };
+        let (_, count) = state.stores.users.list_users(&query).await?;
+        total += count;
+        users.insert(status.as_str(), count);
+    }
+    users.insert("total", total);
+    let count = |action: &str, since: time::Duration| {
+        let filter = AuditFilter {
+            action: Some(action.to_owned()),
+            since: Some(now - since),
+            ..AuditFilter::default()
+        };
+        async move { state.stores.audit.count_audit(&filter).await }
+    };
+    let hour = time::Duration::hours(1);
+    let day = time::Duration::days(1);
+    Ok(Stats {
+        users,
+        active_sessions: state.stores.sessions.count_sessions(now).await?,
+        logins_last_hour: count("login.succeeded", hour).await?,
+        logins_last_day: count("login.succeeded", day).await?,
+        failures_last_hour: count("login.failed", hour).await?,
+        failures_last_day: count("login.failed", day).await?,
+        lockouts_last_day: count("account.locked", day).await?,
+        generated_at: now,
+    })
+}
