@@ -8,6 +8,7 @@ mod audit;
 mod bad_input;
 mod browser_login;
 mod concurrency;
+mod console;
 mod durability;
 mod faults;
 mod jwks;

@@ -1,0 +1,65 @@
+//! `sigil-admin`: the terminal console for Sigil operators. State and update in [`app`],
+//! drawing in [`ui`], the HTTP client in [`api`]; [`perform`] runs a request in the
+//! background and answers with the action the update loop expects.
+
+pub mod action;
+pub mod api;
+pub mod app;
+pub mod ui;
+
+use action::{Action, Request, Response};
+use api::Client;
+
+/// Runs one request against the server; the answer goes back into `State::update`.
+pub async fn perform(client: &Client, request: Request) -> Action {
+    let result = match request {
+        Request::SignIn {
+            login,
+            password,
+            totp,
+        } => client
+            .sign_in(&login, &password, totp.as_deref())
+            .await
+            .map(|()| Response::SignedIn),
+        Request::Stats => client.stats().await.map(Response::Stats),
+        Request::Users(query) => client.users(&query).await.map(Response::Users),
+        Request::UserSessions(id) => client.user_sessions(&id).await.map(Response::UserSessions),
+        Request::UpdateUser { id, change, done } => {
+            client
+                .update_user(&id, change)
+                .await
+                .map(|user| Response::UserChanged {
+                    user: Some(user),
+                    done,
+                })
+        }
+        Request::UserAction { id, action, done } => client
+            .user_action(&id, action)
+            .await
+            .map(|()| Response::UserChanged { user: None, done }),
+        Request::Clients => client.clients().await.map(Response::Clients),
+        Request::CreateClient {
+            name,
+            client_type,
+            redirect_uri,
+        } => client
+            .create_client(&name, &client_type, &redirect_uri)
+            .await
+            .map(Response::ClientSecret),
+        Request::RotateClientSecret(id) => client
+            .rotate_client_secret(&id)
+            .await
+            .map(Response::ClientSecret),
+        Request::DeleteClient(id) => client
+            .delete_client(&id)
+            .await
+            .map(|()| Response::ClientDeleted),
+        Request::Keys => client.keys().await.map(Response::Keys),
+        Request::RotateKeys { revoke_current } => client
+            .rotate_keys(revoke_current)
+            .await
+            .map(Response::KeysRotated),
+        Request::Audit(filter) => client.audit(&filter).await.map(Response::Audit),
+    };
+    Action::Response(result)
+}
