@@ -3,6 +3,7 @@
 #   redis-server (Debian package redis-server)
 #   SecantusDB, a MongoDB-wire-compatible server (PyPI secantusdb), in a venv under target/
 #   aiosmtpd (PyPI), a real SMTP server the mail tests start on their own ports
+#   kubernetes-validate and check-jsonschema (PyPI) for scripts/validate-deploy.sh
 #   chromium + chromium-driver (Debian packages) for the browser test
 # Exports SIGIL_TEST_REDIS_URL, SIGIL_TEST_MONGODB_URI, SIGIL_TEST_SECANTUSD,
 # SIGIL_TEST_REDIS_SERVER, SIGIL_TEST_PYTHON (a python with aiosmtpd), SIGIL_TEST_CHROMIUM and
@@ -12,6 +13,8 @@
 
 SECANTUS_VERSION=0.7.0b3
 AIOSMTPD_VERSION=1.4.6
+KUBERNETES_VALIDATE_VERSION=1.37.0
+CHECK_JSONSCHEMA_VERSION=0.39.0
 services_dir=$(mktemp -d "${TMPDIR:-/tmp}/sigil-services.XXXXXX")
 service_pids=()
 
@@ -54,9 +57,10 @@ export SIGIL_TEST_CHROMEDRIVER=$(command -v chromedriver)
 export SIGIL_TEST_REDIS_SERVER=$(command -v redis-server)
 
 venv=target/test-venv
-if ! "$venv/bin/python" -c 'import aiosmtpd, secantusdb' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import aiosmtpd, secantusdb, kubernetes_validate, check_jsonschema' 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet "secantusdb==$SECANTUS_VERSION" "aiosmtpd==$AIOSMTPD_VERSION"
+  "$venv/bin/pip" install --quiet "secantusdb==$SECANTUS_VERSION" "aiosmtpd==$AIOSMTPD_VERSION" \
+    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
 fi
 export SIGIL_TEST_SECANTUSD="$PWD/$venv/bin/secantusd-py"
 export SIGIL_TEST_PYTHON="$PWD/$venv/bin/python"

@@ -49,6 +49,7 @@ pub async fn record(state: &AppState, client: &ClientInfo, audit: Audit<'_>) {
         request_id: client.request_id.clone(),
         details: audit.details,
     };
+    state.metrics.on_audit(&event.action);
     tracing::info!(
         target: "audit",
         action = %event.action,

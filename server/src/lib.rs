@@ -13,6 +13,7 @@ pub mod error;
 pub mod http;
 pub mod keyring;
 pub mod mail;
+pub mod metrics;
 pub mod password;
 pub mod service;
 pub mod startup;

@@ -24,6 +24,8 @@ pub struct Verification {
 
 pub struct PasswordHasher {
     params: Params,
+    duration: Option<prometheus::Histogram>,
+    queue_gauge: Option<prometheus::IntGauge>,
     permits: Arc<Semaphore>,
     waiting: AtomicUsize,
     max_waiting: usize,
@@ -76,11 +78,30 @@ impl PasswordHasher {
             .map_err(|e| format!("argon2 self-test failed: {e}"))?;
         Ok(Self {
             params,
+            duration: None,
+            queue_gauge: None,
             permits: Arc::new(Semaphore::new(config.workers.max(1))),
             waiting: AtomicUsize::new(0),
             max_waiting: config.queue,
             dummy_hash,
         })
+    }
+
+    /// Reports hashing time and queue depth to these metrics.
+    pub fn with_metrics(
+        mut self,
+        duration: prometheus::Histogram,
+        queue: prometheus::IntGauge,
+    ) -> Self {
+        self.duration = Some(duration);
+        self.queue_gauge = Some(queue);
+        self
+    }
+
+    fn report_queue(&self) {
+        if let Some(g) = &self.queue_gauge {
+            g.set(i64::try_from(self.waiting.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
+        }
     }
 
     /// Hash requests waiting for a worker right now (for metrics).
@@ -99,17 +120,27 @@ impl PasswordHasher {
                 "The server is busy hashing passwords; try again shortly",
             ));
         }
+        self.report_queue();
         let permit = self.permits.clone().acquire_owned().await;
         self.waiting.fetch_sub(1, Ordering::AcqRel);
+        self.report_queue();
         let permit = permit.map_err(ApiError::internal)?;
         let params = self.params.clone();
-        tokio::task::spawn_blocking(move || {
+        let timer = self
+            .duration
+            .as_ref()
+            .map(prometheus::Histogram::start_timer);
+        let result = tokio::task::spawn_blocking(move || {
             let out = work(&params);
             drop(permit);
             out
         })
         .await
-        .map_err(ApiError::internal)
+        .map_err(ApiError::internal);
+        if let Some(timer) = timer {
+            timer.observe_duration();
+        }
+        result
     }
 
     pub async fn hash(&self, password: Zeroizing<String>) -> ApiResult<String> {

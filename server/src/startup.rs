@@ -131,13 +131,19 @@ fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 }
 
 /// Opens (and on MongoDB + Redis, waits for) the configured stores.
-pub async fn open_stores(config: &Config) -> Result<Stores, StartupError> {
+pub async fn open_stores(
+    config: &Config,
+    metrics: &crate::metrics::Metrics,
+) -> Result<Stores, StartupError> {
     match &config.storage {
         StorageConfig::Embedded => {
             let store_path = config.data_dir.join(STORE_FILE);
             let retention = config.audit_retention;
+            let latency = metrics.store_duration.with_label_values(&["embedded"]);
             let embedded = tokio::task::spawn_blocking(move || {
-                EmbeddedStore::open(&store_path).map(|s| s.with_audit_retention(retention))
+                EmbeddedStore::open(&store_path)
+                    .map(|s| s.with_audit_retention(retention))
+                    .map(|s| s.with_latency(latency))
             })
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))??;
@@ -153,8 +159,11 @@ pub async fn open_stores(config: &Config) -> Result<Stores, StartupError> {
             redis,
             connect_timeout,
         } => {
-            let mongo_store = MongoStore::connect(mongo).await?;
-            let redis_store = RedisStore::connect(redis)?;
+            let mongo_store = MongoStore::connect(mongo)
+                .await?
+                .with_latency(metrics.store_duration.with_label_values(&["mongodb"]));
+            let redis_store = RedisStore::connect(redis)?
+                .with_latency(metrics.store_duration.with_label_values(&["redis"]));
             let deadline = Instant::now() + *connect_timeout;
             let mut backoff = Duration::from_millis(250);
             loop {
@@ -189,7 +198,11 @@ async fn prepare_state(
 ) -> Result<(AppState, MailWorker), StartupError> {
     create_private_dir(&config.data_dir)?;
     let cipher = encryption_key(&config)?;
-    let stores = open_stores(&config).await?;
+    let metrics = Arc::new(
+        crate::metrics::Metrics::new()
+            .map_err(|e| StartupError::Hashing(format!("metrics: {e}")))?,
+    );
+    let stores = open_stores(&config, &metrics).await?;
     let keyring = KeyRing::load_or_create(
         stores.keys.clone(),
         cipher.clone(),
@@ -198,7 +211,9 @@ async fn prepare_state(
         clock.now(),
     )
     .await?;
-    let hasher = PasswordHasher::new(&config.hashing).map_err(StartupError::Hashing)?;
+    let hasher = PasswordHasher::new(&config.hashing)
+        .map_err(StartupError::Hashing)?
+        .with_metrics(metrics.hash_duration.clone(), metrics.hash_queue.clone());
     let templates = Arc::new(Templates::load().map_err(|e| StartupError::Mail(e.to_string()))?);
     let transport = match &config.mail.smtp_url {
         Some(url) => Transport::smtp(url.expose()),
@@ -216,6 +231,7 @@ async fn prepare_state(
         cipher,
         mailer,
         templates,
+        metrics,
         started_at: Instant::now(),
     };
     Ok((state, mail_worker))
@@ -303,6 +319,17 @@ async fn sweep_forever(state: AppState) {
     let mut tick = tokio::time::interval(SWEEP_INTERVAL);
     loop {
         tick.tick().await;
+        if let Ok(live) = state
+            .stores
+            .sessions
+            .count_sessions(state.clock.now())
+            .await
+        {
+            state
+                .metrics
+                .active_sessions
+                .set(i64::try_from(live).unwrap_or(i64::MAX));
+        }
         match state.stores.sessions.sweep_expired(state.clock.now()).await {
             Ok(0) => {}
             Ok(removed) => tracing::debug!(removed, "swept expired entries"),

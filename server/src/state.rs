@@ -23,5 +23,6 @@ pub struct AppState {
     pub cipher: Cipher,
     pub mailer: Mailer,
     pub templates: Arc<Templates>,
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub started_at: Instant,
 }

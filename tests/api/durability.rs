@@ -121,3 +121,76 @@ async fn cli_creates_clients() {
     assert_eq!(response.status(), StatusCode::OK);
     sigil.terminate().await;
 }
+
+/// SIGTERM while requests are in flight: every accepted request completes, new connections
+/// are refused, and the process exits 0.
+#[tokio::test]
+async fn sigterm_drains_in_flight_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    // Full-cost argon2 so that logins queue up behind the hashing pool.
+    let sigil = SigilProcess::start_with(
+        dir.path(),
+        &[
+            ("SIGIL_ARGON2_MEMORY_KIB", "19456"),
+            ("SIGIL_ARGON2_ITERATIONS", "2"),
+            ("SIGIL_HASH_WORKERS", "1"),
+        ],
+    )
+    .await;
+    let client = sigil_tests::client();
+    let user = TestUser::random();
+    let reply = read(
+        client
+            .post(format!("{}/v1/auth/register", sigil.base))
+            .json(&user.registration())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+    let first_tx = std::sync::Arc::new(std::sync::Mutex::new(Some(first_tx)));
+    let mut flights = Vec::new();
+    for _ in 0..12 {
+        let (client, base, user, first_tx) = (
+            client.clone(),
+            sigil.base.clone(),
+            user.clone(),
+            first_tx.clone(),
+        );
+        flights.push(tokio::spawn(async move {
+            let result = client
+                .post(format!("{base}/v1/auth/login"))
+                .json(&json!({"username": user.username, "password": user.password}))
+                .send()
+                .await;
+            if let Some(tx) = first_tx.lock().unwrap().take() {
+                let _ = tx.send(());
+            }
+            match result {
+                Ok(response) => Ok(response.status()),
+                Err(e) => Err(e.is_connect()),
+            }
+        }));
+    }
+    first_rx.await.unwrap();
+    let exit = sigil.terminate().await;
+    let mut completed = 0;
+    for flight in flights {
+        match flight.await.unwrap() {
+            Ok(status) => {
+                assert_eq!(
+                    status,
+                    StatusCode::OK,
+                    "an accepted request failed during shutdown"
+                );
+                completed += 1;
+            }
+            Err(connect_refused) => assert!(connect_refused, "a request was cut off mid-flight"),
+        }
+    }
+    assert!(completed >= 1);
+    assert!(exit.success(), "exit status {exit}");
+}

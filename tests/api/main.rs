@@ -15,6 +15,7 @@ mod jwks;
 mod key_rotation;
 mod lockout;
 mod mail_flows;
+mod metrics;
 mod mfa;
 mod oidc_flows;
 mod oidc_rp;

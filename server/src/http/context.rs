@@ -140,6 +140,24 @@ pub async fn request_context(
         .instrument(span.clone())
         .await;
     let status = res.status_code.map_or(200, |s| s.as_u16());
+    if let Ok(state) = depot.get_typed::<AppState>() {
+        // The route template, never the raw path: ids stay out of the label set.
+        let route = match req.matched_path() {
+            "" if status == 404 || status == 405 => "unmatched".to_owned(),
+            path => format!("/{path}"),
+        };
+        let status_text = status.to_string();
+        state
+            .metrics
+            .http_requests
+            .with_label_values(&[method.as_str(), route.as_str(), status_text.as_str()])
+            .inc();
+        state
+            .metrics
+            .http_duration
+            .with_label_values(&[method.as_str(), route.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+    }
     span.in_scope(|| {
         tracing::info!(
             method,

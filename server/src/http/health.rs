@@ -60,3 +60,16 @@ pub async fn ready(depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     res.render(Json(json!({ "ready": up })));
     Ok(())
 }
+
+/// Prometheus text exposition format.
+#[handler]
+pub async fn metrics(depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    res.headers_mut().insert(
+        "content-type",
+        salvo::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    res.write_body(state.metrics.render())
+        .map_err(crate::error::ApiError::internal)?;
+    Ok(())
+}

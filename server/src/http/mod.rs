@@ -29,8 +29,9 @@ pub use context::REQUEST_ID_HEADER;
 pub fn service(state: AppState) -> Service {
     let limited = |bucket| rate_limit::RateLimited(bucket);
     let cors = cors(&state.config.cors_origins);
+    let inject = context::InjectState(state);
     let router = Router::new()
-        .hoop(context::InjectState(state))
+        .push(Router::with_path("metrics").get(health::metrics))
         .push(
             Router::with_path("v1")
                 .hoop(limited(Bucket::General))
@@ -200,6 +201,7 @@ pub fn service(state: AppState) -> Service {
                 .push(Router::with_path("ready").get(health::ready)),
         );
     let mut service = Service::new(router)
+        .hoop(inject)
         .hoop(context::request_context)
         .hoop(salvo::catch_panic::CatchPanic::new());
     if let Some(cors) = cors {

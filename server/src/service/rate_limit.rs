@@ -80,6 +80,11 @@ pub async fn check(
     if decision.allowed {
         Ok(Some(decision))
     } else {
+        state
+            .metrics
+            .rate_limited
+            .with_label_values(&[bucket.name()])
+            .inc();
         let wait = (decision.reset_at - now).whole_seconds().max(1);
         Err(bucket
             .refusal()

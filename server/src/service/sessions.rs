@@ -315,8 +315,14 @@ pub async fn complete_login(
         auth_time: now,
         scope: None,
     };
+    let grant = if new.amr.iter().any(|m| m == "otp") {
+        "mfa"
+    } else {
+        "password"
+    };
     let (session, refresh_token) = open_session(state, &user, new, client, now).await?;
     let (access_token, expires_in) = issue_access(state, &user, &session, now)?;
+    state.metrics.token_issued(grant);
     Ok(IssuedTokens {
         access_token,
         refresh_token,
@@ -377,6 +383,7 @@ pub async fn refresh(
         return Err(refused);
     }
     let (access_token, expires_in) = issue_access(state, &user, &session, now)?;
+    state.metrics.token_issued("refresh_token");
     Ok(IssuedTokens {
         access_token,
         refresh_token: replacement,

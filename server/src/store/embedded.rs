@@ -61,6 +61,7 @@ struct RefreshEntry {
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    latency: Option<prometheus::Histogram>,
     path: PathBuf,
     audit_retention: std::time::Duration,
 }
@@ -101,9 +102,16 @@ impl EmbeddedStore {
         txn.commit().map_err(db_err)?;
         Ok(Self {
             db: Arc::new(db),
+            latency: None,
             path: path.to_owned(),
             audit_retention: std::time::Duration::from_secs(90 * 86_400),
         })
+    }
+
+    /// Reports every operation's latency to this histogram.
+    pub fn with_latency(mut self, latency: prometheus::Histogram) -> Self {
+        self.latency = Some(latency);
+        self
     }
 
     /// How long audit events are kept before the sweep removes them.
@@ -123,9 +131,15 @@ impl EmbeddedStore {
         F: FnOnce(&Database) -> StoreResult<T> + Send + 'static,
     {
         let db = self.db.clone();
-        tokio::task::spawn_blocking(move || op(&db))
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("embedded store task failed: {e}")))?
+        let timer = self
+            .latency
+            .as_ref()
+            .map(prometheus::Histogram::start_timer);
+        let result = tokio::task::spawn_blocking(move || op(&db)).await;
+        if let Some(timer) = timer {
+            timer.observe_duration();
+        }
+        result.map_err(|e| StoreError::Unavailable(format!("embedded store task failed: {e}")))?
     }
 
     /// Reads a user, changes it with `change`, writes it back in one transaction.

@@ -247,6 +247,7 @@ pub struct MongoStore {
     clients: Collection<ClientDoc>,
     consents: Collection<ConsentDoc>,
     audit_retention: Duration,
+    latency: Option<prometheus::Histogram>,
 }
 
 impl MongoStore {
@@ -275,8 +276,22 @@ impl MongoStore {
             clients: db.collection("oauth_clients"),
             consents: db.collection("consents"),
             audit_retention: settings.audit_retention,
+            latency: None,
             db,
         })
+    }
+
+    /// Reports every operation's latency to this histogram.
+    pub fn with_latency(mut self, latency: prometheus::Histogram) -> Self {
+        self.latency = Some(latency);
+        self
+    }
+
+    /// Observes the operation's duration when dropped.
+    fn timer(&self) -> Option<prometheus::HistogramTimer> {
+        self.latency
+            .as_ref()
+            .map(prometheus::Histogram::start_timer)
     }
 
     /// Creates the indexes (idempotent: creating an existing index is a no-op).
@@ -397,6 +412,7 @@ impl MongoStore {
 #[async_trait]
 impl UserStore for MongoStore {
     async fn ping(&self) -> StoreResult<()> {
+        let _timer = self.timer();
         self.db
             .run_command(doc! { "ping": 1 })
             .await
@@ -405,6 +421,7 @@ impl UserStore for MongoStore {
     }
 
     async fn insert_user(&self, user: &UserRecord) -> StoreResult<()> {
+        let _timer = self.timer();
         match self.users.insert_one(UserDoc::from_record(user, 0)).await {
             Ok(_) => Ok(()),
             Err(e) if is_duplicate_key(&e) => {
@@ -426,6 +443,7 @@ impl UserStore for MongoStore {
     }
 
     async fn get_user(&self, id: Uuid) -> StoreResult<Option<UserRecord>> {
+        let _timer = self.timer();
         Ok(self
             .find(doc! { "_id": id.to_string() })
             .await?
@@ -433,6 +451,7 @@ impl UserStore for MongoStore {
     }
 
     async fn find_user(&self, login: &Login) -> StoreResult<Option<UserRecord>> {
+        let _timer = self.timer();
         let filter = match login {
             Login::Email(email) => doc! { "email_normalized": email },
             Login::Username(name) => doc! { "username_normalized": name },
@@ -446,6 +465,7 @@ impl UserStore for MongoStore {
         update: &ProfileUpdate,
         now: OffsetDateTime,
     ) -> StoreResult<Option<UserRecord>> {
+        let _timer = self.timer();
         self.modify_user(id, |user| {
             update.apply(user);
             user.updated_at = now;
@@ -460,6 +480,7 @@ impl UserStore for MongoStore {
         changed: bool,
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
+        let _timer = self.timer();
         let updated = self
             .modify_user(id, |user| {
                 user.password_hash = hash.to_owned();
@@ -478,6 +499,7 @@ impl UserStore for MongoStore {
         now: OffsetDateTime,
         policy: LockoutPolicy,
     ) -> StoreResult<Option<UserRecord>> {
+        let _timer = self.timer();
         self.modify_user(id, |user| rules::login_failed(user, now, policy))
             .await
     }
@@ -488,6 +510,7 @@ impl UserStore for MongoStore {
         now: OffsetDateTime,
         device: Option<&str>,
     ) -> StoreResult<Option<UserRecord>> {
+        let _timer = self.timer();
         self.modify_user(id, |user| rules::login_succeeded(user, now, device))
             .await
     }
@@ -499,6 +522,7 @@ impl UserStore for MongoStore {
         email_verified: bool,
         now: OffsetDateTime,
     ) -> StoreResult<Option<UserRecord>> {
+        let _timer = self.timer();
         self.modify_user(id, |user| {
             user.status = status;
             user.email_verified = email_verified;
@@ -508,6 +532,7 @@ impl UserStore for MongoStore {
     }
 
     async fn unlock(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<Option<UserRecord>> {
+        let _timer = self.timer();
         self.modify_user(id, |user| rules::unlock(user, now)).await
     }
 
@@ -516,10 +541,12 @@ impl UserStore for MongoStore {
         id: Uuid,
         change: super::UserChange,
     ) -> StoreResult<Option<UserRecord>> {
+        let _timer = self.timer();
         self.modify_user(id, |user| change(user)).await
     }
 
     async fn list_users(&self, query: &super::UserQuery) -> StoreResult<(Vec<UserRecord>, u64)> {
+        let _timer = self.timer();
         use futures_util::TryStreamExt;
         let filter = user_filter(query)?;
         let total = self
@@ -553,6 +580,7 @@ impl UserStore for MongoStore {
     }
 
     async fn count_users(&self) -> StoreResult<u64> {
+        let _timer = self.timer();
         self.users.count_documents(doc! {}).await.map_err(mongo_err)
     }
 }
@@ -560,6 +588,7 @@ impl UserStore for MongoStore {
 #[async_trait]
 impl KeyStore for MongoStore {
     async fn revoke_key(&self, kid: &str, at: OffsetDateTime) -> StoreResult<bool> {
+        let _timer = self.timer();
         let found = self
             .keys
             .update_one(
@@ -580,6 +609,7 @@ impl KeyStore for MongoStore {
     }
 
     async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        let _timer = self.timer();
         use futures_util::TryStreamExt;
         let docs: Vec<KeyDoc> = self
             .keys
@@ -604,6 +634,7 @@ impl KeyStore for MongoStore {
     }
 
     async fn insert_key(&self, key: &SigningKeyRecord) -> StoreResult<bool> {
+        let _timer = self.timer();
         let doc = KeyDoc {
             kid: key.kid.clone(),
             generation: i64::try_from(key.generation).unwrap_or(i64::MAX),
@@ -623,6 +654,7 @@ impl KeyStore for MongoStore {
 #[async_trait]
 impl OneTimeTokenStore for MongoStore {
     async fn insert_token(&self, token: &OneTimeTokenRecord) -> StoreResult<()> {
+        let _timer = self.timer();
         let doc = TokenDoc {
             digest: token.digest.clone(),
             purpose: token.purpose,
@@ -641,6 +673,7 @@ impl OneTimeTokenStore for MongoStore {
         purpose: TokenPurpose,
         now: OffsetDateTime,
     ) -> StoreResult<ConsumeOutcome> {
+        let _timer = self.timer();
         let purpose_bson =
             bson::to_bson(&purpose).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let found = self
@@ -659,6 +692,7 @@ impl OneTimeTokenStore for MongoStore {
         purpose: TokenPurpose,
         now: OffsetDateTime,
     ) -> StoreResult<ConsumeOutcome> {
+        let _timer = self.timer();
         let purpose_bson =
             bson::to_bson(&purpose).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let found = self
@@ -672,6 +706,7 @@ impl OneTimeTokenStore for MongoStore {
     }
 
     async fn revoke_tokens(&self, user_id: Uuid, purpose: TokenPurpose) -> StoreResult<u64> {
+        let _timer = self.timer();
         let purpose_bson =
             bson::to_bson(&purpose).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let deleted = self
@@ -686,6 +721,7 @@ impl OneTimeTokenStore for MongoStore {
 #[async_trait]
 impl AuditStore for MongoStore {
     async fn record_audit(&self, event: &AuditEvent) -> StoreResult<()> {
+        let _timer = self.timer();
         let details =
             bson::to_bson(&event.details).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let doc = AuditDoc {
@@ -705,6 +741,7 @@ impl AuditStore for MongoStore {
     }
 
     async fn count_audit(&self, filter: &AuditFilter) -> StoreResult<u64> {
+        let _timer = self.timer();
         self.audit
             .count_documents(audit_filter(filter))
             .await
@@ -712,6 +749,7 @@ impl AuditStore for MongoStore {
     }
 
     async fn list_audit(&self, filter: &AuditFilter, limit: usize) -> StoreResult<Vec<AuditEvent>> {
+        let _timer = self.timer();
         use futures_util::TryStreamExt;
         let query = audit_filter(filter);
         let docs: Vec<AuditDoc> = self
@@ -739,6 +777,7 @@ fn client_doc(client: &ClientRecord) -> ClientDoc {
 #[async_trait]
 impl super::ClientStore for MongoStore {
     async fn insert_client(&self, client: &ClientRecord) -> StoreResult<()> {
+        let _timer = self.timer();
         match self.clients.insert_one(client_doc(client)).await {
             Ok(_) => Ok(()),
             Err(e) if is_duplicate_key(&e) => Err(StoreError::Conflict(Conflict::Username)),
@@ -747,6 +786,7 @@ impl super::ClientStore for MongoStore {
     }
 
     async fn get_client(&self, client_id: &str) -> StoreResult<Option<ClientRecord>> {
+        let _timer = self.timer();
         Ok(self
             .clients
             .find_one(doc! { "_id": client_id })
@@ -756,6 +796,7 @@ impl super::ClientStore for MongoStore {
     }
 
     async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
+        let _timer = self.timer();
         use futures_util::TryStreamExt;
         let docs: Vec<ClientDoc> = self
             .clients
@@ -770,6 +811,7 @@ impl super::ClientStore for MongoStore {
     }
 
     async fn replace_client(&self, client: &ClientRecord) -> StoreResult<bool> {
+        let _timer = self.timer();
         let replaced = self
             .clients
             .replace_one(doc! { "_id": &client.client_id }, client_doc(client))
@@ -779,6 +821,7 @@ impl super::ClientStore for MongoStore {
     }
 
     async fn delete_client(&self, client_id: &str) -> StoreResult<bool> {
+        let _timer = self.timer();
         let deleted = self
             .clients
             .delete_one(doc! { "_id": client_id })
@@ -796,6 +839,7 @@ impl super::ClientStore for MongoStore {
         user_id: Uuid,
         client_id: &str,
     ) -> StoreResult<Option<Vec<String>>> {
+        let _timer = self.timer();
         Ok(self
             .consents
             .find_one(doc! { "_id": format!("{user_id}/{client_id}") })
@@ -811,6 +855,7 @@ impl super::ClientStore for MongoStore {
         scopes: &[String],
         now: OffsetDateTime,
     ) -> StoreResult<()> {
+        let _timer = self.timer();
         let id = format!("{user_id}/{client_id}");
         let doc = ConsentDoc {
             id: id.clone(),

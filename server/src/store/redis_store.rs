@@ -56,6 +56,7 @@ pub struct RedisSettings {
 pub struct RedisStore {
     pool: Pool,
     prefix: String,
+    latency: Option<prometheus::Histogram>,
 }
 
 impl RedisStore {
@@ -77,7 +78,21 @@ impl RedisStore {
         Ok(Self {
             pool,
             prefix: settings.key_prefix.clone(),
+            latency: None,
         })
+    }
+
+    /// Reports every operation's latency to this histogram.
+    pub fn with_latency(mut self, latency: prometheus::Histogram) -> Self {
+        self.latency = Some(latency);
+        self
+    }
+
+    /// Observes the operation's duration when dropped.
+    fn timer(&self) -> Option<prometheus::HistogramTimer> {
+        self.latency
+            .as_ref()
+            .map(prometheus::Histogram::start_timer)
     }
 
     async fn conn(&self) -> StoreResult<Connection> {
@@ -151,6 +166,7 @@ fn hash_expiry(remaining: &[SessionRecord]) -> Option<i64> {
 #[async_trait]
 impl SessionStore for RedisStore {
     async fn ping(&self) -> StoreResult<()> {
+        let _timer = self.timer();
         let mut conn = self.conn().await?;
         redis::cmd("PING")
             .query_async::<String>(&mut conn)
@@ -165,6 +181,7 @@ impl SessionStore for RedisStore {
         max_per_user: usize,
         now: OffsetDateTime,
     ) -> StoreResult<Vec<String>> {
+        let _timer = self.timer();
         let mut conn = self.conn().await?;
         let exp = millis(session.expires_at);
         let sessions_key = self.sessions_key(session.user_id);
@@ -217,6 +234,7 @@ impl SessionStore for RedisStore {
         id: &str,
         now: OffsetDateTime,
     ) -> StoreResult<Option<SessionRecord>> {
+        let _timer = self.timer();
         let mut conn = self.conn().await?;
         let json: Option<String> = conn
             .hget(self.sessions_key(user_id), id)
@@ -233,6 +251,7 @@ impl SessionStore for RedisStore {
         user_id: Uuid,
         now: OffsetDateTime,
     ) -> StoreResult<Vec<SessionRecord>> {
+        let _timer = self.timer();
         let mut conn = self.conn().await?;
         let mut sessions = Self::all_sessions(&mut conn, &self.sessions_key(user_id)).await?;
         sessions.retain(|s| s.is_live(now));
@@ -246,6 +265,7 @@ impl SessionStore for RedisStore {
         replacement: &str,
         now: OffsetDateTime,
     ) -> StoreResult<RefreshOutcome> {
+        let _timer = self.timer();
         let mut conn = self.conn().await?;
         let Some(user_id) = self.owner_of(&mut conn, presented).await? else {
             return Ok(RefreshOutcome::Unknown);
@@ -330,6 +350,7 @@ impl SessionStore for RedisStore {
         digest: &str,
         now: OffsetDateTime,
     ) -> StoreResult<Option<SessionRecord>> {
+        let _timer = self.timer();
         let mut conn = self.conn().await?;
         let Some(user_id) = self.owner_of(&mut conn, digest).await? else {
             return Ok(None);
@@ -349,6 +370,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn revoke_session(&self, user_id: Uuid, id: &str) -> StoreResult<Option<SessionRecord>> {
+        let _timer = self.timer();
         let mut conn = self.conn().await?;
         let key = self.sessions_key(user_id);
         let (json, _removed): (Option<String>, i64) = redis::pipe()
@@ -366,6 +388,7 @@ impl SessionStore for RedisStore {
         user_id: Uuid,
         keep: Option<&str>,
     ) -> StoreResult<Vec<String>> {
+        let _timer = self.timer();
         let mut conn = self.conn().await?;
         let key = self.sessions_key(user_id);
         for _ in 0..TX_ATTEMPTS {
@@ -392,6 +415,7 @@ impl SessionStore for RedisStore {
 
     /// Scans the user session hashes (SCAN, never KEYS): fine for a dashboard, not a hot path.
     async fn count_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        let _timer = self.timer();
         let mut conn = self.conn().await?;
         let pattern = format!("{}:{{u:*}}:sessions", self.prefix);
         let mut cursor: u64 = 0;
@@ -418,6 +442,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn touch_session(&self, user_id: Uuid, id: &str, now: OffsetDateTime) -> StoreResult<()> {
+        let _timer = self.timer();
         let mut conn = self.conn().await?;
         let key = self.sessions_key(user_id);
         for _ in 0..TX_ATTEMPTS {
@@ -445,6 +470,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn block_jti(&self, jti: &str, until: OffsetDateTime) -> StoreResult<()> {
+        let _timer = self.timer();
         let mut conn = self.conn().await?;
         let until = millis(until);
         redis::cmd("SET")
@@ -458,12 +484,14 @@ impl SessionStore for RedisStore {
     }
 
     async fn is_jti_blocked(&self, jti: &str, now: OffsetDateTime) -> StoreResult<bool> {
+        let _timer = self.timer();
         let mut conn = self.conn().await?;
         let until: Option<i64> = conn.get(self.jti_key(jti)).await.map_err(redis_err)?;
         Ok(until.is_some_and(|until| until > millis(now)))
     }
 
     async fn sweep_expired(&self, _now: OffsetDateTime) -> StoreResult<u64> {
+        let _timer = self.timer();
         // Every key carries its own expiry; expired sessions inside a user's hash are dropped
         // at that user's next login and are never returned meanwhile.
         Ok(0)
@@ -479,6 +507,7 @@ impl RateLimitStore for RedisStore {
         window: Duration,
         now: OffsetDateTime,
     ) -> StoreResult<RateDecision> {
+        let _timer = self.timer();
         let (start, reset_at) = rules::rate_window(now, window);
         let key = self.rate_key(key, start);
         let mut conn = self.conn().await?;
@@ -516,6 +545,7 @@ impl super::CodeStore for RedisStore {
         value: &str,
         expires_at: OffsetDateTime,
     ) -> StoreResult<()> {
+        let _timer = self.timer();
         let mut conn = self.conn().await?;
         redis::cmd("SET")
             .arg(self.code_key(key))
@@ -528,12 +558,14 @@ impl super::CodeStore for RedisStore {
     }
 
     async fn peek_code(&self, key: &str, now: OffsetDateTime) -> StoreResult<Option<String>> {
+        let _timer = self.timer();
         let mut conn = self.conn().await?;
         let stored: Option<String> = conn.get(self.code_key(key)).await.map_err(redis_err)?;
         Ok(live_code(stored, now))
     }
 
     async fn take_code(&self, key: &str, now: OffsetDateTime) -> StoreResult<Option<String>> {
+        let _timer = self.timer();
         let mut conn = self.conn().await?;
         let stored: Option<String> = redis::cmd("GETDEL")
             .arg(self.code_key(key))

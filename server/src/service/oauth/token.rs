@@ -73,13 +73,15 @@ pub async fn exchange(
             "The client may not use this grant type",
         ));
     }
-    match grant {
+    let answer = match grant {
         GrantType::AuthorizationCode => {
             authorization_code(state, &client, &params, client_info).await
         }
         GrantType::RefreshToken => refresh_token(state, &client, &params).await,
         GrantType::ClientCredentials => client_credentials(state, &client, &params),
-    }
+    }?;
+    state.metrics.token_issued(grant.as_str());
+    Ok(answer)
 }
 
 /// Signs the token response for a user session.
