@@ -15,6 +15,7 @@ SECANTUS_VERSION=0.7.0b3
 AIOSMTPD_VERSION=1.4.6
 KUBERNETES_VALIDATE_VERSION=1.37.0
 CHECK_JSONSCHEMA_VERSION=0.39.0
+OPENAPI_SPEC_VALIDATOR_VERSION=0.7.1
 services_dir=$(mktemp -d "${TMPDIR:-/tmp}/sigil-services.XXXXXX")
 service_pids=()
 
@@ -57,10 +58,11 @@ export SIGIL_TEST_CHROMEDRIVER=$(command -v chromedriver)
 export SIGIL_TEST_REDIS_SERVER=$(command -v redis-server)
 
 venv=target/test-venv
-if ! "$venv/bin/python" -c 'import aiosmtpd, secantusdb, kubernetes_validate, check_jsonschema' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import aiosmtpd, secantusdb, kubernetes_validate, check_jsonschema, openapi_spec_validator' 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet "secantusdb==$SECANTUS_VERSION" "aiosmtpd==$AIOSMTPD_VERSION" \
-    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
+    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "check-jsonschema==$CHECK_JSONSCHEMA_VERSION" \
+    "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION"
 fi
 export SIGIL_TEST_SECANTUSD="$PWD/$venv/bin/secantusd-py"
 export SIGIL_TEST_PYTHON="$PWD/$venv/bin/python"

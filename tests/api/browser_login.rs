@@ -16,13 +16,14 @@ use totp_rs::{Algorithm, Builder, Secret};
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 
-struct Chrome {
-    client: fantoccini::Client,
+pub(crate) struct Chrome {
+    pub(crate) client: fantoccini::Client,
     _driver: tokio::process::Child,
     _profile: tempfile::TempDir,
 }
 
-async fn chrome() -> Chrome {
+/// Headless Chromium under chromedriver, with a throwaway profile.
+pub(crate) async fn chrome() -> Chrome {
     let port = free_port();
     let driver = Command::new(program("SIGIL_TEST_CHROMEDRIVER"))
         .arg(format!("--port={port}"))

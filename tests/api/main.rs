@@ -19,6 +19,7 @@ mod metrics;
 mod mfa;
 mod oidc_flows;
 mod oidc_rp;
+mod openapi;
 mod protection;
 mod refresh;
 mod replicas;

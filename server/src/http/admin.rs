@@ -43,7 +43,7 @@ async fn audit_admin(
     .await;
 }
 
-#[handler]
+#[endpoint(tags("admin"), security(("bearer" = [])))]
 pub async fn list_clients(
     req: &mut Request,
     depot: &mut Depot,
@@ -63,7 +63,7 @@ pub async fn list_clients(
     Ok(())
 }
 
-#[handler]
+#[endpoint(responses((status_code = 201, description = "Created")), status_codes(201, 400, 401, 403, 404, 409, 423, 429, 503), tags("admin"), request_body = ClientInput, security(("bearer" = [])))]
 pub async fn create_client(
     req: &mut Request,
     depot: &mut Depot,
@@ -99,7 +99,7 @@ fn client_id(req: &Request) -> String {
     req.param::<String>("id").unwrap_or_default()
 }
 
-#[handler]
+#[endpoint(tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn get_client(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     admin(&state, req, Permission::AdminClientsManage).await?;
@@ -108,7 +108,7 @@ pub async fn get_client(req: &mut Request, depot: &mut Depot, res: &mut Response
     Ok(())
 }
 
-#[handler]
+#[endpoint(tags("admin"), request_body = ClientInput, security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn update_client(
     req: &mut Request,
     depot: &mut Depot,
@@ -131,7 +131,7 @@ pub async fn update_client(
     Ok(())
 }
 
-#[handler]
+#[endpoint(tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn delete_client(
     req: &mut Request,
     depot: &mut Depot,
@@ -154,7 +154,7 @@ pub async fn delete_client(
     Ok(())
 }
 
-#[handler]
+#[endpoint(tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn rotate_client_secret(
     req: &mut Request,
     depot: &mut Depot,
@@ -185,7 +185,7 @@ pub async fn rotate_client_secret(
     Ok(())
 }
 
-#[handler]
+#[endpoint(tags("admin"), security(("bearer" = [])))]
 pub async fn list_keys(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     admin(&state, req, Permission::AdminKeysManage).await?;
@@ -198,7 +198,7 @@ pub async fn list_keys(req: &mut Request, depot: &mut Depot, res: &mut Response)
     Ok(())
 }
 
-#[derive(serde::Deserialize, Default)]
+#[derive(serde::Deserialize, Default, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RotateBody {
     #[serde(default)]
@@ -207,7 +207,7 @@ struct RotateBody {
 
 /// A new signing key: published now, signing after the pre-publication window; or, with
 /// `revokeCurrent`, the active key is dropped and the new key signs at once.
-#[handler]
+#[endpoint(tags("admin"), request_body = RotateBody, security(("bearer" = [])))]
 pub async fn rotate_keys(
     req: &mut Request,
     depot: &mut Depot,
@@ -293,7 +293,7 @@ fn user_id(req: &Request) -> ApiResult<uuid::Uuid> {
 
 use crate::service::admin as users_admin;
 
-#[handler]
+#[endpoint(tags("admin"), security(("bearer" = [])))]
 pub async fn list_users(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     admin(&state, req, Permission::AdminUsersRead).await?;
@@ -308,7 +308,7 @@ pub async fn list_users(req: &mut Request, depot: &mut Depot, res: &mut Response
     Ok(())
 }
 
-#[handler]
+#[endpoint(responses((status_code = 201, description = "Created")), status_codes(201, 400, 401, 403, 404, 409, 423, 429, 503), tags("admin"), request_body = users_admin::NewUserInput, security(("bearer" = [])))]
 pub async fn create_user(
     req: &mut Request,
     depot: &mut Depot,
@@ -355,7 +355,7 @@ async fn audit_target(
     .await;
 }
 
-#[handler]
+#[endpoint(tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn get_user(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     admin(&state, req, Permission::AdminUsersRead).await?;
@@ -364,7 +364,7 @@ pub async fn get_user(req: &mut Request, depot: &mut Depot, res: &mut Response) 
     Ok(())
 }
 
-#[handler]
+#[endpoint(tags("admin"), request_body = users_admin::UserUpdate, security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn update_user(
     req: &mut Request,
     depot: &mut Depot,
@@ -394,7 +394,7 @@ pub async fn update_user(
     Ok(())
 }
 
-#[handler]
+#[endpoint(tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn delete_user(
     req: &mut Request,
     depot: &mut Depot,
@@ -418,7 +418,7 @@ pub async fn delete_user(
     Ok(())
 }
 
-#[handler]
+#[endpoint(tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn unlock_user(
     req: &mut Request,
     depot: &mut Depot,
@@ -442,7 +442,7 @@ pub async fn unlock_user(
     Ok(())
 }
 
-#[handler]
+#[endpoint(tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn reset_user_mfa(
     req: &mut Request,
     depot: &mut Depot,
@@ -466,7 +466,7 @@ pub async fn reset_user_mfa(
     Ok(())
 }
 
-#[handler]
+#[endpoint(tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn user_sessions(
     req: &mut Request,
     depot: &mut Depot,
@@ -493,7 +493,7 @@ pub async fn user_sessions(
     Ok(())
 }
 
-#[handler]
+#[endpoint(tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn revoke_user_sessions(
     req: &mut Request,
     depot: &mut Depot,
@@ -522,7 +522,7 @@ pub async fn revoke_user_sessions(
     Ok(())
 }
 
-#[handler]
+#[endpoint(tags("admin"), security(("bearer" = [])))]
 pub async fn audit_events(
     req: &mut Request,
     depot: &mut Depot,
@@ -540,7 +540,7 @@ pub async fn audit_events(
     Ok(())
 }
 
-#[handler]
+#[endpoint(tags("admin"), security(("bearer" = [])))]
 pub async fn stats(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     admin(&state, req, Permission::AdminUsersRead).await?;

@@ -21,7 +21,7 @@ use crate::state::AppState;
 pub const REFRESH_COOKIE: &str = "sigil_refresh";
 const REFRESH_COOKIE_PATH: &str = "/v1/auth";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RegisterBody {
     email: Option<String>,
@@ -32,7 +32,7 @@ struct RegisterBody {
     phone: Option<String>,
 }
 
-#[handler]
+#[endpoint(responses((status_code = 201, description = "Created")), status_codes(201, 400, 401, 403, 404, 409, 423, 429, 503), tags("auth"), request_body = RegisterBody)]
 pub async fn register(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let b: RegisterBody = body::json(req).await?;
@@ -59,7 +59,7 @@ pub async fn register(req: &mut Request, depot: &mut Depot, res: &mut Response) 
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct LoginBody {
     email: Option<String>,
@@ -94,7 +94,7 @@ pub fn answer_with_tokens(
     respond::data_with_message(res, StatusCode::OK, message, TokensView::from(issued));
 }
 
-#[handler]
+#[endpoint(tags("auth"), request_body = LoginBody)]
 pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let b: LoginBody = body::json(req).await?;
@@ -113,7 +113,7 @@ pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) -> 
     Ok(())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RefreshBody {
     refresh_token: Option<String>,
@@ -125,7 +125,7 @@ fn refresh_from_cookie(req: &Request) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-#[handler]
+#[endpoint(tags("auth"), request_body = RefreshBody)]
 pub async fn refresh(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let b: RefreshBody = body::optional_json(req).await?;
@@ -142,7 +142,7 @@ pub async fn refresh(req: &mut Request, depot: &mut Depot, res: &mut Response) -
     Ok(())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct LogoutBody {
     refresh_token: Option<String>,
@@ -150,7 +150,7 @@ struct LogoutBody {
     logout_all_devices: bool,
 }
 
-#[handler]
+#[endpoint(tags("auth"), request_body = LogoutBody, security(("bearer" = [])))]
 pub async fn logout(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let b: LogoutBody = body::optional_json(req).await?;
@@ -175,14 +175,14 @@ pub async fn logout(req: &mut Request, depot: &mut Depot, res: &mut Response) ->
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ChangePasswordBody {
     current_password: Option<String>,
     new_password: Option<String>,
 }
 
-#[handler]
+#[endpoint(tags("auth"), request_body = ChangePasswordBody, security(("bearer" = [])))]
 pub async fn change_password(
     req: &mut Request,
     depot: &mut Depot,
@@ -204,13 +204,13 @@ pub async fn change_password(
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct TokenBody {
     token: Option<String>,
 }
 
-#[handler]
+#[endpoint(tags("auth"), request_body = TokenBody)]
 pub async fn verify_email(
     req: &mut Request,
     depot: &mut Depot,
@@ -224,14 +224,14 @@ pub async fn verify_email(
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct EmailBody {
     email: Option<String>,
 }
 
 /// Always the same answer, whether or not the address has an account.
-#[handler]
+#[endpoint(tags("auth"), request_body = EmailBody)]
 pub async fn resend_verification(
     req: &mut Request,
     depot: &mut Depot,
@@ -249,7 +249,7 @@ pub async fn resend_verification(
 }
 
 /// Always the same answer, at the same speed, whether or not the address has an account.
-#[handler]
+#[endpoint(tags("auth"), request_body = EmailBody)]
 pub async fn forgot_password(
     req: &mut Request,
     depot: &mut Depot,
@@ -266,14 +266,14 @@ pub async fn forgot_password(
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ResetBody {
     token: Option<String>,
     password: Option<String>,
 }
 
-#[handler]
+#[endpoint(tags("auth"), request_body = ResetBody)]
 pub async fn reset_password(
     req: &mut Request,
     depot: &mut Depot,

@@ -122,6 +122,15 @@ pub async fn request_context(
     for (name, value) in SECURITY_HEADERS {
         headers.insert(name, HeaderValue::from_static(value));
     }
+    // Swagger UI starts itself with an inline script; only its pages get this allowance.
+    if req.uri().path().starts_with("/swagger-ui") {
+        headers.insert(
+            "content-security-policy",
+            HeaderValue::from_static(
+                "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
+            ),
+        );
+    }
     if depot
         .get_typed::<AppState>()
         .is_ok_and(|s| s.config.issuer_is_https)

@@ -13,7 +13,7 @@ use super::users::authenticated;
 use crate::error::ApiResult;
 use crate::service::mfa;
 
-#[handler]
+#[endpoint(tags("mfa"), security(("bearer" = [])))]
 pub async fn setup(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let principal = authenticated(&state, req).await?;
@@ -31,13 +31,13 @@ pub async fn setup(req: &mut Request, depot: &mut Depot, res: &mut Response) -> 
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CodeBody {
     code: Option<String>,
 }
 
-#[handler]
+#[endpoint(tags("mfa"), request_body = CodeBody, security(("bearer" = [])))]
 pub async fn verify(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let principal = authenticated(&state, req).await?;
@@ -47,14 +47,14 @@ pub async fn verify(req: &mut Request, depot: &mut Depot, res: &mut Response) ->
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ChallengeBody {
     mfa_token: Option<String>,
     code: Option<String>,
 }
 
-#[handler]
+#[endpoint(tags("mfa"), request_body = ChallengeBody)]
 pub async fn challenge(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let b: ChallengeBody = body::json(req).await?;
@@ -69,14 +69,14 @@ pub async fn challenge(req: &mut Request, depot: &mut Depot, res: &mut Response)
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct DisableBody {
     password: Option<String>,
     code: Option<String>,
 }
 
-#[handler]
+#[endpoint(tags("mfa"), request_body = DisableBody, security(("bearer" = [])))]
 pub async fn disable(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let principal = authenticated(&state, req).await?;
@@ -93,7 +93,7 @@ pub async fn disable(req: &mut Request, depot: &mut Depot, res: &mut Response) -
     Ok(())
 }
 
-#[handler]
+#[endpoint(tags("mfa"), request_body = CodeBody, security(("bearer" = [])))]
 pub async fn backup_codes(
     req: &mut Request,
     depot: &mut Depot,

@@ -18,6 +18,9 @@ mod views;
 mod wellknown;
 
 use salvo::catcher::Catcher;
+use salvo::oapi::OpenApi;
+use salvo::oapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use salvo::oapi::swagger_ui::SwaggerUi;
 use salvo::prelude::*;
 
 use crate::service::rate_limit::Bucket;
@@ -200,6 +203,15 @@ pub fn service(state: AppState) -> Service {
                 .push(Router::with_path("live").get(health::live))
                 .push(Router::with_path("ready").get(health::ready)),
         );
+    let doc = OpenApi::new("Sigil", env!("CARGO_PKG_VERSION"))
+        .add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer).bearer_format("JWT")),
+        )
+        .merge_router(&router);
+    let router = router
+        .push(doc.into_router("/openapi.json"))
+        .push(SwaggerUi::new("/openapi.json").into_router("/swagger-ui"));
     let mut service = Service::new(router)
         .hoop(inject)
         .hoop(context::request_context)

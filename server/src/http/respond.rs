@@ -146,3 +146,72 @@ pub async fn envelope_for_bare_errors(depot: &mut Depot, res: &mut Response, ctr
     render_error(&err, depot, res);
     ctrl.skip_rest();
 }
+
+/// The error envelope of every `/v1` error, for the OpenAPI document.
+#[derive(Serialize, salvo::oapi::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // Only its schema is used.
+pub struct ErrorEnvelope {
+    /// Always false.
+    success: bool,
+    error: ErrorDetail,
+    /// RFC 3339.
+    timestamp: String,
+    /// Also in the X-Request-Id header.
+    request_id: String,
+}
+
+#[derive(Serialize, salvo::oapi::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct ErrorDetail {
+    /// e.g. VALIDATION_ERROR, INVALID_CREDENTIALS, TOKEN_REVOKED (README and SPEC list them).
+    code: String,
+    message: String,
+    details: Option<Vec<FieldDetail>>,
+    /// Seconds, with 423 and 429.
+    retry_after: Option<u64>,
+    /// With MFA_REQUIRED: the token for /v1/auth/mfa/challenge.
+    mfa_token: Option<String>,
+}
+
+#[derive(Serialize, salvo::oapi::ToSchema)]
+#[allow(dead_code)]
+struct FieldDetail {
+    field: String,
+    message: String,
+}
+
+impl salvo::oapi::EndpointOutRegister for ApiError {
+    fn register(components: &mut salvo::oapi::Components, operation: &mut salvo::oapi::Operation) {
+        use salvo::oapi::ToSchema;
+        let schema = ErrorEnvelope::to_schema(components);
+        for (status, description) in [
+            ("400", "Invalid input (VALIDATION_ERROR)"),
+            (
+                "401",
+                "Not authenticated, or the token or credentials are refused",
+            ),
+            (
+                "403",
+                "Not allowed (INSUFFICIENT_PERMISSIONS, ACCOUNT_SUSPENDED, ...)",
+            ),
+            ("404", "Not found"),
+            ("409", "Conflict (EMAIL_EXISTS, USERNAME_EXISTS)"),
+            ("423", "Account locked (ACCOUNT_LOCKED, with retryAfter)"),
+            ("429", "Rate limited (with Retry-After and X-RateLimit-*)"),
+            (
+                "503",
+                "A backing store is unavailable (SERVICE_UNAVAILABLE)",
+            ),
+        ] {
+            operation.responses.insert(
+                status,
+                salvo::oapi::Response::new(description).add_content(
+                    "application/json",
+                    salvo::oapi::Content::new(schema.clone()),
+                ),
+            );
+        }
+    }
+}

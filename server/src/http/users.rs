@@ -27,7 +27,7 @@ pub async fn authenticated(state: &AppState, req: &Request) -> ApiResult<Princip
     authenticate(state, token).await
 }
 
-#[handler]
+#[endpoint(tags("users"), security(("bearer" = [])))]
 pub async fn me(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let principal = authenticated(&state, req).await?;
@@ -35,7 +35,7 @@ pub async fn me(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Api
     Ok(())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ProfileBody {
     #[serde(default, deserialize_with = "body::double_option")]
@@ -46,7 +46,7 @@ struct ProfileBody {
     phone: Option<Option<String>>,
 }
 
-#[handler]
+#[endpoint(tags("users"), request_body = ProfileBody, security(("bearer" = [])))]
 pub async fn update_me(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let principal = authenticated(&state, req).await?;
@@ -70,7 +70,7 @@ pub async fn update_me(req: &mut Request, depot: &mut Depot, res: &mut Response)
     Ok(())
 }
 
-#[handler]
+#[endpoint(tags("users"), security(("bearer" = [])))]
 pub async fn sessions(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let principal = authenticated(&state, req).await?;
@@ -79,7 +79,7 @@ pub async fn sessions(req: &mut Request, depot: &mut Depot, res: &mut Response) 
     Ok(())
 }
 
-#[handler]
+#[endpoint(tags("users"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn revoke_session(
     req: &mut Request,
     depot: &mut Depot,
@@ -93,13 +93,13 @@ pub async fn revoke_session(
     Ok(())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct DeleteBody {
     password: Option<String>,
 }
 
-#[handler]
+#[endpoint(tags("users"), request_body = DeleteBody, security(("bearer" = [])))]
 pub async fn delete_me(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let principal = authenticated(&state, req).await?;

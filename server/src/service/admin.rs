@@ -174,7 +174,7 @@ async fn keep_an_admin(state: &AppState, user: &UserRecord, still_admin: bool) -
 }
 
 /// What an admin may change on a user; absent fields stay.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UserUpdate {
     #[serde(default, deserialize_with = "crate::http::double_option")]
@@ -311,7 +311,7 @@ pub async fn revoke_sessions(state: &AppState, id: Uuid) -> ApiResult<Vec<String
 }
 
 /// A user an admin creates: active and verified unless said otherwise.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewUserInput {
     pub email: Option<String>,
