@@ -4,7 +4,10 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --bin sigil --bin sigil-admin
+# `--build-arg SIGIL_FEATURES=pprof` builds in the CPU profiler (docs/operations.md).
+ARG SIGIL_FEATURES=""
+RUN cargo build --release --locked --bin sigil --bin sigil-admin \
+    ${SIGIL_FEATURES:+--features sigil-server/$SIGIL_FEATURES}
 
 FROM debian:bookworm-slim
 RUN apt-get update \

@@ -4,18 +4,21 @@
 #   SecantusDB, a MongoDB-wire-compatible server (PyPI secantusdb), in a venv under target/
 #   aiosmtpd (PyPI), a real SMTP server the mail tests start on their own ports
 #   kubernetes-validate and check-jsonschema (PyPI) for scripts/validate-deploy.sh
-#   chromium + chromium-driver (Debian packages) for the browser test
+#   openapi-spec-validator (PyPI) for /openapi.json
+#   chromium + chromium-driver (Debian packages) for the browser tests
+#   pprof-format (npm), run by node, to decode CPU profiles
 # Exports SIGIL_TEST_REDIS_URL, SIGIL_TEST_MONGODB_URI, SIGIL_TEST_SECANTUSD,
-# SIGIL_TEST_REDIS_SERVER, SIGIL_TEST_PYTHON (a python with aiosmtpd), SIGIL_TEST_CHROMIUM and
-# SIGIL_TEST_CHROMEDRIVER. Set SIGIL_TEST_REDIS_URL and SIGIL_TEST_MONGODB_URI yourself to use
-# your own servers instead (a real mongod 7+ and Redis 7+); the fault tests still start their
-# own private instances.
+# SIGIL_TEST_REDIS_SERVER, SIGIL_TEST_PYTHON (a python with aiosmtpd), SIGIL_TEST_CHROMIUM,
+# SIGIL_TEST_CHROMEDRIVER, SIGIL_TEST_NODE and SIGIL_TEST_NODE_PATH. Set SIGIL_TEST_REDIS_URL
+# and SIGIL_TEST_MONGODB_URI yourself to use your own servers instead (a real mongod 7+ and
+# Redis 7+); the fault tests still start their own private instances.
 
 SECANTUS_VERSION=0.7.0b3
 AIOSMTPD_VERSION=1.4.6
 KUBERNETES_VALIDATE_VERSION=1.37.0
 CHECK_JSONSCHEMA_VERSION=0.39.0
 OPENAPI_SPEC_VALIDATOR_VERSION=0.7.1
+PPROF_FORMAT_VERSION=2.3.2
 services_dir=$(mktemp -d "${TMPDIR:-/tmp}/sigil-services.XXXXXX")
 service_pids=()
 
@@ -66,6 +69,21 @@ if ! "$venv/bin/python" -c 'import aiosmtpd, secantusdb, kubernetes_validate, ch
 fi
 export SIGIL_TEST_SECANTUSD="$PWD/$venv/bin/secantusd-py"
 export SIGIL_TEST_PYTHON="$PWD/$venv/bin/python"
+
+# An independent pprof decoder (npm pprof-format) to read the profiler's output.
+for program in node npm; do
+  if ! command -v "$program" >/dev/null; then
+    echo "$program is missing: apt-get install -y nodejs npm (.ci/run does this)" >&2
+    exit 1
+  fi
+done
+node_dir=target/test-node
+if [ ! -f "$node_dir/node_modules/pprof-format/package.json" ]; then
+  mkdir -p "$node_dir"
+  npm install --silent --no-audit --no-fund --prefix "$node_dir" "pprof-format@$PPROF_FORMAT_VERSION" >/dev/null
+fi
+export SIGIL_TEST_NODE=$(command -v node)
+export SIGIL_TEST_NODE_PATH="$PWD/$node_dir/node_modules"
 
 if [ -z "${SIGIL_TEST_REDIS_URL:-}" ]; then
   port=$(free_port)

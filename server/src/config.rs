@@ -68,6 +68,10 @@ pub struct Settings {
     /// `pretty` or `json`.
     #[arg(long, env = "SIGIL_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Address of the CPU profiler (builds with the `pprof` feature): `ip:port`, or a bare
+    /// port for loopback. Unset, no profiler listens.
+    #[arg(long, env = "SIGIL_PPROF_LISTEN")]
+    pub pprof_listen: Option<String>,
     #[arg(long, env = "SIGIL_LOCKOUT_THRESHOLD")]
     pub lockout_threshold: Option<String>,
     #[arg(long, env = "SIGIL_LOCKOUT_DURATION")]
@@ -274,6 +278,8 @@ pub struct MailConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// The CPU profiler's own listener; `None` when not asked for.
+    pub pprof_listen: Option<SocketAddr>,
     pub storage: StorageConfig,
     pub audit_retention: Duration,
     pub mail: MailConfig,
@@ -578,6 +584,7 @@ impl Config {
                 format!("{listen_text:?} is not an ip:port address"),
             )
         })?;
+        let pprof_listen = pprof_listen(s.pprof_listen.as_deref())?;
         let (issuer, issuer_is_https) = issuer(s.issuer.as_deref())?;
 
         let encryption_key = s.encryption_key.clone().map(Secret::new);
@@ -632,6 +639,7 @@ impl Config {
         }
         Ok(Self {
             listen,
+            pprof_listen,
             storage,
             audit_retention,
             mail,
@@ -770,6 +778,30 @@ impl Config {
             IpAddr::V6(ip) => ip.is_loopback(),
         }
     }
+}
+
+/// `SIGIL_PPROF_LISTEN`: a bare port means loopback, because a profile shows the process's
+/// internals and should be fetched through an SSH tunnel or `kubectl port-forward`.
+fn pprof_listen(text: Option<&str>) -> Result<Option<SocketAddr>, ConfigError> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if !cfg!(feature = "pprof") {
+        return Err(ConfigError::new(
+            "SIGIL_PPROF_LISTEN",
+            "this build has no profiler; build with `--features pprof`",
+        ));
+    }
+    let addr = match text.parse::<u16>() {
+        Ok(port) => SocketAddr::from(([127, 0, 0, 1], port)),
+        Err(_) => text.parse().map_err(|_| {
+            ConfigError::new(
+                "SIGIL_PPROF_LISTEN",
+                format!("{text:?} is not a port or an ip:port address"),
+            )
+        })?,
+    };
+    Ok(Some(addr))
 }
 
 #[cfg(test)]
@@ -927,5 +959,21 @@ mod tests {
     fn secrets_are_redacted() {
         let s = Secret::new("hunter2".into());
         assert_eq!(format!("{s:?}"), "[redacted]");
+    }
+
+    #[cfg(feature = "pprof")]
+    #[test]
+    fn profiler_listens_on_loopback_given_a_bare_port() {
+        assert_eq!(pprof_listen(None).unwrap(), None);
+        assert_eq!(
+            pprof_listen(Some("6060")).unwrap(),
+            Some("127.0.0.1:6060".parse().unwrap())
+        );
+        assert_eq!(
+            pprof_listen(Some("0.0.0.0:7070")).unwrap(),
+            Some("0.0.0.0:7070".parse().unwrap())
+        );
+        let err = pprof_listen(Some("everywhere")).unwrap_err();
+        assert!(err.to_string().contains("SIGIL_PPROF_LISTEN"), "{err}");
     }
 }

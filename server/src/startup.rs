@@ -59,11 +59,13 @@ pub enum StartupError {
 
 /// Stops a running [`App`]: no new connections, in-flight requests finish.
 #[derive(Clone)]
-pub struct ShutdownHandle(ServerHandle);
+pub struct ShutdownHandle(Vec<ServerHandle>);
 
 impl ShutdownHandle {
     pub fn stop(&self) {
-        self.0.stop_graceful(DRAIN_TIMEOUT);
+        for server in &self.0 {
+            server.stop_graceful(DRAIN_TIMEOUT);
+        }
     }
 }
 
@@ -71,6 +73,8 @@ pub struct App {
     server: Server<TcpAcceptor>,
     mail_worker: MailWorker,
     local_addr: SocketAddr,
+    /// The CPU profiler's listener (`SIGIL_PPROF_LISTEN`), served by its own server.
+    profiler: Option<(Server<TcpAcceptor>, SocketAddr)>,
     state: AppState,
     bootstrap: Bootstrap,
 }
@@ -266,6 +270,10 @@ impl App {
             .map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
         let acceptor = TcpAcceptor::try_from(listener).map_err(bind_error)?;
+        let profiler = match state.config.pprof_listen {
+            Some(addr) => Some(bind_profiler(addr).await?),
+            None => None,
+        };
         let bootstrap = bootstrap::ensure_admin(&state)
             .await
             .map_err(|e| StartupError::Bootstrap(format!("{}: {}", e.code.as_str(), e.message)))?;
@@ -273,6 +281,7 @@ impl App {
             server: Server::new(acceptor),
             mail_worker,
             local_addr,
+            profiler,
             state,
             bootstrap,
         })
@@ -295,22 +304,62 @@ impl App {
         &self.bootstrap
     }
 
+    /// Where the CPU profiler listens, when it does.
+    pub fn profiler_addr(&self) -> Option<SocketAddr> {
+        self.profiler.as_ref().map(|(_, addr)| *addr)
+    }
+
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle(self.server.handle())
+        let mut servers = vec![self.server.handle()];
+        servers.extend(self.profiler.as_ref().map(|(server, _)| server.handle()));
+        ShutdownHandle(servers)
     }
 
     /// Serves until [`ShutdownHandle::stop`] is called, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) {
         let sweeper = tokio::spawn(sweep_forever(self.state.clone()));
         let rotator = tokio::spawn(rotate_keys_forever(self.state.clone()));
+        let profiler = self
+            .profiler
+            .map(|(server, _)| tokio::spawn(server.serve(profiler_service(self.state.clone()))));
         let service = crate::http::service(self.state);
         self.server.serve(service).await;
+        if let Some(profiler) = profiler {
+            let _ = profiler.await;
+        }
         sweeper.abort();
         rotator.abort();
         let _ = sweeper.await;
         let _ = rotator.await;
         self.mail_worker.flush(MAIL_FLUSH_TIMEOUT).await;
     }
+}
+
+async fn bind_profiler(
+    addr: SocketAddr,
+) -> Result<(Server<TcpAcceptor>, SocketAddr), StartupError> {
+    let bind_error = |source| StartupError::Bind { addr, source };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    if !local.ip().is_loopback() {
+        tracing::warn!(%local, "the CPU profiler listens beyond loopback; keep it off public networks");
+    }
+    tracing::info!(%local, "CPU profiler listening");
+    let acceptor = TcpAcceptor::try_from(listener).map_err(bind_error)?;
+    Ok((Server::new(acceptor), local))
+}
+
+#[cfg(feature = "pprof")]
+fn profiler_service(state: AppState) -> salvo::Service {
+    crate::http::profiler_service(state)
+}
+
+/// Unreachable: without the feature, configuration refuses `SIGIL_PPROF_LISTEN`.
+#[cfg(not(feature = "pprof"))]
+fn profiler_service(_state: AppState) -> salvo::Service {
+    salvo::Service::new(salvo::Router::new())
 }
 
 /// Expired sessions, refresh entries and blocked ids are ignored on read anyway; the sweep

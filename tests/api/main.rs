@@ -20,6 +20,7 @@ mod mfa;
 mod oidc_flows;
 mod oidc_rp;
 mod openapi;
+mod profiler;
 mod protection;
 mod refresh;
 mod replicas;

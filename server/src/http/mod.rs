@@ -11,6 +11,8 @@ mod hosted;
 mod mfa;
 mod oauth;
 mod pages;
+#[cfg(feature = "pprof")]
+mod profiler;
 mod rate_limit;
 mod respond;
 mod users;
@@ -28,6 +30,8 @@ use crate::state::AppState;
 
 pub use body::double_option;
 pub use context::REQUEST_ID_HEADER;
+#[cfg(feature = "pprof")]
+pub use profiler::service as profiler_service;
 
 pub fn service(state: AppState) -> Service {
     let limited = |bucket| rate_limit::RateLimited(bucket);
