@@ -68,6 +68,9 @@ pub struct Settings {
     /// `pretty` or `json`.
     #[arg(long, env = "SIGIL_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// A listener of its own for `/metrics` (`ip:port`); unset, `/metrics` is on the main one.
+    #[arg(long, env = "SIGIL_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
     /// Address of the CPU profiler (builds with the `pprof` feature): `ip:port`, or a bare
     /// port for loopback. Unset, no profiler listens.
     #[arg(long, env = "SIGIL_PPROF_LISTEN")]
@@ -278,6 +281,8 @@ pub struct MailConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// `/metrics` on a listener of its own, and not on the main one.
+    pub metrics_listen: Option<SocketAddr>,
     /// The CPU profiler's own listener; `None` when not asked for.
     pub pprof_listen: Option<SocketAddr>,
     pub storage: StorageConfig,
@@ -584,6 +589,15 @@ impl Config {
                 format!("{listen_text:?} is not an ip:port address"),
             )
         })?;
+        let metrics_listen = match non_empty(&s.metrics_listen) {
+            None => None,
+            Some(text) => Some(text.parse().map_err(|_| {
+                ConfigError::new(
+                    "SIGIL_METRICS_LISTEN",
+                    format!("{text:?} is not an ip:port address"),
+                )
+            })?),
+        };
         let pprof_listen = pprof_listen(s.pprof_listen.as_deref())?;
         let (issuer, issuer_is_https) = issuer(s.issuer.as_deref())?;
 
@@ -639,6 +653,7 @@ impl Config {
         }
         Ok(Self {
             listen,
+            metrics_listen,
             pprof_listen,
             storage,
             audit_retention,

@@ -73,8 +73,8 @@ pub struct App {
     server: Server<TcpAcceptor>,
     mail_worker: MailWorker,
     local_addr: SocketAddr,
-    /// The CPU profiler's listener (`SIGIL_PPROF_LISTEN`), served by its own server.
-    profiler: Option<(Server<TcpAcceptor>, SocketAddr)>,
+    /// Listeners apart from the public one: metrics, the CPU profiler.
+    side: Vec<SideListener>,
     state: AppState,
     bootstrap: Bootstrap,
 }
@@ -270,10 +270,13 @@ impl App {
             .map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
         let acceptor = TcpAcceptor::try_from(listener).map_err(bind_error)?;
-        let profiler = match state.config.pprof_listen {
-            Some(addr) => Some(bind_profiler(addr).await?),
-            None => None,
-        };
+        let mut side = Vec::new();
+        if let Some(addr) = state.config.metrics_listen {
+            side.push(SideListener::bind(Side::Metrics, addr).await?);
+        }
+        if let Some(addr) = state.config.pprof_listen {
+            side.push(SideListener::bind(Side::Profiler, addr).await?);
+        }
         let bootstrap = bootstrap::ensure_admin(&state)
             .await
             .map_err(|e| StartupError::Bootstrap(format!("{}: {}", e.code.as_str(), e.message)))?;
@@ -281,7 +284,7 @@ impl App {
             server: Server::new(acceptor),
             mail_worker,
             local_addr,
-            profiler,
+            side,
             state,
             bootstrap,
         })
@@ -304,14 +307,23 @@ impl App {
         &self.bootstrap
     }
 
+    /// Where the metrics listener listens, when there is one apart from the public listener.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.side_addr(Side::Metrics)
+    }
+
     /// Where the CPU profiler listens, when it does.
     pub fn profiler_addr(&self) -> Option<SocketAddr> {
-        self.profiler.as_ref().map(|(_, addr)| *addr)
+        self.side_addr(Side::Profiler)
+    }
+
+    fn side_addr(&self, which: Side) -> Option<SocketAddr> {
+        self.side.iter().find(|s| s.side == which).map(|s| s.addr)
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         let mut servers = vec![self.server.handle()];
-        servers.extend(self.profiler.as_ref().map(|(server, _)| server.handle()));
+        servers.extend(self.side.iter().map(|s| s.server.handle()));
         ShutdownHandle(servers)
     }
 
@@ -319,13 +331,18 @@ impl App {
     pub async fn run_until_stopped(self) {
         let sweeper = tokio::spawn(sweep_forever(self.state.clone()));
         let rotator = tokio::spawn(rotate_keys_forever(self.state.clone()));
-        let profiler = self
-            .profiler
-            .map(|(server, _)| tokio::spawn(server.serve(profiler_service(self.state.clone()))));
+        let side: Vec<_> = self
+            .side
+            .into_iter()
+            .map(|listener| {
+                let service = listener.side.service(self.state.clone());
+                tokio::spawn(listener.server.serve(service))
+            })
+            .collect();
         let service = crate::http::service(self.state);
         self.server.serve(service).await;
-        if let Some(profiler) = profiler {
-            let _ = profiler.await;
+        for server in side {
+            let _ = server.await;
         }
         sweeper.abort();
         rotator.abort();
@@ -335,20 +352,52 @@ impl App {
     }
 }
 
-async fn bind_profiler(
-    addr: SocketAddr,
-) -> Result<(Server<TcpAcceptor>, SocketAddr), StartupError> {
-    let bind_error = |source| StartupError::Bind { addr, source };
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(bind_error)?;
-    let local = listener.local_addr().map_err(bind_error)?;
-    if !local.ip().is_loopback() {
-        tracing::warn!(%local, "the CPU profiler listens beyond loopback; keep it off public networks");
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Metrics,
+    Profiler,
+}
+
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Metrics => "metrics",
+            Self::Profiler => "CPU profiler",
+        }
     }
-    tracing::info!(%local, "CPU profiler listening");
-    let acceptor = TcpAcceptor::try_from(listener).map_err(bind_error)?;
-    Ok((Server::new(acceptor), local))
+
+    fn service(self, state: AppState) -> salvo::Service {
+        match self {
+            Self::Metrics => crate::http::metrics_service(state),
+            Self::Profiler => profiler_service(state),
+        }
+    }
+}
+
+struct SideListener {
+    side: Side,
+    server: Server<TcpAcceptor>,
+    addr: SocketAddr,
+}
+
+impl SideListener {
+    async fn bind(side: Side, addr: SocketAddr) -> Result<Self, StartupError> {
+        let bind_error = |source| StartupError::Bind { addr, source };
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(bind_error)?;
+        let local = listener.local_addr().map_err(bind_error)?;
+        if side == Side::Profiler && !local.ip().is_loopback() {
+            tracing::warn!(%local, "the CPU profiler listens beyond loopback; keep it off public networks");
+        }
+        tracing::info!(%local, listener = side.name(), "listening");
+        let acceptor = TcpAcceptor::try_from(listener).map_err(bind_error)?;
+        Ok(Self {
+            side,
+            server: Server::new(acceptor),
+            addr: local,
+        })
+    }
 }
 
 #[cfg(feature = "pprof")]

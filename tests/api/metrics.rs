@@ -120,3 +120,37 @@ async fn metrics_count_the_workload() {
     );
     assert!(text.contains("# TYPE sigil_http_request_duration_seconds histogram"));
 }
+
+#[tokio::test]
+async fn metrics_listener_of_their_own_takes_them_off_the_public_one() {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], sigil_tests::services::free_port()));
+    let app = TestApp::spawn_with(|c| c.metrics_listen = Some(addr)).await;
+    let (_, tokens) = app.signed_in_user().await;
+    app.get("/metrics", None)
+        .await
+        .assert_error(404, "NOT_FOUND");
+
+    let response = app
+        .client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    assert_eq!(
+        value(&scrape, "sigil_logins_total", &[("result", "success")]),
+        1.0
+    );
+
+    // Nothing but metrics there: the API stays on the public listener.
+    let api = app
+        .client
+        .get(format!("http://{addr}/v1/users/me"))
+        .bearer_auth(&tokens.access)
+        .send()
+        .await
+        .unwrap();
+    sigil_tests::read(api).await.assert_error(404, "NOT_FOUND");
+}

@@ -36,9 +36,13 @@ pub use profiler::service as profiler_service;
 pub fn service(state: AppState) -> Service {
     let limited = |bucket| rate_limit::RateLimited(bucket);
     let cors = cors(&state.config.cors_origins);
+    let metrics_here = state.config.metrics_listen.is_none();
     let inject = context::InjectState(state);
-    let router = Router::new()
-        .push(Router::with_path("metrics").get(health::metrics))
+    let mut router = Router::new();
+    if metrics_here {
+        router = router.push(metrics_route());
+    }
+    let router = router
         .push(
             Router::with_path("v1")
                 .hoop(limited(Bucket::General))
@@ -224,6 +228,24 @@ pub fn service(state: AppState) -> Service {
         service = service.hoop(cors);
     }
     service.catcher(Catcher::default().hoop(respond::envelope_for_bare_errors))
+}
+
+fn metrics_route() -> Router {
+    Router::with_path("metrics").get(health::metrics)
+}
+
+/// `/metrics` alone, for `SIGIL_METRICS_LISTEN`.
+pub fn metrics_service(state: AppState) -> Service {
+    side_service(metrics_route(), state)
+}
+
+/// A listener apart from the public one: request ids, security headers and the error
+/// envelope, but none of the public routes.
+fn side_service(router: Router, state: AppState) -> Service {
+    Service::new(router)
+        .hoop(context::InjectState(state))
+        .hoop(context::request_context)
+        .catcher(Catcher::default().hoop(respond::envelope_for_bare_errors))
 }
 
 /// CORS for the configured origins only; none configured, no CORS headers at all.

@@ -9,11 +9,9 @@ use std::time::Duration;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use pprof::protos::Message;
-use salvo::catcher::Catcher;
 use salvo::http::{HeaderValue, StatusCode};
 use salvo::prelude::*;
 
-use super::{context, respond};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::state::AppState;
 
@@ -26,11 +24,7 @@ const MAX_SECONDS: u64 = 300;
 static PROFILING: AtomicBool = AtomicBool::new(false);
 
 pub fn service(state: AppState) -> Service {
-    let router = Router::with_path("debug/pprof/profile").get(profile);
-    Service::new(router)
-        .hoop(context::InjectState(state))
-        .hoop(context::request_context)
-        .catcher(Catcher::default().hoop(respond::envelope_for_bare_errors))
+    super::side_service(Router::with_path("debug/pprof/profile").get(profile), state)
 }
 
 fn seconds(req: &Request) -> Result<u64, ApiError> {
