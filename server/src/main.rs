@@ -33,6 +33,28 @@ enum Command {
         #[command(subcommand)]
         command: ClientsCommand,
     },
+    /// Manage users directly in the store (with the embedded store, stop the server first).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Create an administrator, active and with the email verified; prints it as JSON. The
+    /// password is read from stdin with --password-stdin (never from the command line, which
+    /// other users can see), or generated and printed once on stderr.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        server: ServeArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -114,6 +136,7 @@ fn main() -> ExitCode {
         Some(Command::CheckConfig(args)) => (args, true),
         Some(Command::Clients { command }) => return clients_command(command),
         Some(Command::Keys { command }) => return keys_command(command),
+        Some(Command::Users { command }) => return users_command(command),
         None => (cli.serve, false),
     };
     let config = match load(args) {
@@ -203,14 +226,13 @@ async fn wait_for_signal() {
     }
 }
 
-fn clients_command(command: ClientsCommand) -> ExitCode {
-    let server = match &command {
-        ClientsCommand::Create { server, .. } | ClientsCommand::List { server } => server,
-    };
-    let config = match load(ServeArgs {
-        config: server.config.clone(),
-        settings: server.settings.clone(),
-    }) {
+/// Runs an administrative command against the store: loads the configuration as `serve`
+/// does, prints the command's JSON answer, or its error on stderr.
+fn run_tool<Fut>(name: &str, server: ServeArgs, work: impl FnOnce(Config) -> Fut) -> ExitCode
+where
+    Fut: std::future::Future<Output = Result<String, String>>,
+{
+    let config = match load(server) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("{e}");
@@ -224,18 +246,38 @@ fn clients_command(command: ClientsCommand) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
-        let outcome = run_clients_command(command, config).await;
-        match outcome {
-            Ok(json) => {
-                println!("{json}");
-                ExitCode::SUCCESS
-            }
-            Err(message) => {
-                eprintln!("sigil clients: {message}");
-                ExitCode::FAILURE
-            }
+    match runtime.block_on(work(config)) {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
         }
+        Err(message) => {
+            eprintln!("sigil {name}: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An API error as one line: the field errors when there are some.
+fn error_line(e: sigil_server::error::ApiError) -> String {
+    let details: Vec<String> = e
+        .details
+        .iter()
+        .map(|d| format!("{}: {}", d.field, d.message))
+        .collect();
+    if details.is_empty() {
+        e.message
+    } else {
+        details.join("; ")
+    }
+}
+
+fn clients_command(command: ClientsCommand) -> ExitCode {
+    let server = match &command {
+        ClientsCommand::Create { server, .. } | ClientsCommand::List { server } => server.clone(),
+    };
+    run_tool("clients", server, |config| {
+        run_clients_command(command, config)
     })
 }
 
@@ -255,18 +297,7 @@ async fn run_clients_command(command: ClientsCommand, config: Config) -> Result<
                 scopes: (!client.scopes.is_empty()).then_some(client.scopes),
                 first_party: client.first_party,
             };
-            let (created, secret) = clients::create(&state, input).await.map_err(|e| {
-                let details: Vec<String> = e
-                    .details
-                    .iter()
-                    .map(|d| format!("{}: {}", d.field, d.message))
-                    .collect();
-                if details.is_empty() {
-                    e.message
-                } else {
-                    details.join("; ")
-                }
-            })?;
+            let (created, secret) = clients::create(&state, input).await.map_err(error_line)?;
             serde_json::to_string_pretty(&ClientView::new(&created, secret))
         }
         ClientsCommand::List { .. } => {
@@ -288,43 +319,68 @@ fn keys_command(command: KeysCommand) -> ExitCode {
         revoke_current,
         server,
     } = command;
-    let config = match load(server) {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(async move {
-        let outcome = async {
-            let state = sigil_server::startup::tool_state(config)
-                .await
-                .map_err(|e| e.to_string())?;
-            let now = state.clock.now();
-            state
-                .keyring
-                .rotate_now(revoke_current, now)
-                .await
-                .map_err(|e| e.to_string())?;
-            let keys = state.keyring.list(now).await.map_err(|e| e.to_string())?;
-            serde_json::to_string_pretty(&keys).map_err(|e| e.to_string())
+    run_tool("keys rotate", server, |config| async move {
+        let state = sigil_server::startup::tool_state(config)
+            .await
+            .map_err(|e| e.to_string())?;
+        let now = state.clock.now();
+        state
+            .keyring
+            .rotate_now(revoke_current, now)
+            .await
+            .map_err(|e| e.to_string())?;
+        let keys = state.keyring.list(now).await.map_err(|e| e.to_string())?;
+        serde_json::to_string_pretty(&keys).map_err(|e| e.to_string())
+    })
+}
+
+fn users_command(command: UsersCommand) -> ExitCode {
+    let UsersCommand::CreateAdmin {
+        email,
+        username,
+        password_stdin,
+        server,
+    } = command;
+    run_tool("users create-admin", server, |config| async move {
+        use sigil_server::service::{admin, bootstrap};
+        let password = if password_stdin {
+            let mut text = zeroize::Zeroizing::new(String::new());
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .map_err(|e| format!("reading the password from stdin: {e}"))?;
+            let line = text.strip_suffix('\n').unwrap_or(&text);
+            zeroize::Zeroizing::new(line.strip_suffix('\r').unwrap_or(line).to_owned())
+        } else {
+            bootstrap::generate_password()
         };
-        match outcome.await {
-            Ok(json) => {
-                println!("{json}");
-                ExitCode::SUCCESS
-            }
-            Err(message) => {
-                eprintln!("sigil keys rotate: {message}");
-                ExitCode::FAILURE
-            }
+        let state = sigil_server::startup::tool_state(config)
+            .await
+            .map_err(|e| e.to_string())?;
+        let input = admin::NewUserInput {
+            email: Some(email),
+            username: Some(username),
+            password: Some(password.to_string()),
+            first_name: None,
+            last_name: None,
+            phone: None,
+            roles: Some(vec!["admin".to_owned()]),
+            status: Some("active".to_owned()),
+            email_verified: Some(true),
+        };
+        let user = admin::create(&state, input).await.map_err(error_line)?;
+        tracing::info!(event = "cli.admin_created", user_id = %user.id, "created an admin from the command line");
+        if !password_stdin {
+            // Printed once, to the terminal only, never to the log stream.
+            eprintln!("password: {}", password.as_str());
         }
+        let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
+        let view = serde_json::json!({
+            "id": user.id,
+            "email": user.email,
+            "username": user.username,
+            "roles": roles,
+            "status": "active",
+            "emailVerified": user.email_verified,
+        });
+        serde_json::to_string_pretty(&view).map_err(|e| e.to_string())
     })
 }

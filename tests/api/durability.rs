@@ -122,6 +122,139 @@ async fn cli_creates_clients() {
     sigil.terminate().await;
 }
 
+async fn create_admin(
+    dir: &std::path::Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> std::process::Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(sigil_tests::sigil_binary())
+        .env_clear()
+        .env("SIGIL_DATA_DIR", dir)
+        .args(["users", "create-admin"])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).await.unwrap();
+    }
+    drop(input);
+    child.wait_with_output().await.unwrap()
+}
+
+async fn login(base: &str, login: &str, password: &str) -> sigil_tests::Reply {
+    read(
+        sigil_tests::client()
+            .post(format!("{base}/v1/auth/login"))
+            .json(&json!({"username": login, "password": password}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// `sigil users create-admin` before the first start: the admins it creates can sign in and
+/// use the admin API, and start-up then creates no bootstrap admin of its own.
+#[tokio::test]
+async fn cli_creates_admins() {
+    let dir = tempfile::tempdir().unwrap();
+    let chosen = "Correct-Horse-Battery-9!";
+    let output = create_admin(
+        dir.path(),
+        &[
+            "--email",
+            "ops@example.com",
+            "--username",
+            "ops",
+            "--password-stdin",
+        ],
+        Some(&format!("{chosen}\n")),
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains(chosen),
+        "the chosen password is never echoed"
+    );
+    let created: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(created["roles"], json!(["admin"]));
+
+    let again = create_admin(
+        dir.path(),
+        &[
+            "--email",
+            "other@example.com",
+            "--username",
+            "OPS",
+            "--password-stdin",
+        ],
+        Some(chosen),
+    )
+    .await;
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("sername"));
+
+    let weak = create_admin(
+        dir.path(),
+        &[
+            "--email",
+            "weak@example.com",
+            "--username",
+            "weak",
+            "--password-stdin",
+        ],
+        Some("password"),
+    )
+    .await;
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("password"));
+
+    let generated = create_admin(
+        dir.path(),
+        &["--email", "second@example.com", "--username", "second"],
+        None,
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&generated.stderr).into_owned();
+    assert!(generated.status.success(), "{stderr}");
+    let second_password = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .expect("the generated password on stderr")
+        .to_owned();
+
+    let sigil = SigilProcess::start(dir.path()).await;
+    let reply = login(&sigil.base, "ops", chosen).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let access = reply.data()["accessToken"].as_str().unwrap().to_owned();
+    let users = read(
+        sigil_tests::client()
+            .get(format!("{}/v1/admin/users", sigil.base))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(users.status, StatusCode::OK, "{}", users.body);
+    // ops and second only: no bootstrap admin was added on top.
+    assert_eq!(
+        users.body["pagination"]["total"],
+        json!(2),
+        "{}",
+        users.body
+    );
+    let reply = login(&sigil.base, "second", &second_password).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    sigil.terminate().await;
+}
+
 /// SIGTERM while requests are in flight: every accepted request completes, new connections
 /// are refused, and the process exits 0.
 #[tokio::test]

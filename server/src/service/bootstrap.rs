@@ -26,7 +26,7 @@ pub enum Bootstrap {
 }
 
 /// 24 characters from all four classes; far above the policy's zxcvbn threshold.
-fn generate_password() -> Zeroizing<String> {
+pub fn generate_password() -> Zeroizing<String> {
     const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
     const LOWER: &[u8] = b"abcdefghijkmnopqrstuvwxyz";
     const DIGIT: &[u8] = b"23456789";
