@@ -169,6 +169,89 @@ async fn documented_operations_are_routed_and_secured_as_documented() {
     }
 }
 
+/// Validates `body` against the schema the document names for `(method, path, status)`, with
+/// the `jsonschema` package (JSON Schema 2020-12, which OpenAPI 3.1 schemas are).
+const VALIDATE: &str = r#"
+import json, sys
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+doc = json.load(open(sys.argv[1]))
+body = json.load(open(sys.argv[2]))
+registry = Registry().with_resource("urn:sigil", Resource(contents=doc, specification=DRAFT202012))
+schema = {"$ref": "urn:sigil" + sys.argv[3]}
+errors = [e.message for e in Draft202012Validator(schema, registry=registry).iter_errors(body)]
+print("\n".join(errors))
+sys.exit(1 if errors else 0)
+"#;
+
+/// The real answer fits the documented schema, and has no field the document does not name.
+fn assert_documented(doc: &Value, method: &str, path: &str, status: &str, body: &Value) {
+    let reference = doc["paths"][path][method]["responses"][status]["content"]["application/json"]
+        ["schema"]["$ref"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{method} {path} {status} has no documented body"))
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let (doc_file, body_file) = (dir.path().join("doc.json"), dir.path().join("body.json"));
+    std::fs::write(&doc_file, serde_json::to_vec(doc).unwrap()).unwrap();
+    std::fs::write(&body_file, serde_json::to_vec(body).unwrap()).unwrap();
+    let output = std::process::Command::new(program("SIGIL_TEST_PYTHON"))
+        .args(["-c", VALIDATE])
+        .arg(&doc_file)
+        .arg(&body_file)
+        .arg(&reference)
+        .output()
+        .expect("run jsonschema");
+    assert!(
+        output.status.success(),
+        "{method} {path} {status} does not fit {reference}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let schema = |reference: &str| {
+        doc["components"]["schemas"][reference.trim_start_matches("#/components/schemas/")].clone()
+    };
+    let envelope = schema(&reference);
+    let data = &body["data"];
+    if let Some(data_ref) = envelope["properties"]["data"]["$ref"].as_str() {
+        let documented = schema(data_ref);
+        for key in data.as_object().expect("data object").keys() {
+            assert!(
+                documented["properties"][key].is_object(),
+                "{method} {path} answers `{key}`, which {data_ref} does not document"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn success_bodies_fit_their_documented_schemas() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let user = sigil_tests::TestUser::random();
+    let registered = app.register(&user).await;
+    assert_eq!(registered.status, StatusCode::CREATED);
+    assert_documented(&doc, "post", "/v1/auth/register", "201", &registered.body);
+    let login = app.login(&user).await;
+    assert_documented(&doc, "post", "/v1/auth/login", "200", &login.body);
+    let tokens = sigil_tests::tokens(&login);
+    let me = app.me(&tokens.access).await;
+    assert_documented(&doc, "get", "/v1/users/me", "200", &me.body);
+    let refreshed = app.refresh(&tokens.refresh).await;
+    assert_documented(&doc, "post", "/v1/auth/refresh", "200", &refreshed.body);
+    let forgot = app
+        .post("/v1/auth/forgot-password", json!({"email": user.email}))
+        .await;
+    assert_documented(
+        &doc,
+        "post",
+        "/v1/auth/forgot-password",
+        "200",
+        &forgot.body,
+    );
+}
+
 /// Swagger UI renders the document in a real browser, under Sigil's Content-Security-Policy.
 #[tokio::test]
 async fn swagger_ui_renders_the_operations_in_chromium() {

@@ -32,7 +32,7 @@ struct RegisterBody {
     phone: Option<String>,
 }
 
-#[endpoint(responses((status_code = 201, description = "Created")), status_codes(201, 400, 401, 403, 404, 409, 423, 429, 503), tags("auth"), request_body = RegisterBody)]
+#[endpoint(responses((status_code = 201, description = "Registered; pending until the email is verified", body = respond::UserEnvelope)), status_codes(201, 400, 401, 403, 404, 409, 423, 429, 503), tags("auth"), request_body = RegisterBody)]
 pub async fn register(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let b: RegisterBody = body::json(req).await?;
@@ -94,7 +94,7 @@ pub fn answer_with_tokens(
     respond::data_with_message(res, StatusCode::OK, message, TokensView::from(issued));
 }
 
-#[endpoint(tags("auth"), request_body = LoginBody)]
+#[endpoint(responses((status_code = 200, description = "Tokens and the user, in the success envelope", body = respond::TokensEnvelope)), tags("auth"), request_body = LoginBody)]
 pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let b: LoginBody = body::json(req).await?;
@@ -125,7 +125,7 @@ fn refresh_from_cookie(req: &Request) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-#[endpoint(tags("auth"), request_body = RefreshBody)]
+#[endpoint(responses((status_code = 200, description = "Tokens and the user, in the success envelope", body = respond::TokensEnvelope)), tags("auth"), request_body = RefreshBody)]
 pub async fn refresh(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let b: RefreshBody = body::optional_json(req).await?;
@@ -150,7 +150,7 @@ struct LogoutBody {
     logout_all_devices: bool,
 }
 
-#[endpoint(tags("auth"), request_body = LogoutBody, security(("bearer" = [])))]
+#[endpoint(responses((status_code = 200, description = "Done", body = respond::MessageEnvelope)), tags("auth"), request_body = LogoutBody, security(("bearer" = [])))]
 pub async fn logout(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let b: LogoutBody = body::optional_json(req).await?;
@@ -182,7 +182,7 @@ struct ChangePasswordBody {
     new_password: Option<String>,
 }
 
-#[endpoint(tags("auth"), request_body = ChangePasswordBody, security(("bearer" = [])))]
+#[endpoint(responses((status_code = 200, description = "Done", body = respond::MessageEnvelope)), tags("auth"), request_body = ChangePasswordBody, security(("bearer" = [])))]
 pub async fn change_password(
     req: &mut Request,
     depot: &mut Depot,
@@ -210,7 +210,7 @@ struct TokenBody {
     token: Option<String>,
 }
 
-#[endpoint(tags("auth"), request_body = TokenBody)]
+#[endpoint(responses((status_code = 200, description = "The user, in the success envelope", body = respond::UserEnvelope)), tags("auth"), request_body = TokenBody)]
 pub async fn verify_email(
     req: &mut Request,
     depot: &mut Depot,
@@ -231,7 +231,7 @@ struct EmailBody {
 }
 
 /// Always the same answer, whether or not the address has an account.
-#[endpoint(tags("auth"), request_body = EmailBody)]
+#[endpoint(responses((status_code = 200, description = "Done", body = respond::MessageEnvelope)), tags("auth"), request_body = EmailBody)]
 pub async fn resend_verification(
     req: &mut Request,
     depot: &mut Depot,
@@ -249,7 +249,7 @@ pub async fn resend_verification(
 }
 
 /// Always the same answer, at the same speed, whether or not the address has an account.
-#[endpoint(tags("auth"), request_body = EmailBody)]
+#[endpoint(responses((status_code = 200, description = "Done", body = respond::MessageEnvelope)), tags("auth"), request_body = EmailBody)]
 pub async fn forgot_password(
     req: &mut Request,
     depot: &mut Depot,
@@ -273,7 +273,7 @@ struct ResetBody {
     password: Option<String>,
 }
 
-#[endpoint(tags("auth"), request_body = ResetBody)]
+#[endpoint(responses((status_code = 200, description = "Done", body = respond::MessageEnvelope)), tags("auth"), request_body = ResetBody)]
 pub async fn reset_password(
     req: &mut Request,
     depot: &mut Depot,

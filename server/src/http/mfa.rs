@@ -37,7 +37,7 @@ struct CodeBody {
     code: Option<String>,
 }
 
-#[endpoint(tags("mfa"), request_body = CodeBody, security(("bearer" = [])))]
+#[endpoint(responses((status_code = 200, description = "Done", body = respond::MessageEnvelope)), tags("mfa"), request_body = CodeBody, security(("bearer" = [])))]
 pub async fn verify(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let principal = authenticated(&state, req).await?;
@@ -54,7 +54,7 @@ struct ChallengeBody {
     code: Option<String>,
 }
 
-#[endpoint(tags("mfa"), request_body = ChallengeBody)]
+#[endpoint(responses((status_code = 200, description = "Tokens and the user, in the success envelope", body = respond::TokensEnvelope)), tags("mfa"), request_body = ChallengeBody)]
 pub async fn challenge(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let b: ChallengeBody = body::json(req).await?;
@@ -76,7 +76,7 @@ struct DisableBody {
     code: Option<String>,
 }
 
-#[endpoint(tags("mfa"), request_body = DisableBody, security(("bearer" = [])))]
+#[endpoint(responses((status_code = 200, description = "Done", body = respond::MessageEnvelope)), tags("mfa"), request_body = DisableBody, security(("bearer" = [])))]
 pub async fn disable(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let principal = authenticated(&state, req).await?;

@@ -147,6 +147,35 @@ pub async fn envelope_for_bare_errors(depot: &mut Depot, res: &mut Response, ctr
     ctrl.skip_rest();
 }
 
+/// The success envelope with a user, for the OpenAPI document.
+#[derive(Serialize, salvo::oapi::ToSchema)]
+#[allow(dead_code)] // Only its schema is used; `data` renders the real body.
+pub struct UserEnvelope {
+    /// Always true.
+    success: bool,
+    message: Option<String>,
+    data: super::views::UserView,
+}
+
+/// The success envelope of a sign-in or refresh, for the OpenAPI document.
+#[derive(Serialize, salvo::oapi::ToSchema)]
+#[allow(dead_code)]
+pub struct TokensEnvelope {
+    /// Always true.
+    success: bool,
+    message: Option<String>,
+    data: super::views::TokensView,
+}
+
+/// The success envelope without data, for the OpenAPI document.
+#[derive(Serialize, salvo::oapi::ToSchema)]
+#[allow(dead_code)]
+pub struct MessageEnvelope {
+    /// Always true.
+    success: bool,
+    message: String,
+}
+
 /// The error envelope of every `/v1` error, for the OpenAPI document.
 #[derive(Serialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase")]

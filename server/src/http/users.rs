@@ -27,7 +27,7 @@ pub async fn authenticated(state: &AppState, req: &Request) -> ApiResult<Princip
     authenticate(state, token).await
 }
 
-#[endpoint(tags("users"), security(("bearer" = [])))]
+#[endpoint(responses((status_code = 200, description = "The user, in the success envelope", body = respond::UserEnvelope)), tags("users"), security(("bearer" = [])))]
 pub async fn me(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let principal = authenticated(&state, req).await?;
@@ -46,7 +46,7 @@ struct ProfileBody {
     phone: Option<Option<String>>,
 }
 
-#[endpoint(tags("users"), request_body = ProfileBody, security(("bearer" = [])))]
+#[endpoint(responses((status_code = 200, description = "The user, in the success envelope", body = respond::UserEnvelope)), tags("users"), request_body = ProfileBody, security(("bearer" = [])))]
 pub async fn update_me(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let principal = authenticated(&state, req).await?;
@@ -79,7 +79,7 @@ pub async fn sessions(req: &mut Request, depot: &mut Depot, res: &mut Response) 
     Ok(())
 }
 
-#[endpoint(tags("users"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
+#[endpoint(responses((status_code = 200, description = "Done", body = respond::MessageEnvelope)), tags("users"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn revoke_session(
     req: &mut Request,
     depot: &mut Depot,
@@ -99,7 +99,7 @@ struct DeleteBody {
     password: Option<String>,
 }
 
-#[endpoint(tags("users"), request_body = DeleteBody, security(("bearer" = [])))]
+#[endpoint(responses((status_code = 200, description = "Done", body = respond::MessageEnvelope)), tags("users"), request_body = DeleteBody, security(("bearer" = [])))]
 pub async fn delete_me(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let principal = authenticated(&state, req).await?;

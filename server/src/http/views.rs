@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::domain::{UserRecord, permissions_of};
 use crate::service::sessions::IssuedTokens;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserView {
     pub id: Uuid,
@@ -16,10 +16,14 @@ pub struct UserView {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub phone: Option<String>,
+    /// pending, active, suspended or deleted.
+    #[salvo(schema(value_type = String))]
     pub status: &'static str,
     pub email_verified: bool,
     pub mfa_enabled: bool,
+    #[salvo(schema(value_type = Vec<String>))]
     pub roles: Vec<&'static str>,
+    #[salvo(schema(value_type = Vec<String>))]
     pub permissions: Vec<&'static str>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_login: Option<OffsetDateTime>,
@@ -53,12 +57,15 @@ impl From<&UserRecord> for UserView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokensView {
     pub access_token: String,
     pub refresh_token: String,
+    /// Seconds until the access token expires.
     pub expires_in: u64,
+    /// Always Bearer.
+    #[salvo(schema(value_type = String))]
     pub token_type: &'static str,
     pub user: UserView,
 }
