@@ -213,12 +213,32 @@ fn assert_documented(doc: &Value, method: &str, path: &str, status: &str, body: 
         doc["components"]["schemas"][reference.trim_start_matches("#/components/schemas/")].clone()
     };
     let envelope = schema(&reference);
-    let data = &body["data"];
-    if let Some(data_ref) = envelope["properties"]["data"]["$ref"].as_str() {
-        let documented = schema(data_ref);
-        for key in data.as_object().expect("data object").keys() {
+    let data_schema = &envelope["properties"]["data"];
+    let (items, data_ref) = match data_schema["$ref"].as_str() {
+        Some(one) => (vec![body["data"].clone()], one),
+        None => match data_schema["items"]["$ref"].as_str() {
+            Some(each) => (body["data"].as_array().cloned().unwrap_or_default(), each),
+            None => return,
+        },
+    };
+    // A flattened struct is an allOf of its parts.
+    let documented = schema(data_ref);
+    let mut parts = vec![documented.clone()];
+    for part in documented["allOf"].as_array().into_iter().flatten() {
+        parts.push(match part["$ref"].as_str() {
+            Some(r) => schema(r),
+            None => part.clone(),
+        });
+    }
+    let known: Vec<&String> = parts
+        .iter()
+        .filter_map(|p| p["properties"].as_object())
+        .flat_map(|p| p.keys())
+        .collect();
+    for item in &items {
+        for key in item.as_object().expect("data object").keys() {
             assert!(
-                documented["properties"][key].is_object(),
+                known.contains(&key),
                 "{method} {path} answers `{key}`, which {data_ref} does not document"
             );
         }
@@ -250,6 +270,28 @@ async fn success_bodies_fit_their_documented_schemas() {
         "200",
         &forgot.body,
     );
+    let sessions = app.get("/v1/users/me/sessions", Some(&tokens.access)).await;
+    assert_documented(&doc, "get", "/v1/users/me/sessions", "200", &sessions.body);
+
+    let admin = app.admin_token().await;
+    let id = me.data()["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/admin/users/{id}");
+    let as_admin = app.request(Method::GET, &path, Some(&admin), None).await;
+    assert_documented(&doc, "get", "/v1/admin/users/{id}", "200", &as_admin.body);
+    let client = app
+        .request(
+            Method::POST,
+            "/v1/admin/clients",
+            Some(&admin),
+            Some(json!({"name": "Docs", "type": "confidential", "redirectUris": ["https://app.example.com/cb"]})),
+        )
+        .await;
+    assert_eq!(client.status, StatusCode::CREATED, "{}", client.body);
+    assert_documented(&doc, "post", "/v1/admin/clients", "201", &client.body);
+    let clients = app
+        .request(Method::GET, "/v1/admin/clients", Some(&admin), None)
+        .await;
+    assert_documented(&doc, "get", "/v1/admin/clients", "200", &clients.body);
 }
 
 /// Swagger UI renders the document in a real browser, under Sigil's Content-Security-Policy.

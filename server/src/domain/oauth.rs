@@ -17,7 +17,7 @@ pub const KNOWN_SCOPES: [&str; 6] = [
     "roles",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ClientType {
     /// Can keep a secret (a server).

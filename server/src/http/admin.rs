@@ -43,7 +43,7 @@ async fn audit_admin(
     .await;
 }
 
-#[endpoint(tags("admin"), security(("bearer" = [])))]
+#[endpoint(responses((status_code = 200, description = "Every client, in the success envelope", body = respond::ClientListEnvelope)), tags("admin"), security(("bearer" = [])))]
 pub async fn list_clients(
     req: &mut Request,
     depot: &mut Depot,
@@ -63,7 +63,7 @@ pub async fn list_clients(
     Ok(())
 }
 
-#[endpoint(responses((status_code = 201, description = "Created")), status_codes(201, 400, 401, 403, 404, 409, 423, 429, 503), tags("admin"), request_body = ClientInput, security(("bearer" = [])))]
+#[endpoint(responses((status_code = 201, description = "Created, with the secret of a confidential client (shown once)", body = respond::ClientEnvelope)), status_codes(201, 400, 401, 403, 404, 409, 423, 429, 503), tags("admin"), request_body = ClientInput, security(("bearer" = [])))]
 pub async fn create_client(
     req: &mut Request,
     depot: &mut Depot,
@@ -99,7 +99,7 @@ fn client_id(req: &Request) -> String {
     req.param::<String>("id").unwrap_or_default()
 }
 
-#[endpoint(tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
+#[endpoint(responses((status_code = 200, description = "The client, in the success envelope", body = respond::ClientEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn get_client(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     admin(&state, req, Permission::AdminClientsManage).await?;
@@ -108,7 +108,7 @@ pub async fn get_client(req: &mut Request, depot: &mut Depot, res: &mut Response
     Ok(())
 }
 
-#[endpoint(tags("admin"), request_body = ClientInput, security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
+#[endpoint(responses((status_code = 200, description = "The client, in the success envelope", body = respond::ClientEnvelope)), tags("admin"), request_body = ClientInput, security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn update_client(
     req: &mut Request,
     depot: &mut Depot,
@@ -131,7 +131,7 @@ pub async fn update_client(
     Ok(())
 }
 
-#[endpoint(tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
+#[endpoint(responses((status_code = 200, description = "Done", body = respond::MessageEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn delete_client(
     req: &mut Request,
     depot: &mut Depot,
@@ -154,7 +154,7 @@ pub async fn delete_client(
     Ok(())
 }
 
-#[endpoint(tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
+#[endpoint(responses((status_code = 200, description = "The client with its new secret (shown once)", body = respond::ClientEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn rotate_client_secret(
     req: &mut Request,
     depot: &mut Depot,
@@ -265,9 +265,9 @@ pub async fn allowlist(
 }
 
 /// A user as admins see it: the profile plus lockout and MFA state.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct AdminUserView {
+pub struct AdminUserView {
     #[serde(flatten)]
     user: super::views::UserView,
     failed_logins: u32,
@@ -308,7 +308,7 @@ pub async fn list_users(req: &mut Request, depot: &mut Depot, res: &mut Response
     Ok(())
 }
 
-#[endpoint(responses((status_code = 201, description = "Created")), status_codes(201, 400, 401, 403, 404, 409, 423, 429, 503), tags("admin"), request_body = users_admin::NewUserInput, security(("bearer" = [])))]
+#[endpoint(responses((status_code = 201, description = "Created", body = respond::AdminUserEnvelope)), status_codes(201, 400, 401, 403, 404, 409, 423, 429, 503), tags("admin"), request_body = users_admin::NewUserInput, security(("bearer" = [])))]
 pub async fn create_user(
     req: &mut Request,
     depot: &mut Depot,
@@ -355,7 +355,7 @@ async fn audit_target(
     .await;
 }
 
-#[endpoint(tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
+#[endpoint(responses((status_code = 200, description = "The user, in the success envelope", body = respond::AdminUserEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn get_user(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     admin(&state, req, Permission::AdminUsersRead).await?;
@@ -364,7 +364,7 @@ pub async fn get_user(req: &mut Request, depot: &mut Depot, res: &mut Response) 
     Ok(())
 }
 
-#[endpoint(tags("admin"), request_body = users_admin::UserUpdate, security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
+#[endpoint(responses((status_code = 200, description = "The user, in the success envelope", body = respond::AdminUserEnvelope)), tags("admin"), request_body = users_admin::UserUpdate, security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn update_user(
     req: &mut Request,
     depot: &mut Depot,
@@ -394,7 +394,7 @@ pub async fn update_user(
     Ok(())
 }
 
-#[endpoint(tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
+#[endpoint(responses((status_code = 200, description = "Done", body = respond::MessageEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn delete_user(
     req: &mut Request,
     depot: &mut Depot,
@@ -418,7 +418,7 @@ pub async fn delete_user(
     Ok(())
 }
 
-#[endpoint(tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
+#[endpoint(responses((status_code = 200, description = "The user, in the success envelope", body = respond::AdminUserEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn unlock_user(
     req: &mut Request,
     depot: &mut Depot,
@@ -442,7 +442,7 @@ pub async fn unlock_user(
     Ok(())
 }
 
-#[endpoint(tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
+#[endpoint(responses((status_code = 200, description = "The user, in the success envelope", body = respond::AdminUserEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn reset_user_mfa(
     req: &mut Request,
     depot: &mut Depot,

@@ -167,6 +167,44 @@ pub struct TokensEnvelope {
     data: super::views::TokensView,
 }
 
+/// The success envelope with a user as admins see it, for the OpenAPI document.
+#[derive(Serialize, salvo::oapi::ToSchema)]
+#[allow(dead_code)]
+pub struct AdminUserEnvelope {
+    /// Always true.
+    success: bool,
+    message: Option<String>,
+    data: super::admin::AdminUserView,
+}
+
+/// The success envelope with an OAuth client, for the OpenAPI document.
+#[derive(Serialize, salvo::oapi::ToSchema)]
+#[allow(dead_code)]
+pub struct ClientEnvelope {
+    /// Always true.
+    success: bool,
+    message: Option<String>,
+    data: crate::service::oauth::clients::ClientView,
+}
+
+/// The success envelope with every OAuth client, for the OpenAPI document.
+#[derive(Serialize, salvo::oapi::ToSchema)]
+#[allow(dead_code)]
+pub struct ClientListEnvelope {
+    /// Always true.
+    success: bool,
+    data: Vec<crate::service::oauth::clients::ClientView>,
+}
+
+/// The success envelope with the caller's sessions, for the OpenAPI document.
+#[derive(Serialize, salvo::oapi::ToSchema)]
+#[allow(dead_code)]
+pub struct SessionListEnvelope {
+    /// Always true.
+    success: bool,
+    data: Vec<crate::service::devices::SessionView>,
+}
+
 /// The success envelope without data, for the OpenAPI document.
 #[derive(Serialize, salvo::oapi::ToSchema)]
 #[allow(dead_code)]

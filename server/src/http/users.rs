@@ -70,7 +70,7 @@ pub async fn update_me(req: &mut Request, depot: &mut Depot, res: &mut Response)
     Ok(())
 }
 
-#[endpoint(tags("users"), security(("bearer" = [])))]
+#[endpoint(responses((status_code = 200, description = "The signed-in user's sessions, in the success envelope", body = respond::SessionListEnvelope)), tags("users"), security(("bearer" = [])))]
 pub async fn sessions(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let principal = authenticated(&state, req).await?;

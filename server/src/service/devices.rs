@@ -10,7 +10,7 @@ use crate::device::{self, Device};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionView {
     pub id: String,

@@ -28,7 +28,7 @@ pub struct ClientInput {
 }
 
 /// A client as the admin API shows it (never the secret digest).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientView {
     pub client_id: String,
@@ -37,6 +37,7 @@ pub struct ClientView {
     pub client_type: ClientType,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
+    #[salvo(schema(value_type = Vec<String>))]
     pub grant_types: Vec<&'static str>,
     pub scopes: Vec<String>,
     pub first_party: bool,
