@@ -66,7 +66,7 @@ struct Loaded {
 }
 
 /// A key as listed by the admin API.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyInfo {
     pub kid: String,

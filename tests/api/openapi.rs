@@ -115,6 +115,18 @@ async fn every_v1_operation_is_documented_with_the_error_envelope() {
         .collect();
     assert_eq!(documented, expected);
 
+    let untyped: Vec<String> = operations(&doc)
+        .into_iter()
+        .filter(|(method, path, _)| {
+            let responses = &doc["paths"][path][method.to_lowercase()]["responses"];
+            ["200", "201"]
+                .iter()
+                .all(|status| responses[status]["content"]["application/json"]["schema"].is_null())
+        })
+        .map(|(method, path, _)| format!("{method} {path}"))
+        .collect();
+    assert!(untyped.is_empty(), "no success body schema: {untyped:?}");
+
     let register = &doc["paths"]["/v1/auth/register"]["post"];
     assert!(register["responses"]["201"].is_object(), "{register}");
     assert!(register["requestBody"]["content"]["application/json"].is_object());
@@ -292,6 +304,45 @@ async fn success_bodies_fit_their_documented_schemas() {
         .request(Method::GET, "/v1/admin/clients", Some(&admin), None)
         .await;
     assert_documented(&doc, "get", "/v1/admin/clients", "200", &clients.body);
+    for path in [
+        "/v1/admin/users",
+        "/v1/admin/audit",
+        "/v1/admin/stats",
+        "/v1/admin/keys",
+    ] {
+        let reply = app.request(Method::GET, path, Some(&admin), None).await;
+        assert_documented(&doc, "get", path, "200", &reply.body);
+    }
+    let sessions_path = format!("/v1/admin/users/{id}/sessions");
+    let listed = app
+        .request(Method::GET, &sessions_path, Some(&admin), None)
+        .await;
+    assert_documented(
+        &doc,
+        "get",
+        "/v1/admin/users/{id}/sessions",
+        "200",
+        &listed.body,
+    );
+    let setup = app
+        .request(
+            Method::POST,
+            "/v1/auth/mfa/setup",
+            Some(&tokens.access),
+            None,
+        )
+        .await;
+    assert_documented(&doc, "post", "/v1/auth/mfa/setup", "200", &setup.body);
+    let revoked = app
+        .request(Method::DELETE, &sessions_path, Some(&admin), None)
+        .await;
+    assert_documented(
+        &doc,
+        "delete",
+        "/v1/admin/users/{id}/sessions",
+        "200",
+        &revoked.body,
+    );
 }
 
 /// Swagger UI renders the document in a real browser, under Sigil's Content-Security-Policy.

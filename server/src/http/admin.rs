@@ -185,7 +185,7 @@ pub async fn rotate_client_secret(
     Ok(())
 }
 
-#[endpoint(tags("admin"), security(("bearer" = [])))]
+#[endpoint(responses((status_code = 200, description = "The key ring, newest first", body = respond::KeyListEnvelope)), tags("admin"), security(("bearer" = [])))]
 pub async fn list_keys(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     admin(&state, req, Permission::AdminKeysManage).await?;
@@ -207,7 +207,7 @@ struct RotateBody {
 
 /// A new signing key: published now, signing after the pre-publication window; or, with
 /// `revokeCurrent`, the active key is dropped and the new key signs at once.
-#[endpoint(tags("admin"), request_body = RotateBody, security(("bearer" = [])))]
+#[endpoint(responses((status_code = 200, description = "The key ring after the rotation", body = respond::KeyListEnvelope)), tags("admin"), request_body = RotateBody, security(("bearer" = [])))]
 pub async fn rotate_keys(
     req: &mut Request,
     depot: &mut Depot,
@@ -275,6 +275,35 @@ pub struct AdminUserView {
     locked_until: Option<time::OffsetDateTime>,
 }
 
+/// A session as admins see it: which client and how the user signed in.
+#[derive(serde::Serialize, salvo::oapi::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminSessionView {
+    id: String,
+    client_id: String,
+    device: crate::device::Device,
+    ip: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    last_activity: time::OffsetDateTime,
+    /// Authentication methods (`pwd`, `otp`, ...).
+    amr: Vec<String>,
+}
+
+#[derive(serde::Serialize, salvo::oapi::ToSchema)]
+pub struct RevokedView {
+    revoked: usize,
+}
+
+/// Audit events, newest first; `nextCursor` fetches the page after.
+#[derive(serde::Serialize, salvo::oapi::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditPage {
+    events: Vec<crate::store::AuditEvent>,
+    next_cursor: Option<String>,
+}
+
 fn admin_view(user: &crate::domain::UserRecord) -> AdminUserView {
     AdminUserView {
         user: super::views::UserView::from(user),
@@ -293,7 +322,7 @@ fn user_id(req: &Request) -> ApiResult<uuid::Uuid> {
 
 use crate::service::admin as users_admin;
 
-#[endpoint(tags("admin"), security(("bearer" = [])))]
+#[endpoint(responses((status_code = 200, description = "A page of users", body = respond::AdminUserListEnvelope)), tags("admin"), security(("bearer" = [])))]
 pub async fn list_users(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     admin(&state, req, Permission::AdminUsersRead).await?;
@@ -466,7 +495,7 @@ pub async fn reset_user_mfa(
     Ok(())
 }
 
-#[endpoint(tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
+#[endpoint(responses((status_code = 200, description = "The user's live sessions", body = respond::AdminSessionListEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn user_sessions(
     req: &mut Request,
     depot: &mut Depot,
@@ -475,25 +504,23 @@ pub async fn user_sessions(
     let state = app_state(depot)?;
     admin(&state, req, Permission::AdminUsersRead).await?;
     let sessions = users_admin::sessions(&state, user_id(req)?).await?;
-    let view: Vec<serde_json::Value> = sessions
+    let view: Vec<AdminSessionView> = sessions
         .iter()
-        .map(|s| {
-            json!({
-                "id": s.id,
-                "clientId": s.client_id,
-                "device": crate::device::parse(s.user_agent.as_deref()),
-                "ip": s.ip,
-                "createdAt": s.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-                "lastActivity": s.last_activity.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-                "amr": s.amr,
-            })
+        .map(|s| AdminSessionView {
+            id: s.id.clone(),
+            client_id: s.client_id.clone(),
+            device: crate::device::parse(s.user_agent.as_deref()),
+            ip: s.ip.clone(),
+            created_at: s.created_at,
+            last_activity: s.last_activity,
+            amr: s.amr.clone(),
         })
         .collect();
     respond::data(res, StatusCode::OK, view);
     Ok(())
 }
 
-#[endpoint(tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
+#[endpoint(responses((status_code = 200, description = "How many sessions were revoked", body = respond::RevokedEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn revoke_user_sessions(
     req: &mut Request,
     depot: &mut Depot,
@@ -517,12 +544,14 @@ pub async fn revoke_user_sessions(
         res,
         StatusCode::OK,
         "Sessions revoked",
-        json!({ "revoked": revoked.len() }),
+        RevokedView {
+            revoked: revoked.len(),
+        },
     );
     Ok(())
 }
 
-#[endpoint(tags("admin"), security(("bearer" = [])))]
+#[endpoint(responses((status_code = 200, description = "A page of audit events, newest first", body = respond::AuditEnvelope)), tags("admin"), security(("bearer" = [])))]
 pub async fn audit_events(
     req: &mut Request,
     depot: &mut Depot,
@@ -535,12 +564,15 @@ pub async fn audit_events(
     respond::data(
         res,
         StatusCode::OK,
-        json!({ "events": events, "nextCursor": next_cursor }),
+        AuditPage {
+            events,
+            next_cursor,
+        },
     );
     Ok(())
 }
 
-#[endpoint(tags("admin"), security(("bearer" = [])))]
+#[endpoint(responses((status_code = 200, description = "Counts for the dashboard", body = respond::StatsEnvelope)), tags("admin"), security(("bearer" = [])))]
 pub async fn stats(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     admin(&state, req, Permission::AdminUsersRead).await?;

@@ -3,7 +3,6 @@
 use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::auth::answer_with_tokens;
 use super::body;
@@ -13,7 +12,7 @@ use super::users::authenticated;
 use crate::error::ApiResult;
 use crate::service::mfa;
 
-#[endpoint(tags("mfa"), security(("bearer" = [])))]
+#[endpoint(responses((status_code = 200, description = "The secret, QR code and backup codes, shown once", body = respond::EnrolmentEnvelope)), tags("mfa"), security(("bearer" = [])))]
 pub async fn setup(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let principal = authenticated(&state, req).await?;
@@ -93,7 +92,7 @@ pub async fn disable(req: &mut Request, depot: &mut Depot, res: &mut Response) -
     Ok(())
 }
 
-#[endpoint(tags("mfa"), request_body = CodeBody, security(("bearer" = [])))]
+#[endpoint(responses((status_code = 200, description = "New backup codes, shown once", body = respond::BackupCodesEnvelope)), tags("mfa"), request_body = CodeBody, security(("bearer" = [])))]
 pub async fn backup_codes(
     req: &mut Request,
     depot: &mut Depot,
@@ -113,7 +112,16 @@ pub async fn backup_codes(
         res,
         StatusCode::OK,
         "New backup codes; the old ones no longer work. They are shown once.",
-        json!({ "backupCodes": codes }),
+        BackupCodesView {
+            backup_codes: codes,
+        },
     );
     Ok(())
+}
+
+/// Fresh backup codes; the old ones stop working.
+#[derive(serde::Serialize, salvo::oapi::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupCodesView {
+    backup_codes: Vec<String>,
 }

@@ -147,62 +147,57 @@ pub async fn envelope_for_bare_errors(depot: &mut Depot, res: &mut Response, ctr
     ctrl.skip_rest();
 }
 
-/// The success envelope with a user, for the OpenAPI document.
-#[derive(Serialize, salvo::oapi::ToSchema)]
-#[allow(dead_code)] // Only its schema is used; `data` renders the real body.
-pub struct UserEnvelope {
-    /// Always true.
-    success: bool,
-    message: Option<String>,
-    data: super::views::UserView,
+/// A success envelope carrying `$data`, for the OpenAPI document only: handlers render the
+/// real body with [`data`] / [`data_with_message`].
+macro_rules! envelope {
+    ($(#[$doc:meta])* $name:ident, $data:ty) => {
+        $(#[$doc])*
+        #[derive(Serialize, salvo::oapi::ToSchema)]
+        #[allow(dead_code)]
+        pub struct $name {
+            /// Always true.
+            success: bool,
+            message: Option<String>,
+            data: $data,
+        }
+    };
 }
 
-/// The success envelope of a sign-in or refresh, for the OpenAPI document.
-#[derive(Serialize, salvo::oapi::ToSchema)]
-#[allow(dead_code)]
-pub struct TokensEnvelope {
-    /// Always true.
-    success: bool,
-    message: Option<String>,
-    data: super::views::TokensView,
-}
+envelope!(UserEnvelope, super::views::UserView);
+envelope!(
+    /// A sign-in, MFA challenge or refresh.
+    TokensEnvelope,
+    super::views::TokensView
+);
+envelope!(AdminUserEnvelope, super::admin::AdminUserView);
+envelope!(ClientEnvelope, crate::service::oauth::clients::ClientView);
+envelope!(
+    ClientListEnvelope,
+    Vec<crate::service::oauth::clients::ClientView>
+);
+envelope!(
+    SessionListEnvelope,
+    Vec<crate::service::devices::SessionView>
+);
+envelope!(
+    AdminSessionListEnvelope,
+    Vec<super::admin::AdminSessionView>
+);
+envelope!(RevokedEnvelope, super::admin::RevokedView);
+envelope!(AuditEnvelope, super::admin::AuditPage);
+envelope!(StatsEnvelope, crate::service::admin::Stats);
+envelope!(KeyListEnvelope, Vec<crate::keyring::KeyInfo>);
+envelope!(EnrolmentEnvelope, crate::service::mfa::Enrolment);
+envelope!(BackupCodesEnvelope, super::mfa::BackupCodesView);
 
-/// The success envelope with a user as admins see it, for the OpenAPI document.
+/// The admin user list: the users and where the page is.
 #[derive(Serialize, salvo::oapi::ToSchema)]
 #[allow(dead_code)]
-pub struct AdminUserEnvelope {
+pub struct AdminUserListEnvelope {
     /// Always true.
     success: bool,
-    message: Option<String>,
-    data: super::admin::AdminUserView,
-}
-
-/// The success envelope with an OAuth client, for the OpenAPI document.
-#[derive(Serialize, salvo::oapi::ToSchema)]
-#[allow(dead_code)]
-pub struct ClientEnvelope {
-    /// Always true.
-    success: bool,
-    message: Option<String>,
-    data: crate::service::oauth::clients::ClientView,
-}
-
-/// The success envelope with every OAuth client, for the OpenAPI document.
-#[derive(Serialize, salvo::oapi::ToSchema)]
-#[allow(dead_code)]
-pub struct ClientListEnvelope {
-    /// Always true.
-    success: bool,
-    data: Vec<crate::service::oauth::clients::ClientView>,
-}
-
-/// The success envelope with the caller's sessions, for the OpenAPI document.
-#[derive(Serialize, salvo::oapi::ToSchema)]
-#[allow(dead_code)]
-pub struct SessionListEnvelope {
-    /// Always true.
-    success: bool,
-    data: Vec<crate::service::devices::SessionView>,
+    data: Vec<super::admin::AdminUserView>,
+    pagination: crate::service::admin::Pagination,
 }
 
 /// The success envelope without data, for the OpenAPI document.

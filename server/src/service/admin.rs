@@ -53,7 +53,7 @@ pub struct UserListParams {
     pub sort: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, salvo::oapi::ToSchema)]
 pub struct Pagination {
     pub page: u64,
     pub limit: u64,
@@ -434,9 +434,11 @@ pub async fn audit(
     Ok((events, next.flatten()))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
+    /// Users by status, and `total`.
+    #[salvo(schema(value_type = HashMap<String, u64>))]
     pub users: HashMap<&'static str, u64>,
     pub active_sessions: u64,
     pub logins_last_hour: u64,

@@ -95,7 +95,7 @@ fn is_totp_shape(code: &str) -> bool {
 }
 
 /// What enrolment hands out, once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Enrolment {
     pub secret: String,

@@ -50,7 +50,7 @@ pub enum RefreshOutcome {
 
 /// Where a signing key is in its life, derived from the key ring and the time (see
 /// `keyring`): every replica computes the same state without coordination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyState {
     /// Published, not signing yet.
@@ -135,7 +135,7 @@ pub enum ConsumeOutcome {
 }
 
 /// One security-relevant action (SPEC section 7).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, salvo::oapi::ToSchema)]
 pub struct AuditEvent {
     /// Sorts by time: zero-padded Unix nanoseconds, then a random suffix.
     pub id: String,
@@ -150,7 +150,8 @@ pub struct AuditEvent {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
-    /// Small structured details; never secrets.
+    /// Small structured details (an object, or null when there are none); never secrets.
+    #[salvo(schema(value_type = Option<Object>))]
     pub details: serde_json::Value,
 }
 
