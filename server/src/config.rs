@@ -123,6 +123,9 @@ pub struct Settings {
     /// MFA code attempts per user.
     #[arg(long, env = "SIGIL_RATE_LIMIT_MFA")]
     pub rate_limit_mfa: Option<String>,
+    /// Requests to `/oauth2/token` and `/oauth2/introspect` per client.
+    #[arg(long, env = "SIGIL_RATE_LIMIT_CLIENT")]
+    pub rate_limit_client: Option<String>,
     /// Argon2id memory cost in KiB.
     #[arg(long, env = "SIGIL_ARGON2_MEMORY_KIB")]
     pub argon2_memory_kib: Option<String>,
@@ -259,6 +262,7 @@ pub struct RateLimits {
     pub register: Option<RateLimit>,
     pub password_reset: Option<RateLimit>,
     pub mfa: Option<RateLimit>,
+    pub client: Option<RateLimit>,
 }
 
 impl RateLimits {
@@ -268,6 +272,7 @@ impl RateLimits {
         register: None,
         password_reset: None,
         mfa: None,
+        client: None,
     };
 }
 
@@ -688,6 +693,11 @@ impl Config {
                     "3/1h",
                 )?,
                 mfa: rate_limit("SIGIL_RATE_LIMIT_MFA", s.rate_limit_mfa.as_deref(), "10/5m")?,
+                client: rate_limit(
+                    "SIGIL_RATE_LIMIT_CLIENT",
+                    s.rate_limit_client.as_deref(),
+                    "6000/1m",
+                )?,
             },
             issuer,
             issuer_is_https,

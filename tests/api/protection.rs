@@ -252,3 +252,70 @@ async fn security_headers_on_success_and_errors() {
         );
     }
 }
+
+/// `/oauth2/token` and `/oauth2/introspect` share one budget per client: the client over it
+/// gets 429 `slow_down` with `Retry-After`, another client is unaffected, and the window
+/// resets.
+#[tokio::test]
+async fn token_endpoint_limit_is_per_client() {
+    let app = TestApp::spawn_with(|c| c.rate_limits.client = limit(3, 60)).await;
+    let machine = json!({
+        "name": "Batch", "type": "confidential", "grantTypes": ["client_credentials"]
+    });
+    let (busy, busy_secret) = app.create_client(machine.clone()).await;
+    let (quiet, quiet_secret) = app.create_client(machine).await;
+    let (busy_secret, quiet_secret) = (busy_secret.unwrap(), quiet_secret.unwrap());
+    let token = |id: String, secret: String| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url("/oauth2/token"))
+                .basic_auth(id, Some(secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    let first = token(busy.clone(), busy_secret.clone()).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(first.headers()["x-ratelimit-remaining"], "2");
+    let access = first.json::<serde_json::Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let introspected = app
+        .client
+        .post(app.url("/oauth2/introspect"))
+        .basic_auth(&busy, Some(&busy_secret))
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(introspected.status(), StatusCode::OK);
+    assert_eq!(introspected.headers()["x-ratelimit-remaining"], "1");
+    assert_eq!(
+        token(busy.clone(), busy_secret.clone()).await.status(),
+        StatusCode::OK
+    );
+
+    let refused = token(busy.clone(), busy_secret.clone()).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], json!("slow_down"));
+    // A wrong secret draws on the same budget: guessing is throttled too.
+    assert_eq!(
+        token(busy.clone(), "wrong".into()).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    assert_eq!(
+        token(quiet, quiet_secret).await.status(),
+        StatusCode::OK,
+        "another client keeps its own budget"
+    );
+    app.advance_clock(Duration::from_secs(61));
+    assert_eq!(token(busy, busy_secret).await.status(), StatusCode::OK);
+}

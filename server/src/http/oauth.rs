@@ -10,12 +10,14 @@ use super::context::{app_state, client_info};
 use super::csrf;
 use super::hosted::{clear_browser_cookie, current_browser, show_next};
 use super::pages::{html, message};
+use super::respond::set_rate_headers;
 use crate::service::oauth::authorize::{self as authorization, AuthorizeParams};
 use crate::service::oauth::clients::{ClientCredentials, authenticate};
 use crate::service::oauth::logout::{self, LogoutParams};
 use crate::service::oauth::token::{self as grants, TokenParams};
 use crate::service::oauth::{OAuthError, resources};
 use crate::service::principal::{authenticate as authenticate_bearer, bearer_token};
+use crate::service::rate_limit::{Bucket, check};
 
 #[async_trait]
 impl Writer for OAuthError {
@@ -117,6 +119,8 @@ pub async fn token_endpoint(
     let state = app_state(depot)?;
     let basic = basic_credentials(req)?;
     let params: TokenParams = form(req).await?;
+    let claimed = basic.as_ref().map(|(id, _)| id.as_str());
+    count_client_request(&state, res, claimed.or(params.client_id.as_deref())).await?;
     let answer = grants::exchange(&state, params, basic, &client_info(req, depot, &state)).await?;
     no_store(res);
     res.render(Json(answer));
@@ -156,13 +160,50 @@ struct TokenForm {
     client_secret: Option<String>,
 }
 
+/// SPEC section 7: the token, introspection and revocation endpoints draw on a budget per
+/// client (`SIGIL_RATE_LIMIT_CLIENT`, 6000 a minute), counted by the client id a request
+/// claims before its secret is checked, so that guessing a client's secret is throttled too.
+/// Whoever floods another client's id can spend that client's budget; the budget is far
+/// above what a client needs, and the per-ip limits of the proxy in front are the answer to
+/// that flood. Requests without a client id are refused later as `invalid_client`.
+async fn count_client_request(
+    state: &crate::state::AppState,
+    res: &mut Response,
+    client_id: Option<&str>,
+) -> Result<(), OAuthError> {
+    let Some(id) = client_id.filter(|id| !id.is_empty()) else {
+        return Ok(());
+    };
+    match check(state, Bucket::Client, id).await {
+        Ok(Some(decision)) => {
+            set_rate_headers(res, &decision);
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(refused) => {
+            if let Some(rate) = &refused.rate {
+                set_rate_headers(res, rate);
+            }
+            if let Some(wait) = refused.retry_after
+                && let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string())
+            {
+                res.headers_mut().insert("retry-after", value);
+            }
+            Err(OAuthError::from(refused))
+        }
+    }
+}
+
 async fn client_and_token(
     req: &mut Request,
     depot: &Depot,
+    res: &mut Response,
 ) -> Result<(crate::state::AppState, crate::domain::ClientRecord, String), OAuthError> {
     let state = app_state(depot)?;
     let basic = basic_credentials(req)?;
     let f: TokenForm = form(req).await?;
+    let claimed = basic.as_ref().map(|(id, _)| id.as_str());
+    count_client_request(&state, res, claimed.or(f.client_id.as_deref())).await?;
     let client = authenticate(
         &state,
         ClientCredentials {
@@ -185,7 +226,7 @@ pub async fn introspect_endpoint(
     depot: &mut Depot,
     res: &mut Response,
 ) -> Result<(), OAuthError> {
-    let (state, client, token) = client_and_token(req, depot).await?;
+    let (state, client, token) = client_and_token(req, depot, res).await?;
     if client.client_type != crate::domain::ClientType::Confidential {
         return Err(OAuthError::unauthorized_client(
             "Introspection needs a confidential client",
@@ -203,7 +244,7 @@ pub async fn revoke_endpoint(
     depot: &mut Depot,
     res: &mut Response,
 ) -> Result<(), OAuthError> {
-    let (state, client, token) = client_and_token(req, depot).await?;
+    let (state, client, token) = client_and_token(req, depot, res).await?;
     resources::revoke(&state, &client, &token).await?;
     no_store(res);
     res.status_code(StatusCode::OK);

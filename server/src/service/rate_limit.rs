@@ -15,6 +15,8 @@ pub enum Bucket {
     PasswordReset,
     /// Per user, not per ip.
     Mfa,
+    /// Per OAuth client, on `/oauth2/token` and `/oauth2/introspect`.
+    Client,
 }
 
 impl Bucket {
@@ -25,6 +27,7 @@ impl Bucket {
             Self::Register => "register",
             Self::PasswordReset => "password_reset",
             Self::Mfa => "mfa",
+            Self::Client => "client",
         }
     }
 
@@ -36,12 +39,17 @@ impl Bucket {
             Self::Register => limits.register,
             Self::PasswordReset => limits.password_reset,
             Self::Mfa => limits.mfa,
+            Self::Client => limits.client,
         }
     }
 
     fn refusal(self) -> ApiError {
         let (code, message) = match self {
             Self::General => (ErrorCode::RateLimitExceeded, "Too many requests"),
+            Self::Client => (
+                ErrorCode::RateLimitExceeded,
+                "Too many requests for this client",
+            ),
             Self::Mfa => (ErrorCode::AuthRateLimitExceeded, "Too many code attempts"),
             Self::Login => (
                 ErrorCode::AuthRateLimitExceeded,
