@@ -146,28 +146,12 @@ async fn listing_pagination_and_search() {
         } else {
             format!("bob_{i:02}")
         };
-        let mut user = sigil_server::domain::UserRecord {
-            id: uuid::Uuid::new_v4(),
-            email: format!("{name}@Example.com"),
-            email_normalized: format!("{name}@example.com"),
-            username: name.to_uppercase(),
-            username_normalized: name.clone(),
-            password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
-            first_name: None,
-            last_name: None,
-            phone: None,
-            status: sigil_server::domain::UserStatus::Active,
-            email_verified: true,
-            roles: vec![sigil_server::domain::Role::User],
-            failed_logins: 0,
-            locked_until: None,
-            created_at: now + std::time::Duration::from_secs(i),
-            updated_at: now,
-            last_login: None,
-            password_changed_at: now,
-            known_devices: vec![],
-            mfa: Default::default(),
-        };
+        let mut user = sigil_tests::user_record(&name, now + std::time::Duration::from_secs(i));
+        // Stored spellings differ in case from what searches use.
+        user.email = format!("{name}@Example.com");
+        user.username = name.to_uppercase();
+        user.updated_at = now;
+        user.password_changed_at = now;
         if i == 7 {
             user.status = sigil_server::domain::UserStatus::Suspended;
         }

@@ -409,3 +409,33 @@ pub fn sigil_binary() -> PathBuf {
     );
     bin
 }
+
+/// An active, verified user record named `name` (lower case), to seed a store directly;
+/// its password hash matches no password.
+pub fn user_record(
+    name: &str,
+    created_at: time::OffsetDateTime,
+) -> sigil_server::domain::UserRecord {
+    sigil_server::domain::UserRecord {
+        id: Uuid::new_v4(),
+        email: format!("{name}@example.com"),
+        email_normalized: format!("{name}@example.com"),
+        username: name.to_owned(),
+        username_normalized: name.to_owned(),
+        password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+        first_name: None,
+        last_name: None,
+        phone: None,
+        status: sigil_server::domain::UserStatus::Active,
+        email_verified: true,
+        roles: vec![sigil_server::domain::Role::User],
+        failed_logins: 0,
+        locked_until: None,
+        created_at,
+        updated_at: created_at,
+        last_login: None,
+        password_changed_at: created_at,
+        known_devices: vec![],
+        mfa: Default::default(),
+    }
+}

@@ -15,38 +15,18 @@ use sigil_tests::TestApp;
 const ROUNDS: usize = 15;
 
 fn user(i: usize, now: time::OffsetDateTime) -> UserRecord {
-    let name = format!("user_{i:06}");
-    UserRecord {
-        id: uuid::Uuid::new_v4(),
-        email: format!("{name}@example.com"),
-        email_normalized: format!("{name}@example.com"),
-        username: name.clone(),
-        username_normalized: name,
-        password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
-        first_name: None,
-        last_name: None,
-        phone: None,
-        // One in ten suspended, one in fifty moderators: filters that select a minority.
-        status: if i.is_multiple_of(10) {
-            UserStatus::Suspended
-        } else {
-            UserStatus::Active
-        },
-        email_verified: true,
-        roles: if i.is_multiple_of(50) {
-            vec![Role::Moderator]
-        } else {
-            vec![Role::User]
-        },
-        failed_logins: 0,
-        locked_until: None,
-        created_at: now + Duration::from_millis(i as u64),
-        updated_at: now,
-        last_login: None,
-        password_changed_at: now,
-        known_devices: vec![],
-        mfa: Default::default(),
+    let mut user = sigil_tests::user_record(
+        &format!("user_{i:06}"),
+        now + Duration::from_millis(i as u64),
+    );
+    // One in ten suspended, one in fifty moderators: filters that select a minority.
+    if i.is_multiple_of(10) {
+        user.status = UserStatus::Suspended;
     }
+    if i.is_multiple_of(50) {
+        user.roles = vec![Role::Moderator];
+    }
+    user
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
