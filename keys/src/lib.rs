@@ -4,6 +4,7 @@
 //! This crate knows nothing about HTTP or storage. Relying services use [`Verifier`] (built from
 //! a [`JwkSet`]) to check Sigil's tokens offline.
 
+mod claims;
 mod error;
 mod jwk;
 mod keypair;
@@ -12,6 +13,7 @@ mod remote;
 mod sign;
 mod verify;
 
+pub use claims::{ACCESS_TOKEN_TYP, AccessClaims, Audience};
 pub use error::KeyError;
 pub use jwk::{Jwk, JwkSet};
 pub use keypair::{KeyPair, KeySize};

@@ -64,6 +64,13 @@ impl VerifyOptions {
         }
     }
 
+    /// What a resource server checks on a Sigil access token (RFC 9068): the issuer, the type
+    /// `at+jwt` and its own identifier among the token's audiences. Read the claims as
+    /// [`crate::AccessClaims`].
+    pub fn access_token(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self::new(issuer, audience).with_typ(crate::ACCESS_TOKEN_TYP)
+    }
+
     pub fn with_typ(mut self, typ: impl Into<String>) -> Self {
         self.typ = Some(typ.into());
         self

@@ -61,6 +61,12 @@ pub struct Settings {
     pub remember_me_ttl: Option<String>,
     #[arg(long, env = "SIGIL_REQUIRE_EMAIL_VERIFICATION")]
     pub require_email_verification: Option<String>,
+    /// Comma-separated audiences of REST tokens (`/v1`); default: the issuer.
+    #[arg(long, env = "SIGIL_REST_AUDIENCE")]
+    pub rest_audience: Option<String>,
+    /// How recent a sign-in must be for sensitive changes without the password.
+    #[arg(long, env = "SIGIL_REAUTHENTICATION_WINDOW")]
+    pub reauthentication_window: Option<String>,
     #[arg(long, env = "SIGIL_BOOTSTRAP_ADMIN_EMAIL")]
     pub bootstrap_admin_email: Option<String>,
     #[arg(long, env = "SIGIL_BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]
@@ -308,6 +314,11 @@ pub struct Config {
     pub refresh_token_ttl: Duration,
     pub remember_me_ttl: Duration,
     pub require_email_verification: bool,
+    /// The `aud` of REST tokens; `/v1` accepts a token naming one of these. Never empty.
+    pub rest_audience: Vec<String>,
+    /// MFA, password, account deletion and role changes need a sign-in at most this old, or
+    /// the current password.
+    pub reauthentication_window: Duration,
     pub bootstrap_admin_email: String,
     pub bootstrap_admin_password: Option<Secret>,
     pub log_format: LogFormat,
@@ -394,6 +405,29 @@ fn rate_limit(
     }
     let window = duration(variable, Some(window), "")?;
     Ok(Some(RateLimit { count, window }))
+}
+
+/// Absolute URIs, comma-separated; unset or empty: the issuer.
+fn rest_audience(value: Option<&str>, issuer: &str) -> Result<Vec<String>, ConfigError> {
+    let mut audience = Vec::new();
+    for item in value
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
+        Url::parse(item).map_err(|e| {
+            ConfigError::new(
+                "SIGIL_REST_AUDIENCE",
+                format!("{item:?} is not an absolute URI ({e})"),
+            )
+        })?;
+        audience.push(item.to_owned());
+    }
+    if audience.is_empty() {
+        audience.push(issuer.to_owned());
+    }
+    Ok(audience)
 }
 
 fn cors_origins(value: Option<&str>) -> Result<Vec<String>, ConfigError> {
@@ -605,6 +639,7 @@ impl Config {
         };
         let pprof_listen = pprof_listen(s.pprof_listen.as_deref())?;
         let (issuer, issuer_is_https) = issuer(s.issuer.as_deref())?;
+        let rest_audience = rest_audience(s.rest_audience.as_deref(), &issuer)?;
 
         let encryption_key = s.encryption_key.clone().map(Secret::new);
         if let Some(key) = &encryption_key {
@@ -722,6 +757,12 @@ impl Config {
                 "SIGIL_REQUIRE_EMAIL_VERIFICATION",
                 s.require_email_verification.as_deref(),
                 true,
+            )?,
+            rest_audience,
+            reauthentication_window: duration(
+                "SIGIL_REAUTHENTICATION_WINDOW",
+                s.reauthentication_window.as_deref(),
+                "10m",
             )?,
             bootstrap_admin_email,
             bootstrap_admin_password: s.bootstrap_admin_password.clone().map(Secret::new),
@@ -844,6 +885,8 @@ mod tests {
         let c = parse(Settings::default()).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.issuer, "http://localhost:8080");
+        assert_eq!(c.rest_audience, vec!["http://localhost:8080".to_owned()]);
+        assert_eq!(c.reauthentication_window, Duration::from_secs(600));
         assert_eq!(c.access_token_ttl, Duration::from_secs(900));
         assert_eq!(c.refresh_token_ttl, Duration::from_secs(7 * 86_400));
         assert_eq!(c.remember_me_ttl, Duration::from_secs(30 * 86_400));
@@ -912,6 +955,13 @@ mod tests {
                     ..Default::default()
                 },
                 "SIGIL_KEY_SIZE",
+            ),
+            (
+                Settings {
+                    rest_audience: Some("api.example.com".into()),
+                    ..Default::default()
+                },
+                "SIGIL_REST_AUDIENCE",
             ),
             (
                 Settings {

@@ -34,6 +34,8 @@ pub enum ErrorCode {
     InvalidMfaCode,
     MfaNotEnabled,
     MfaBackupCodeUsed,
+    /// A sensitive change without a recent sign-in or the current password.
+    ReauthenticationRequired,
     RateLimitExceeded,
     AuthRateLimitExceeded,
     RegistrationRateLimitExceeded,
@@ -58,6 +60,7 @@ impl ErrorCode {
             Self::EmailExists => "EMAIL_EXISTS",
             Self::UsernameExists => "USERNAME_EXISTS",
             Self::UserNotFound => "USER_NOT_FOUND",
+            Self::ReauthenticationRequired => "REAUTHENTICATION_REQUIRED",
             Self::InvalidCredentials => "INVALID_CREDENTIALS",
             Self::EmailNotVerified => "EMAIL_NOT_VERIFIED",
             Self::AccountLocked => "ACCOUNT_LOCKED",
@@ -90,7 +93,8 @@ impl ErrorCode {
             | Self::EmailNotVerified
             | Self::MfaRequired
             | Self::InvalidMfaCode
-            | Self::MfaBackupCodeUsed => 401,
+            | Self::MfaBackupCodeUsed
+            | Self::ReauthenticationRequired => 401,
             Self::MfaNotEnabled => 400,
             Self::InsufficientPermissions | Self::AccountSuspended | Self::AccountDeleted => 403,
             Self::UserNotFound | Self::NotFound => 404,

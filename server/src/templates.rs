@@ -21,6 +21,8 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "mail/new_sign_in.html",
     "mail/account_locked.txt",
     "mail/account_locked.html",
+    "mail/mfa_enabled.txt",
+    "mail/mfa_enabled.html",
     "pages/layout.html",
     "pages/verify_email.html",
     "pages/reset_password.html",

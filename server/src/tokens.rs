@@ -1,11 +1,13 @@
 //! Access tokens (RFC 9068 JWTs) issued by Sigil and checked on every protected request.
 
 use serde::{Deserialize, Serialize};
-use sigil_keys::{VerifyError, VerifyOptions};
+pub use sigil_keys::{ACCESS_TOKEN_TYP, AccessClaims, Audience};
+use sigil_keys::{VerifyError, VerifyOptions, unverified_claims};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::clock::unix;
+use crate::config::Config;
 use crate::domain::UserRecord;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
@@ -13,86 +15,92 @@ use crate::store::SessionRecord;
 
 /// The client id of Sigil's own REST API, used for logins through `/v1/auth`.
 pub const FIRST_PARTY_CLIENT_ID: &str = "sigil";
-pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 const FIRST_PARTY_SCOPE: &str = "openid profile email";
 
-/// Claims of an access token (SPEC section 5). The audience is the issuer URL: the token is
-/// meant for Sigil's own API and for services that accept Sigil's tokens for it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AccessClaims {
-    pub iss: String,
-    pub sub: String,
-    pub aud: String,
-    pub exp: u64,
-    pub iat: u64,
-    pub jti: String,
-    pub client_id: String,
-    pub scope: String,
-    pub sid: String,
-    pub roles: Vec<String>,
-    pub auth_time: u64,
-    pub amr: Vec<String>,
+/// The audience rule (SPEC section 5), in one place: REST tokens are for the REST audience
+/// (`SIGIL_REST_AUDIENCE`, the issuer by default); an OAuth client's tokens are for the
+/// resources it asked for, else for the client itself, never for the issuer.
+pub fn audience_for(config: &Config, client_id: &str, resources: &[String]) -> Audience {
+    if client_id == FIRST_PARTY_CLIENT_ID {
+        Audience::from_list(config.rest_audience.clone())
+    } else if resources.is_empty() {
+        Audience::One(client_id.to_owned())
+    } else {
+        Audience::from_list(resources.to_vec())
+    }
 }
 
-/// Signs a new access token for the user's session; returns it with its lifetime in seconds.
+/// Signs a new access token for the user's session with the scope and audience of this
+/// request (a refresh may ask for less than the session holds); returns it with its lifetime
+/// in seconds.
 pub fn issue_access(
     state: &AppState,
     user: &UserRecord,
     session: &SessionRecord,
+    grant: &AccessGrant,
     now: OffsetDateTime,
 ) -> ApiResult<(String, u64)> {
     let ttl = state.config.access_token_ttl.as_secs();
     let claims = AccessClaims {
         iss: state.config.issuer.clone(),
         sub: user.id.to_string(),
-        aud: state.config.issuer.clone(),
+        aud: grant.audience.clone(),
         exp: unix(now) + ttl,
         iat: unix(now),
         jti: Uuid::new_v4().to_string(),
         client_id: session.client_id.clone(),
-        scope: session
-            .scope
-            .clone()
-            .unwrap_or_else(|| FIRST_PARTY_SCOPE.to_owned()),
-        sid: session.id.clone(),
+        scope: grant.scope.clone(),
+        sid: Some(session.id.clone()),
         roles: user.roles.iter().map(|r| r.as_str().to_owned()).collect(),
-        auth_time: unix(session.auth_time),
+        auth_time: Some(unix(session.auth_time)),
         amr: session.amr.clone(),
     };
     let token = sign(state, ACCESS_TOKEN_TYP, &claims, now)?;
     Ok((token, ttl))
 }
 
-/// An access token of the `client_credentials` grant: the client acts for itself, so there is
-/// no user, session or `amr`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClientAccessClaims {
-    pub iss: String,
-    pub sub: String,
-    pub aud: String,
-    pub exp: u64,
-    pub iat: u64,
-    pub jti: String,
-    pub client_id: String,
+/// What one access token grants: the scope and to whom it is addressed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessGrant {
     pub scope: String,
+    pub audience: Audience,
 }
 
+impl AccessGrant {
+    /// Everything the session was granted.
+    pub fn whole_session(config: &Config, session: &SessionRecord) -> Self {
+        Self {
+            scope: session
+                .scope
+                .clone()
+                .unwrap_or_else(|| FIRST_PARTY_SCOPE.to_owned()),
+            audience: audience_for(config, &session.client_id, &session.resources),
+        }
+    }
+}
+
+/// An access token of the `client_credentials` grant: the client acts for itself, so there is
+/// no user, session or `amr`.
 pub fn issue_client_access(
     state: &AppState,
     client_id: &str,
-    scope: &str,
+    grant: &AccessGrant,
     now: OffsetDateTime,
 ) -> ApiResult<(String, u64)> {
     let ttl = state.config.access_token_ttl.as_secs();
-    let claims = ClientAccessClaims {
+    let claims = AccessClaims {
         iss: state.config.issuer.clone(),
         sub: client_id.to_owned(),
-        aud: state.config.issuer.clone(),
+        aud: grant.audience.clone(),
         exp: unix(now) + ttl,
         iat: unix(now),
         jti: Uuid::new_v4().to_string(),
         client_id: client_id.to_owned(),
-        scope: scope.to_owned(),
+        scope: grant.scope.clone(),
+        sid: None,
+        roles: Vec::new(),
+        auth_time: None,
+        amr: Vec::new(),
     };
     let token = sign(state, ACCESS_TOKEN_TYP, &claims, now)?;
     Ok((token, ttl))
@@ -228,15 +236,24 @@ pub async fn verify_token<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// Checks signature, type, expiry, issuer and audience. Session, `jti` and user checks are
-/// the caller's (they need the store).
+/// Checks signature, type, expiry and issuer of one of this issuer's access tokens, whatever
+/// its audience: Sigil is the issuer of every audience, and each endpoint then decides whether
+/// the token is meant for it (`service::principal`). Session, `jti` and user checks need the
+/// store and come after.
 pub async fn verify_access(
     state: &AppState,
     token: &str,
     now: OffsetDateTime,
 ) -> ApiResult<AccessClaims> {
-    let options =
-        VerifyOptions::new(&state.config.issuer, &state.config.issuer).with_typ(ACCESS_TOKEN_TYP);
+    #[derive(Deserialize)]
+    struct Addressed {
+        aud: Audience,
+    }
+    let audience = unverified_claims::<Addressed>(token)
+        .map_err(|_| ApiError::invalid_token())?
+        .aud;
+    let mut options = VerifyOptions::access_token(&state.config.issuer, "");
+    options.audience = audience.iter().map(str::to_owned).collect();
     verify_token::<AccessClaims>(state, token, &options, now)
         .await
         .map(|v| v.claims)

@@ -84,6 +84,7 @@ backends!(
     sessions_concurrent_rotation_has_one_winner,
     sessions_expire,
     sessions_revocation,
+    sessions_revoked_with_their_client,
     jti_blocking,
     keys_insert_and_list,
     keys_generation_race_has_one_winner,
@@ -150,6 +151,7 @@ fn session(
         ip: Some("127.0.0.1".into()),
         user_agent: Some("test".into()),
         scope: Some("openid email".into()),
+        resources: vec!["https://api.example.com/".into()],
     }
 }
 
@@ -674,6 +676,64 @@ async fn sessions_revocation(stores: &Stores) {
             .await
             .unwrap(),
         vec![b.id]
+    );
+}
+
+/// Deleting a client ends its sessions across all users, and only its sessions.
+async fn sessions_revoked_with_their_client(stores: &Stores) {
+    let t = now();
+    let (ada, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let client = format!("app-{}", Uuid::new_v4().simple());
+    let of_client = |user, digest: &str| SessionRecord {
+        client_id: client.clone(),
+        ..session(user, digest, t, DAY)
+    };
+    let ada_app = of_client(ada, "c-ada");
+    let bob_app = of_client(bob, "c-bob");
+    let ada_own = session(ada, "c-own", t, DAY);
+    for s in [&ada_app, &bob_app, &ada_own] {
+        stores.sessions.create_session(s, 5, t).await.unwrap();
+    }
+    assert_eq!(
+        stores
+            .sessions
+            .revoke_client_sessions(&client)
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(
+        stores
+            .sessions
+            .get_session(bob, &bob_app.id, t)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        stores
+            .sessions
+            .rotate_refresh("c-ada", "c-ada-2", t)
+            .await
+            .unwrap(),
+        RefreshOutcome::Revoked
+    );
+    let left: Vec<String> = stores
+        .sessions
+        .list_sessions(ada, t)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(left, vec![ada_own.id]);
+    assert_eq!(
+        stores
+            .sessions
+            .revoke_client_sessions(&client)
+            .await
+            .unwrap(),
+        0
     );
 }
 

@@ -6,6 +6,7 @@ use reqwest::header::LOCATION;
 
 pub struct Browser {
     client: reqwest::Client,
+    jar: std::sync::Arc<reqwest::cookie::Jar>,
     pub base: String,
 }
 
@@ -47,14 +48,27 @@ fn html_unescape(s: &str) -> String {
 
 impl Browser {
     pub fn new(base: &str) -> Self {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
         Self {
             client: reqwest::Client::builder()
-                .cookie_store(true)
+                .cookie_provider(jar.clone())
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("browser client"),
+            jar,
             base: base.to_owned(),
         }
+    }
+
+    /// The value of a cookie the server set, as the browser would send it back.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let url = url::Url::parse(&self.base).ok()?;
+        let header = self.jar.cookies(&url)?;
+        header.to_str().ok()?.split("; ").find_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            (key == name).then(|| value.to_owned())
+        })
     }
 
     fn absolute(&self, url: &str) -> String {

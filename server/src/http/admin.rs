@@ -140,14 +140,14 @@ pub async fn delete_client(
     let state = app_state(depot)?;
     let principal = admin(&state, req, Permission::AdminClientsManage).await?;
     let id = client_id(req);
-    clients::delete(&state, &id).await?;
+    let sessions_revoked = clients::delete(&state, &id).await?;
     audit_admin(
         &state,
         req,
         depot,
         &principal,
         "admin.client.deleted",
-        json!({ "clientId": id }),
+        json!({ "clientId": id, "sessionsRevoked": sessions_revoked }),
     )
     .await;
     respond::message(res, "Client deleted");
@@ -408,7 +408,8 @@ pub async fn update_user(
         "roles": input.roles,
         "emailVerified": input.email_verified,
     });
-    let user = users_admin::update_user(&state, id, input).await?;
+    let client = client_info(req, depot, &state);
+    let user = users_admin::change_user(&state, &principal, id, input, &client).await?;
     audit_target(
         &state,
         req,

@@ -195,7 +195,7 @@ pub async fn change_password(
         &state,
         &client_info(req, depot, &state),
         &principal.user,
-        &principal.claims.sid,
+        &principal.session_id,
         b.current_password.map(Zeroizing::new),
         b.new_password.map(Zeroizing::new),
     )

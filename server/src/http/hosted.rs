@@ -141,18 +141,32 @@ fn urlencode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
-async fn sign_in_browser(
-    state: &AppState,
-    res: &mut Response,
+/// A user who just proved who they are on a hosted page, and how.
+struct Proven {
     user: crate::domain::UserRecord,
     amr: Vec<String>,
     remember_me: bool,
+}
+
+async fn sign_in_browser(
+    state: &AppState,
+    res: &mut Response,
+    previous_cookie: Option<String>,
+    proven: Proven,
     client: &ClientInfo,
     request: &str,
 ) {
     let now = state.clock.now();
+    let Proven {
+        user,
+        amr,
+        remember_me,
+    } = proven;
     let opened = match record_sign_in(state, user, client, now).await {
-        Ok(user) => browser::open(state, user, amr, remember_me, client).await,
+        Ok(user) => {
+            let previous = previous_cookie.as_deref();
+            browser::open(state, user, amr, remember_me, client, previous).await
+        }
         Err(e) => Err(e),
     };
     match opened {
@@ -208,9 +222,12 @@ pub async fn login_submit(req: &mut Request, depot: &mut Depot, res: &mut Respon
             sign_in_browser(
                 &state,
                 res,
-                user,
-                vec!["pwd".into()],
-                remember_me,
+                browser_cookie(req),
+                Proven {
+                    user,
+                    amr: vec!["pwd".into()],
+                    remember_me,
+                },
                 &client,
                 &form.request,
             )
@@ -280,7 +297,20 @@ pub async fn mfa_submit(req: &mut Request, depot: &mut Depot, res: &mut Response
     {
         Ok((user, remember_me)) => {
             let amr = vec!["pwd".to_owned(), "otp".to_owned()];
-            sign_in_browser(&state, res, user, amr, remember_me, &client, &form.request).await;
+            let previous = browser_cookie(req);
+            sign_in_browser(
+                &state,
+                res,
+                previous,
+                Proven {
+                    user,
+                    amr,
+                    remember_me,
+                },
+                &client,
+                &form.request,
+            )
+            .await;
         }
         Err(e)
             if matches!(

@@ -11,12 +11,33 @@ use super::respond;
 use super::users::authenticated;
 use crate::error::ApiResult;
 use crate::service::mfa;
+use zeroize::Zeroizing;
 
-#[endpoint(responses((status_code = 200, description = "The secret, QR code and backup codes, shown once", body = respond::EnrolmentEnvelope)), tags("mfa"), security(("bearer" = [])))]
+/// The seed's `{"type": "totp", "deviceName": ...}`; `password` re-authenticates a session
+/// older than `SIGIL_REAUTHENTICATION_WINDOW`.
+#[derive(Default, Deserialize, salvo::oapi::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct SetupBody {
+    #[serde(rename = "type")]
+    #[allow(dead_code)]
+    kind: Option<String>,
+    #[allow(dead_code)]
+    device_name: Option<String>,
+    password: Option<String>,
+}
+
+#[endpoint(responses((status_code = 200, description = "The secret, QR code and backup codes, shown once", body = respond::EnrolmentEnvelope)), tags("mfa"), request_body = SetupBody, security(("bearer" = [])))]
 pub async fn setup(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let principal = authenticated(&state, req).await?;
-    let enrolment = mfa::setup(&state, &principal, &client_info(req, depot, &state)).await?;
+    let b: SetupBody = body::optional_json(req).await?;
+    if b.kind.as_deref().is_some_and(|k| k != "totp") {
+        return Err(crate::error::ApiError::validation(vec![
+            crate::error::FieldError::new("type", "Only totp is supported"),
+        ]));
+    }
+    let client = client_info(req, depot, &state);
+    let enrolment = mfa::setup(&state, &principal, b.password.map(Zeroizing::new), &client).await?;
     res.headers_mut().insert(
         "cache-control",
         salvo::http::HeaderValue::from_static("no-store"),
@@ -34,6 +55,8 @@ pub async fn setup(req: &mut Request, depot: &mut Depot, res: &mut Response) -> 
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CodeBody {
     code: Option<String>,
+    /// Re-authenticates a session older than `SIGIL_REAUTHENTICATION_WINDOW`.
+    password: Option<String>,
 }
 
 #[endpoint(responses((status_code = 200, description = "Done", body = respond::MessageEnvelope)), tags("mfa"), request_body = CodeBody, security(("bearer" = [])))]
@@ -41,7 +64,9 @@ pub async fn verify(req: &mut Request, depot: &mut Depot, res: &mut Response) ->
     let state = app_state(depot)?;
     let principal = authenticated(&state, req).await?;
     let b: CodeBody = body::json(req).await?;
-    mfa::verify(&state, &principal, b.code, &client_info(req, depot, &state)).await?;
+    let client = client_info(req, depot, &state);
+    let password = b.password.map(Zeroizing::new);
+    mfa::verify(&state, &principal, b.code, password, &client).await?;
     respond::message(res, "MFA is now enabled");
     Ok(())
 }
@@ -101,9 +126,9 @@ pub async fn backup_codes(
     let state = app_state(depot)?;
     let principal = authenticated(&state, req).await?;
     let b: CodeBody = body::json(req).await?;
-    let codes =
-        mfa::regenerate_backup_codes(&state, &principal, b.code, &client_info(req, depot, &state))
-            .await?;
+    let client = client_info(req, depot, &state);
+    let password = b.password.map(Zeroizing::new);
+    let codes = mfa::regenerate_backup_codes(&state, &principal, b.code, password, &client).await?;
     res.headers_mut().insert(
         "cache-control",
         salvo::http::HeaderValue::from_static("no-store"),

@@ -16,7 +16,7 @@ use crate::service::oauth::clients::{ClientCredentials, authenticate};
 use crate::service::oauth::logout::{self, LogoutParams};
 use crate::service::oauth::token::{self as grants, TokenParams};
 use crate::service::oauth::{OAuthError, resources};
-use crate::service::principal::{authenticate as authenticate_bearer, bearer_token};
+use crate::service::principal::bearer_token;
 use crate::service::rate_limit::{Bucket, check};
 
 #[async_trait]
@@ -139,13 +139,7 @@ pub async fn userinfo_endpoint(
         .get("authorization")
         .and_then(|v| v.to_str().ok());
     let token = bearer_token(header).map_err(|e| OAuthError::invalid_token(e.message))?;
-    let principal = authenticate_bearer(&state, token)
-        .await
-        .map_err(|e| match e.code {
-            crate::error::ErrorCode::ServiceUnavailable => OAuthError::from(e),
-            _ => OAuthError::invalid_token(e.message),
-        })?;
-    let claims = resources::userinfo(&principal)?;
+    let claims = resources::userinfo(&state, token).await?;
     no_store(res);
     res.render(Json(claims));
     Ok(())
@@ -232,7 +226,7 @@ pub async fn introspect_endpoint(
             "Introspection needs a confidential client",
         ));
     }
-    let answer = resources::introspect(&state, &token).await?;
+    let answer = resources::introspect(&state, &client, &token).await?;
     no_store(res);
     res.render(Json(answer));
     Ok(())

@@ -50,6 +50,10 @@ pub enum MailKind {
     AccountLocked {
         until: OffsetDateTime,
     },
+    /// Two-factor sign-in was turned on: the user hears of it in case it was not them.
+    MfaEnabled {
+        at: OffsetDateTime,
+    },
 }
 
 impl MailKind {
@@ -60,6 +64,7 @@ impl MailKind {
             Self::PasswordChanged { .. } => "password_changed",
             Self::NewSignIn { .. } => "new_sign_in",
             Self::AccountLocked { .. } => "account_locked",
+            Self::MfaEnabled { .. } => "mfa_enabled",
         }
     }
 
@@ -70,6 +75,7 @@ impl MailKind {
             Self::PasswordChanged { .. } => "Your password was changed",
             Self::NewSignIn { .. } => "New sign-in to your account",
             Self::AccountLocked { .. } => "Your account was locked",
+            Self::MfaEnabled { .. } => "Two-factor sign-in was turned on",
         }
     }
 
@@ -167,6 +173,7 @@ impl Mailer {
                 at,
             } => context! { username, browser, os, device, ip, at => when(*at) },
             MailKind::AccountLocked { until } => context! { username, until => when(*until) },
+            MailKind::MfaEnabled { at } => context! { username, at => when(*at) },
         };
         let name = kind.template();
         let text = self
@@ -287,6 +294,7 @@ mod tests {
                 at: now,
             },
             MailKind::AccountLocked { until: now },
+            MailKind::MfaEnabled { at: now },
         ] {
             let message = mailer.build(&user, &kind).unwrap();
             let raw = String::from_utf8(message.formatted()).unwrap();

@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::{ClientInfo, verification};
+use super::{ClientInfo, lockout, verification};
 use crate::audit::{self, Audit};
 use crate::domain::{
     Email, Password, PasswordContext, ProfileUpdate, Role, UserRecord, UserStatus, Username,
@@ -254,16 +254,18 @@ pub async fn change_password(
             return Err(ApiError::validation(errors));
         }
     };
-    let check = state
-        .hasher
-        .verify(current.clone(), user.password_hash.clone())
-        .await?;
-    if !check.matches {
-        return Err(ApiError::new(
+    lockout::check_password(
+        state,
+        user,
+        current.clone(),
+        client,
+        "reauthentication.failed",
+        ApiError::new(
             ErrorCode::InvalidCredentials,
             "The current password is incorrect",
-        ));
-    }
+        ),
+    )
+    .await?;
     if *current == *new {
         return Err(ApiError::validation(vec![FieldError::new(
             "newPassword",
@@ -316,13 +318,15 @@ pub async fn delete_account(
     let password = password.ok_or_else(|| {
         ApiError::validation(vec![FieldError::new("password", "Password is required")])
     })?;
-    let check = state
-        .hasher
-        .verify(password, user.password_hash.clone())
-        .await?;
-    if !check.matches {
-        return Err(ApiError::invalid_credentials());
-    }
+    lockout::check_password(
+        state,
+        user,
+        password,
+        client,
+        "reauthentication.failed",
+        ApiError::invalid_credentials(),
+    )
+    .await?;
     let now = state.clock.now();
     state
         .stores

@@ -11,6 +11,8 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::accounts::{NewUser, create_user, optional_text_field};
+use super::principal::Principal;
+use super::{ClientInfo, reauth};
 use crate::domain::{Email, Password, PasswordContext, Role, UserRecord, UserStatus, Username};
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
 use crate::state::AppState;
@@ -186,9 +188,28 @@ pub struct UserUpdate {
     pub status: Option<String>,
     pub roles: Option<Vec<String>>,
     pub email_verified: Option<bool>,
+    /// The acting admin's own current password: a role change needs it unless the admin
+    /// signed in within `SIGIL_REAUTHENTICATION_WINDOW`.
+    #[serde(default)]
+    pub password: Option<String>,
 }
 
-pub async fn update_user(state: &AppState, id: Uuid, input: UserUpdate) -> ApiResult<UserRecord> {
+/// An admin's change to a user; changing roles needs the admin's re-authentication.
+pub async fn change_user(
+    state: &AppState,
+    actor: &Principal,
+    id: Uuid,
+    mut input: UserUpdate,
+    client: &ClientInfo,
+) -> ApiResult<UserRecord> {
+    let password = input.password.take().map(Zeroizing::new);
+    if input.roles.is_some() {
+        reauth::require(state, actor, password, client).await?;
+    }
+    update_user(state, id, input).await
+}
+
+async fn update_user(state: &AppState, id: Uuid, input: UserUpdate) -> ApiResult<UserRecord> {
     let user = get_user(state, id).await?;
     let mut errors = Vec::new();
     let first_name = input

@@ -35,7 +35,7 @@ pub async fn list(state: &AppState, principal: &Principal) -> ApiResult<Vec<Sess
         .into_iter()
         .map(|s| SessionView {
             device: device::parse(s.user_agent.as_deref()),
-            is_current: s.id == principal.claims.sid,
+            is_current: s.id == principal.session_id,
             id: s.id,
             ip: s.ip,
             created_at: s.created_at,

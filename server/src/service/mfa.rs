@@ -15,9 +15,11 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::ClientInfo;
+use super::account_status::ensure_may_sign_in;
 use super::principal::Principal;
 use super::rate_limit::{Bucket, check};
-use super::sessions::{IssuedTokens, complete_login, ensure_may_sign_in, locked};
+use super::sessions::{IssuedTokens, complete_login};
+use super::{lockout, reauth};
 use crate::audit::{self, Audit};
 use crate::clock::unix;
 use crate::crypto::{random_token, token_digest};
@@ -105,12 +107,15 @@ pub struct Enrolment {
     pub backup_codes: Vec<String>,
 }
 
-/// Starts enrolment: a fresh secret and backup codes, pending until [`verify`].
+/// Starts enrolment: a fresh secret and backup codes, pending until [`verify`]. Needs a
+/// recent sign-in or the password.
 pub async fn setup(
     state: &AppState,
     principal: &Principal,
+    password: Option<Zeroizing<String>>,
     client: &ClientInfo,
 ) -> ApiResult<Enrolment> {
+    reauth::require(state, principal, password, client).await?;
     let user = &principal.user;
     if user.mfa.enabled {
         return Err(ApiError::bad_request(
@@ -227,14 +232,17 @@ fn required_code(code: Option<String>) -> ApiResult<String> {
         .ok_or_else(|| ApiError::validation(vec![FieldError::new("code", "Code is required")]))
 }
 
-/// Finishes enrolment with a first valid code from the new authenticator.
+/// Finishes enrolment with a first valid code from the new authenticator (and a recent
+/// sign-in or the password); the user is told by mail.
 pub async fn verify(
     state: &AppState,
     principal: &Principal,
     code: Option<String>,
+    password: Option<Zeroizing<String>>,
     client: &ClientInfo,
 ) -> ApiResult<()> {
     let code = required_code(code)?;
+    reauth::require(state, principal, password, client).await?;
     let user = &principal.user;
     let sealed = user.mfa.pending_secret_sealed.as_deref().ok_or_else(|| {
         ApiError::new(
@@ -269,6 +277,7 @@ pub async fn verify(
         )
         .await?;
     audit::record(state, client, Audit::by_user("mfa.enabled", user.id)).await;
+    state.mailer.send(user, MailKind::MfaEnabled { at: now });
     Ok(())
 }
 
@@ -366,32 +375,15 @@ pub async fn pass_challenge(
         .get_user(pending.user_id)
         .await?
         .ok_or_else(bad_challenge)?;
-    if user.is_locked(now) {
-        return Err(locked(&user, now));
-    }
+    lockout::ensure_unlocked(&user, now)?;
     ensure_may_sign_in(state, &user)?;
     let verdict = use_code(state, &user, &code).await?;
     if verdict != CodeCheck::Accepted {
-        let after = state
-            .stores
-            .users
-            .record_login_failure(user.id, now, state.config.lockout)
-            .await?;
-        audit::record(
-            state,
-            client,
-            Audit::by_user("mfa.failed", user.id)
-                .details(serde_json::json!({ "reason": format!("{verdict:?}").to_lowercase() })),
-        )
-        .await;
-        if let Some(after) = after.filter(|u| u.is_locked(now)) {
-            audit::record(state, client, Audit::by_user("account.locked", user.id)).await;
-            if let Some(until) = after.locked_until {
-                state.mailer.send(&after, MailKind::AccountLocked { until });
-            }
-            return Err(locked(&after, now));
-        }
-        return Err(refusal(verdict));
+        let reason = format!("{verdict:?}").to_lowercase();
+        let refusal = refusal(verdict);
+        return Err(
+            lockout::record_failure(state, &user, client, "mfa.failed", &reason, refusal).await?,
+        );
     }
     // Single use: of two concurrent completions only one takes the challenge.
     state
@@ -422,13 +414,15 @@ pub async fn disable(
         ApiError::validation(vec![FieldError::new("password", "Password is required")])
     })?;
     let code = required_code(code)?;
-    let check = state
-        .hasher
-        .verify(Zeroizing::new(password), user.password_hash.clone())
-        .await?;
-    if !check.matches {
-        return Err(ApiError::invalid_credentials());
-    }
+    lockout::check_password(
+        state,
+        user,
+        Zeroizing::new(password),
+        client,
+        "reauthentication.failed",
+        ApiError::invalid_credentials(),
+    )
+    .await?;
     let verdict = use_code(state, user, &code).await?;
     if verdict != CodeCheck::Accepted {
         return Err(refusal(verdict));
@@ -445,11 +439,13 @@ pub async fn disable(
     Ok(())
 }
 
-/// New backup codes (the old ones die); needs a current TOTP code.
+/// New backup codes (the old ones die); needs a current TOTP code and a recent sign-in or
+/// the password.
 pub async fn regenerate_backup_codes(
     state: &AppState,
     principal: &Principal,
     code: Option<String>,
+    password: Option<Zeroizing<String>>,
     client: &ClientInfo,
 ) -> ApiResult<Vec<String>> {
     let user = &principal.user;
@@ -466,6 +462,7 @@ pub async fn regenerate_backup_codes(
             "Use a code from the authenticator app, not a backup code",
         )]));
     }
+    reauth::require(state, principal, password, client).await?;
     let verdict = use_code(state, user, &code).await?;
     if verdict != CodeCheck::Accepted {
         return Err(refusal(verdict));

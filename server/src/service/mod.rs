@@ -1,15 +1,19 @@
 //! The rules of each area, with no HTTP types: handlers extract, call one of these, and map
 //! the result.
 
+pub mod account_status;
 pub mod accounts;
 pub mod admin;
 pub mod bootstrap;
 pub mod devices;
+pub mod lockout;
 pub mod mfa;
 pub mod oauth;
 pub mod principal;
 pub mod rate_limit;
+pub mod reauth;
 pub mod recovery;
+pub mod refresh;
 pub mod sessions;
 pub mod verification;
 

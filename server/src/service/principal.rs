@@ -1,15 +1,21 @@
-//! Who is calling: the checks of SPEC section 4 on every protected request.
+//! Who is calling: the checks of SPEC sections 4 and 5 on every request that carries an
+//! access token. Whether a token is meant for an endpoint is decided here and nowhere else.
 
-use crate::domain::{UserRecord, UserStatus};
+use time::OffsetDateTime;
+
+use crate::domain::UserRecord;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::service::account_status;
 use crate::state::AppState;
-use crate::tokens::{AccessClaims, verify_access};
+use crate::tokens::{AccessClaims, FIRST_PARTY_CLIENT_ID, verify_access};
 
-/// An authenticated caller.
+/// A user calling with an access token that is alive.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub user: UserRecord,
     pub claims: AccessClaims,
+    /// The session the token was issued for.
+    pub session_id: String,
 }
 
 impl Principal {
@@ -24,8 +30,39 @@ impl Principal {
             ))
         }
     }
+
+    /// When the user last proved who they are (the session's sign-in).
+    pub fn auth_time(&self) -> Option<OffsetDateTime> {
+        self.claims
+            .auth_time
+            .and_then(|t| OffsetDateTime::from_unix_timestamp(i64::try_from(t).ok()?).ok())
+    }
 }
 
+/// Whom a live access token speaks for.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // Built once per request and matched at once.
+pub enum Bearer {
+    User(Principal),
+    /// A `client_credentials` token: the client acts for itself.
+    Client(AccessClaims),
+}
+
+impl Bearer {
+    pub fn claims(&self) -> &AccessClaims {
+        match self {
+            Self::User(principal) => &principal.claims,
+            Self::Client(claims) => claims,
+        }
+    }
+}
+
+fn not_for_this_api() -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidToken,
+        "The token is not meant for this API: use a token from /v1/auth/login",
+    )
+}
 /// Extracts the token from an `Authorization` header value.
 pub fn bearer_token(header: Option<&str>) -> ApiResult<&str> {
     let header = header.ok_or_else(|| {
@@ -49,19 +86,58 @@ fn invalid_format() -> ApiError {
     )
 }
 
-/// Signature, `exp`, `iss`, `aud`, then the live checks: `jti` not blocked, session alive,
-/// user still active. A store that cannot answer makes this fail (503), never pass.
+/// `/v1`: only REST tokens (client `sigil`, addressed to `SIGIL_REST_AUDIENCE`) are accepted,
+/// then the live checks of [`live`].
 pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<Principal> {
     let now = state.clock.now();
     let claims = verify_access(state, token, now).await?;
+    if claims.client_id != FIRST_PARTY_CLIENT_ID
+        || !claims.aud.intersects(&state.config.rest_audience)
+    {
+        return Err(not_for_this_api());
+    }
+    match live(state, claims, now).await? {
+        Bearer::User(principal) => Ok(principal),
+        Bearer::Client(_) => Err(not_for_this_api()),
+    }
+}
+
+/// Any of this issuer's access tokens, whatever its audience (userinfo, introspection), if it
+/// is still alive.
+pub async fn authenticate_any(state: &AppState, token: &str) -> ApiResult<Bearer> {
+    let now = state.clock.now();
+    let claims = verify_access(state, token, now).await?;
+    live(state, claims, now).await
+}
+
+/// The live checks: `jti` not blocked, the client still registered, the session alive, the
+/// user still allowed to sign in. A store that cannot answer makes this fail (503), never
+/// pass.
+async fn live(state: &AppState, claims: AccessClaims, now: OffsetDateTime) -> ApiResult<Bearer> {
     let sessions = &state.stores.sessions;
     if sessions.is_jti_blocked(&claims.jti, now).await? {
         return Err(ApiError::token_revoked());
     }
-    let user_id = claims.sub.parse().map_err(|_| ApiError::invalid_token())?;
-    let Some(session) = sessions.get_session(user_id, &claims.sid, now).await? else {
+    // Deleting a client ends its sessions; this also ends its client_credentials tokens.
+    if claims.client_id != FIRST_PARTY_CLIENT_ID
+        && state
+            .stores
+            .clients
+            .get_client(&claims.client_id)
+            .await?
+            .is_none()
+    {
         return Err(ApiError::token_revoked());
+    }
+    let Some(sid) = claims.sid.clone() else {
+        return Ok(Bearer::Client(claims));
     };
+    let user_id = claims.sub.parse().map_err(|_| ApiError::invalid_token())?;
+    let session = sessions
+        .get_session(user_id, &sid, now)
+        .await?
+        .filter(|s| s.client_id == claims.client_id)
+        .ok_or_else(ApiError::token_revoked)?;
     // lastActivity is for people reading their session list: minute precision is plenty,
     // and it spares the store a write per request.
     if now - session.last_activity > time::Duration::minutes(1) {
@@ -73,29 +149,12 @@ pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<Principal>
         .get_user(user_id)
         .await?
         .ok_or_else(ApiError::token_revoked)?;
-    match user.status {
-        UserStatus::Active => {}
-        UserStatus::Pending if !state.config.require_email_verification => {}
-        UserStatus::Suspended => {
-            return Err(ApiError::new(
-                ErrorCode::AccountSuspended,
-                "The account is suspended",
-            ));
-        }
-        UserStatus::Deleted => {
-            return Err(ApiError::new(
-                ErrorCode::AccountDeleted,
-                "The account has been deleted",
-            ));
-        }
-        UserStatus::Pending => {
-            return Err(ApiError::new(
-                ErrorCode::EmailNotVerified,
-                "Verify your email address",
-            ));
-        }
-    }
-    Ok(Principal { user, claims })
+    account_status::ensure_may_sign_in(state, &user)?;
+    Ok(Bearer::User(Principal {
+        user,
+        claims,
+        session_id: sid,
+    }))
 }
 
 #[cfg(test)]

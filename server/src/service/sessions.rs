@@ -1,25 +1,24 @@
 //! Login, refresh-token rotation and logout.
 
-use std::time::Duration;
-
 use time::OffsetDateTime;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use serde_json::json;
 
+use super::account_status::ensure_may_sign_in;
 use super::principal::Principal;
-use super::{ClientInfo, mfa};
+use super::{ClientInfo, lockout, mfa, refresh};
 use crate::audit::{self, Audit};
 use crate::crypto::{random_token, token_digest};
 use crate::device;
 use crate::domain::password::PASSWORD_MAX_BYTES;
-use crate::domain::{Login, UserRecord, UserStatus};
+use crate::domain::{Login, UserRecord};
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
 use crate::mail::MailKind;
 use crate::state::AppState;
-use crate::store::{RefreshOutcome, SessionRecord};
-use crate::tokens::{FIRST_PARTY_CLIENT_ID, issue_access};
+use crate::store::SessionRecord;
+use crate::tokens::{AccessGrant, FIRST_PARTY_CLIENT_ID, issue_access};
 
 /// What a successful login or refresh hands out.
 #[derive(Debug)]
@@ -37,38 +36,6 @@ pub struct LoginInput {
     pub username: Option<String>,
     pub password: Option<Zeroizing<String>>,
     pub remember_me: bool,
-}
-
-pub fn locked(user: &UserRecord, now: OffsetDateTime) -> ApiError {
-    let wait = user
-        .locked_until
-        .map(|until| (until - now).whole_seconds().max(1))
-        .unwrap_or(1);
-    ApiError::new(
-        ErrorCode::AccountLocked,
-        "The account is locked after too many failed logins",
-    )
-    .with_retry_after(Duration::from_secs(u64::try_from(wait).unwrap_or(1)))
-}
-
-/// Refuses users who may not hold a session, after their password was checked.
-pub fn ensure_may_sign_in(state: &AppState, user: &UserRecord) -> ApiResult<()> {
-    match user.status {
-        UserStatus::Active => Ok(()),
-        UserStatus::Pending if !state.config.require_email_verification => Ok(()),
-        UserStatus::Pending => Err(ApiError::new(
-            ErrorCode::EmailNotVerified,
-            "Verify your email address before signing in",
-        )),
-        UserStatus::Suspended => Err(ApiError::new(
-            ErrorCode::AccountSuspended,
-            "The account is suspended",
-        )),
-        UserStatus::Deleted => Err(ApiError::new(
-            ErrorCode::AccountDeleted,
-            "The account has been deleted",
-        )),
-    }
 }
 
 pub async fn login(
@@ -144,33 +111,17 @@ pub async fn check_credentials(
             Audit::by_user("login.failed", user.id).details(json!({ "reason": "locked" })),
         )
         .await;
-        return Err(locked(&user, now));
+        return Err(lockout::locked(&user, now));
     }
-    let check = state
-        .hasher
-        .verify(password.clone(), user.password_hash.clone())
-        .await?;
-    if !check.matches {
-        let after = state
-            .stores
-            .users
-            .record_login_failure(user.id, now, state.config.lockout)
-            .await?;
-        audit::record(
-            state,
-            client,
-            Audit::by_user("login.failed", user.id).details(json!({ "reason": "bad_password" })),
-        )
-        .await;
-        if let Some(after) = after.filter(|u| u.is_locked(now)) {
-            audit::record(state, client, Audit::by_user("account.locked", user.id)).await;
-            if let Some(until) = after.locked_until {
-                state.mailer.send(&after, MailKind::AccountLocked { until });
-            }
-            return Err(locked(&after, now));
-        }
-        return Err(ApiError::invalid_credentials());
-    }
+    let check = lockout::check_password(
+        state,
+        &user,
+        password.clone(),
+        client,
+        "login.failed",
+        ApiError::invalid_credentials(),
+    )
+    .await?;
     if let Err(refused) = ensure_may_sign_in(state, &user) {
         audit::record(
             state,
@@ -246,6 +197,28 @@ pub struct NewSession {
     pub amr: Vec<String>,
     pub auth_time: OffsetDateTime,
     pub scope: Option<String>,
+    /// RFC 8707 resources its access tokens may be addressed to.
+    pub resources: Vec<String>,
+    pub secret: SessionSecret,
+}
+
+/// What a session's secret is. Each kind is hashed under a label of its own, so that a
+/// secret of one kind never matches a session of the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionSecret {
+    /// A refresh token, presented to a refresh endpoint.
+    RefreshToken,
+    /// The browser's SSO cookie, read only by the hosted pages.
+    SsoCookie,
+}
+
+impl SessionSecret {
+    pub fn digest(self, secret: &str) -> String {
+        match self {
+            Self::RefreshToken => token_digest(secret),
+            Self::SsoCookie => token_digest(&format!("sigil-sso-cookie:{secret}")),
+        }
+    }
 }
 
 /// Opens a session with a fresh refresh token; returns it with the token.
@@ -266,7 +239,7 @@ pub async fn open_session(
         id: Uuid::new_v4().to_string(),
         user_id: user.id,
         client_id: new.client_id,
-        refresh_digest: token_digest(&refresh_token),
+        refresh_digest: new.secret.digest(&refresh_token),
         created_at: now,
         last_activity: now,
         expires_at: now + ttl,
@@ -277,6 +250,7 @@ pub async fn open_session(
         ip: client.ip.clone(),
         user_agent: client.user_agent.clone(),
         scope: new.scope,
+        resources: new.resources,
     };
     let evicted = state
         .stores
@@ -314,6 +288,8 @@ pub async fn complete_login(
         amr,
         auth_time: now,
         scope: None,
+        resources: Vec::new(),
+        secret: SessionSecret::RefreshToken,
     };
     let grant = if new.amr.iter().any(|m| m == "otp") {
         "mfa"
@@ -321,7 +297,8 @@ pub async fn complete_login(
         "password"
     };
     let (session, refresh_token) = open_session(state, &user, new, client, now).await?;
-    let (access_token, expires_in) = issue_access(state, &user, &session, now)?;
+    let access = AccessGrant::whole_session(&state.config, &session);
+    let (access_token, expires_in) = issue_access(state, &user, &session, &access, now)?;
     state.metrics.token_issued(grant);
     Ok(IssuedTokens {
         access_token,
@@ -332,64 +309,25 @@ pub async fn complete_login(
     })
 }
 
-/// Exchanges a refresh token for a new pair. The presented token dies either way; presenting
-/// it again later revokes the whole session.
+/// Exchanges a first-party refresh token for a new pair (`/v1/auth/refresh`); another
+/// client's refresh token is refused as unknown.
 pub async fn refresh(
     state: &AppState,
     refresh_token: &str,
     client: &ClientInfo,
 ) -> ApiResult<IssuedTokens> {
     let now = state.clock.now();
-    let replacement = random_token();
-    let outcome = state
-        .stores
-        .sessions
-        .rotate_refresh(
-            &token_digest(refresh_token),
-            &token_digest(&replacement),
-            now,
-        )
-        .await?;
-    let session = match outcome {
-        RefreshOutcome::Rotated(session) => session,
-        RefreshOutcome::Reused {
-            session_id,
-            user_id,
-        } => {
-            audit::record(
-                state,
-                client,
-                Audit::by_user("refresh.reuse_detected", user_id)
-                    .details(json!({ "sessionId": session_id, "sessionRevoked": true })),
-            )
-            .await;
-            return Err(ApiError::token_revoked());
-        }
-        RefreshOutcome::Revoked => return Err(ApiError::token_revoked()),
-        RefreshOutcome::Unknown => return Err(ApiError::invalid_token()),
-    };
-    let user = state
-        .stores
-        .users
-        .get_user(session.user_id)
-        .await?
-        .ok_or_else(ApiError::token_revoked)?;
-    if let Err(refused) = ensure_may_sign_in(state, &user) {
-        state
-            .stores
-            .sessions
-            .revoke_session(session.user_id, &session.id)
-            .await?;
-        return Err(refused);
-    }
-    let (access_token, expires_in) = issue_access(state, &user, &session, now)?;
+    let rotated = refresh::rotate(state, refresh_token, FIRST_PARTY_CLIENT_ID, client).await?;
+    let grant = AccessGrant::whole_session(&state.config, &rotated.session);
+    let (access_token, expires_in) =
+        issue_access(state, &rotated.user, &rotated.session, &grant, now)?;
     state.metrics.token_issued("refresh_token");
     Ok(IssuedTokens {
         access_token,
-        refresh_token: replacement,
+        refresh_token: rotated.refresh_token,
         expires_in,
-        session,
-        user,
+        session: rotated.session,
+        user: rotated.user,
     })
 }
 
@@ -410,6 +348,8 @@ pub async fn logout(
                 .sessions
                 .find_by_refresh(&token_digest(token), now)
                 .await?
+                // Only Sigil's own sessions end here; an OAuth client revokes at /oauth2/revoke.
+                .filter(|s| s.client_id == FIRST_PARTY_CLIENT_ID)
         }
         None => None,
     };
@@ -442,7 +382,7 @@ pub async fn logout(
     } else {
         let mut revoked = Vec::new();
         for sid in principal
-            .map(|p| p.claims.sid.clone())
+            .map(|p| p.session_id.clone())
             .into_iter()
             .chain(by_refresh.map(|s| s.id))
         {

@@ -628,6 +628,29 @@ impl SessionStore for EmbeddedStore {
         .await
     }
 
+    async fn revoke_client_sessions(&self, client_id: &str) -> StoreResult<u64> {
+        let client_id = client_id.to_owned();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let mut doomed = Vec::new();
+            {
+                let sessions = txn.open_table(SESSIONS).map_err(db_err)?;
+                for row in sessions.iter().map_err(db_err)? {
+                    let (id, bytes) = row.map_err(db_err)?;
+                    if decode::<SessionRecord>(bytes.value())?.client_id == client_id {
+                        doomed.push(id.value().to_owned());
+                    }
+                }
+            }
+            for id in &doomed {
+                delete_session(&txn, id)?;
+            }
+            txn.commit().map_err(db_err)?;
+            Ok(doomed.len() as u64)
+        })
+        .await
+    }
+
     async fn count_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
         self.run(move |db| {
             let txn = db.begin_read().map_err(db_err)?;

@@ -188,6 +188,9 @@ pub trait SessionStore: Send + Sync {
         user_id: Uuid,
         keep: Option<&str>,
     ) -> StoreResult<Vec<String>>;
+    /// Revokes every session of the client, whoever's (the client was deleted); returns how
+    /// many. Rare, so backends may scan.
+    async fn revoke_client_sessions(&self, client_id: &str) -> StoreResult<u64>;
     /// Blocks an access token id until `until` (its expiry).
     async fn block_jti(&self, jti: &str, until: OffsetDateTime) -> StoreResult<()>;
     async fn is_jti_blocked(&self, jti: &str, now: OffsetDateTime) -> StoreResult<bool>;

@@ -27,6 +27,10 @@ pub struct SessionRecord {
     /// Granted OAuth scope, for sessions of OAuth clients.
     #[serde(default)]
     pub scope: Option<String>,
+    /// API resources (RFC 8707) the session's access tokens may be addressed to; empty: the
+    /// client itself (see `tokens::audience_for`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
 }
 
 impl SessionRecord {

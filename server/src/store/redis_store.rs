@@ -131,6 +131,29 @@ impl RedisStore {
         Ok(owner.and_then(|o| o.parse().ok()))
     }
 
+    /// The keys of every user's session hash.
+    async fn session_hashes(&self, conn: &mut Connection) -> StoreResult<Vec<String>> {
+        let pattern = format!("{}:{{u:*}}:sessions", self.prefix);
+        let mut cursor: u64 = 0;
+        let mut keys = Vec::new();
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(500)
+                .query_async(conn)
+                .await
+                .map_err(redis_err)?;
+            keys.extend(batch);
+            if next == 0 {
+                return Ok(keys);
+            }
+            cursor = next;
+        }
+    }
+
     async fn all_sessions(conn: &mut Connection, key: &str) -> StoreResult<Vec<SessionRecord>> {
         let raw: HashMap<String, String> = conn.hgetall(key).await.map_err(redis_err)?;
         raw.values().map(|json| decode(json)).collect()
@@ -417,28 +440,34 @@ impl SessionStore for RedisStore {
     async fn count_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
         let _timer = self.timer();
         let mut conn = self.conn().await?;
-        let pattern = format!("{}:{{u:*}}:sessions", self.prefix);
-        let mut cursor: u64 = 0;
         let mut live = 0u64;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(500)
-                .query_async(&mut conn)
-                .await
-                .map_err(redis_err)?;
-            for key in keys {
-                let sessions = Self::all_sessions(&mut conn, &key).await?;
-                live += sessions.iter().filter(|s| s.is_live(now)).count() as u64;
-            }
-            if next == 0 {
-                return Ok(live);
-            }
-            cursor = next;
+        for key in self.session_hashes(&mut conn).await? {
+            let sessions = Self::all_sessions(&mut conn, &key).await?;
+            live += sessions.iter().filter(|s| s.is_live(now)).count() as u64;
         }
+        Ok(live)
+    }
+
+    /// Scans like `count_sessions`: deleting a client is rare. Each HDEL is atomic on its own,
+    /// and a rotation racing it sees its WATCH fail and then finds the session gone.
+    async fn revoke_client_sessions(&self, client_id: &str) -> StoreResult<u64> {
+        let _timer = self.timer();
+        let mut conn = self.conn().await?;
+        let mut revoked = 0u64;
+        for key in self.session_hashes(&mut conn).await? {
+            let doomed: Vec<String> = Self::all_sessions(&mut conn, &key)
+                .await?
+                .into_iter()
+                .filter(|s| s.client_id == client_id)
+                .map(|s| s.id)
+                .collect();
+            if doomed.is_empty() {
+                continue;
+            }
+            let removed: u64 = conn.hdel(&key, &doomed).await.map_err(redis_err)?;
+            revoked += removed;
+        }
+        Ok(revoked)
     }
 
     async fn touch_session(&self, user_id: Uuid, id: &str, now: OffsetDateTime) -> StoreResult<()> {

@@ -1,10 +1,13 @@
-//! The browser's single sign-on session (`sigil_session` cookie): a session like any other,
-//! whose "refresh token" is the cookie value. It lets a second client sign in without a
-//! password.
+//! The browser's single sign-on session (`sigil_session` cookie): a session of its own client
+//! id whose secret is the cookie value. It lets a second client sign in without a password.
+//!
+//! The cookie is no refresh token: its digest is taken with a label of its own
+//! ([`SessionSecret::SsoCookie`]), so no refresh endpoint can match it, and the session's
+//! client id is no client that can refresh.
 
 use super::super::ClientInfo;
-use super::super::sessions::{NewSession, ensure_may_sign_in, open_session};
-use crate::crypto::token_digest;
+use super::super::account_status::ensure_may_sign_in;
+use super::super::sessions::{NewSession, SessionSecret, open_session};
 use crate::domain::UserRecord;
 use crate::error::ApiResult;
 use crate::state::AppState;
@@ -29,7 +32,7 @@ pub async fn current(state: &AppState, cookie: Option<&str>) -> ApiResult<Option
     let Some(session) = state
         .stores
         .sessions
-        .find_by_refresh(&token_digest(cookie), now)
+        .find_by_refresh(&SessionSecret::SsoCookie.digest(cookie), now)
         .await?
         .filter(|s| s.client_id == BROWSER_CLIENT_ID)
     else {
@@ -44,21 +47,39 @@ pub async fn current(state: &AppState, cookie: Option<&str>) -> ApiResult<Option
     Ok(Some(BrowserSession { session, user }))
 }
 
-/// Opens a browser session after a successful sign-in; returns it with the cookie value.
+/// Opens a browser session after a successful sign-in; returns it with the cookie value. The
+/// session behind the browser's `previous` cookie, if any, ends: one browser, one SSO session.
 pub async fn open(
     state: &AppState,
     user: UserRecord,
     amr: Vec<String>,
     remember_me: bool,
     client: &ClientInfo,
+    previous: Option<&str>,
 ) -> ApiResult<(BrowserSession, String)> {
     let now = state.clock.now();
+    if let Some(previous) = previous.filter(|c| !c.is_empty())
+        && let Some(old) = state
+            .stores
+            .sessions
+            .find_by_refresh(&SessionSecret::SsoCookie.digest(previous), now)
+            .await?
+            .filter(|s| s.client_id == BROWSER_CLIENT_ID)
+    {
+        state
+            .stores
+            .sessions
+            .revoke_session(old.user_id, &old.id)
+            .await?;
+    }
     let new = NewSession {
         client_id: BROWSER_CLIENT_ID.to_owned(),
         remember_me,
         amr,
         auth_time: now,
         scope: None,
+        resources: Vec::new(),
+        secret: SessionSecret::SsoCookie,
     };
     let (session, cookie) = open_session(state, &user, new, client, now).await?;
     Ok((BrowserSession { session, user }, cookie))

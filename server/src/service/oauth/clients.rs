@@ -205,12 +205,18 @@ pub async fn update(
     Ok(client)
 }
 
-pub async fn delete(state: &AppState, client_id: &str) -> ApiResult<()> {
-    if state.stores.clients.delete_client(client_id).await? {
-        Ok(())
-    } else {
-        Err(not_found())
+/// Deletes the client and ends everything it holds: its sessions (so its refresh tokens and
+/// its users' access tokens die) and, through the live check of every access token that names
+/// a client, its `client_credentials` tokens. Returns how many sessions ended.
+pub async fn delete(state: &AppState, client_id: &str) -> ApiResult<u64> {
+    if !state.stores.clients.delete_client(client_id).await? {
+        return Err(not_found());
     }
+    Ok(state
+        .stores
+        .sessions
+        .revoke_client_sessions(client_id)
+        .await?)
 }
 
 /// A new secret for a confidential client; the old one stops working at once.

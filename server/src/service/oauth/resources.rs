@@ -1,19 +1,30 @@
 //! Userinfo, token introspection (RFC 7662) and revocation (RFC 7009).
 
 use serde_json::{Map, Value, json};
-use sigil_keys::VerifyOptions;
 
 use super::OAuthError;
 use crate::clock::unix;
 use crate::crypto::token_digest;
 use crate::domain::{ClientRecord, Scope};
-use crate::error::ApiError;
-use crate::service::principal::Principal;
+use crate::error::{ApiError, ErrorCode};
+use crate::service::account_status::ensure_may_sign_in;
+use crate::service::principal::{Bearer, authenticate_any};
 use crate::state::AppState;
-use crate::tokens::{ACCESS_TOKEN_TYP, user_claims};
+use crate::tokens::user_claims;
 
-/// The claims the access token's scope releases; it needs `openid`.
-pub fn userinfo(principal: &Principal) -> Result<Map<String, Value>, OAuthError> {
+/// `/oauth2/userinfo`: any live access token of this issuer that speaks for a user and has
+/// the `openid` scope; answers the claims its scope releases.
+pub async fn userinfo(state: &AppState, token: &str) -> Result<Map<String, Value>, OAuthError> {
+    let principal = match authenticate_any(state, token).await {
+        Ok(Bearer::User(principal)) => principal,
+        Ok(Bearer::Client(_)) => {
+            return Err(OAuthError::invalid_token(
+                "A client_credentials token has no user",
+            ));
+        }
+        Err(e) if is_failure(&e) => return Err(e.into()),
+        Err(e) => return Err(OAuthError::invalid_token(e.message)),
+    };
     let scope = Scope::parse(&principal.claims.scope).map_err(OAuthError::invalid_token)?;
     if !scope.contains("openid") {
         return Err(OAuthError {
@@ -25,103 +36,92 @@ pub fn userinfo(principal: &Principal) -> Result<Map<String, Value>, OAuthError>
     Ok(user_claims(&principal.user, &scope))
 }
 
-/// A signed access token of this issuer, checked as every protected request checks it.
-async fn live_access_token(
-    state: &AppState,
-    token: &str,
-) -> Result<Option<Map<String, Value>>, ApiError> {
-    let now = state.clock.now();
-    let options =
-        VerifyOptions::new(&state.config.issuer, &state.config.issuer).with_typ(ACCESS_TOKEN_TYP);
-    let Ok(verified) =
-        state
-            .keyring
-            .verifier()
-            .verify::<Map<String, Value>>(token, &options, unix(now))
-    else {
-        return Ok(None);
-    };
-    let claims = verified.claims;
-    let jti = claims
-        .get("jti")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if state.stores.sessions.is_jti_blocked(jti, now).await? {
-        return Ok(None);
-    }
-    // User tokens carry a session; client-credentials tokens do not.
-    if let Some(sid) = claims.get("sid").and_then(Value::as_str) {
-        let Some(user_id) = claims
-            .get("sub")
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse().ok())
-        else {
-            return Ok(None);
-        };
-        if state
-            .stores
-            .sessions
-            .get_session(user_id, sid, now)
-            .await?
-            .is_none()
-        {
-            return Ok(None);
-        }
-        let Some(user) = state.stores.users.get_user(user_id).await? else {
-            return Ok(None);
-        };
-        if crate::service::sessions::ensure_may_sign_in(state, &user).is_err() {
-            return Ok(None);
-        }
-    }
-    Ok(Some(claims))
+/// A check that could not be made: answered as an error, never as "inactive" or "invalid".
+fn is_failure(err: &ApiError) -> bool {
+    matches!(
+        err.code,
+        ErrorCode::ServiceUnavailable | ErrorCode::InternalError
+    )
 }
 
-/// RFC 7662: `active:false` for anything unknown, expired or revoked.
-pub async fn introspect(state: &AppState, token: &str) -> Result<Value, OAuthError> {
-    if let Some(claims) = live_access_token(state, token).await? {
-        let mut answer = Map::new();
-        answer.insert("active".into(), json!(true));
-        answer.insert("token_type".into(), json!("Bearer"));
-        for key in [
-            "scope",
-            "client_id",
-            "sub",
-            "aud",
-            "iss",
-            "exp",
-            "iat",
-            "jti",
-            "sid",
-        ] {
-            if let Some(v) = claims.get(key) {
-                answer.insert(key.into(), v.clone());
-            }
+/// The live access token, if it is one; `None` for anything refused.
+async fn live_access_token(state: &AppState, token: &str) -> Result<Option<Bearer>, ApiError> {
+    match authenticate_any(state, token).await {
+        Ok(bearer) => Ok(Some(bearer)),
+        Err(e) if is_failure(&e) => Err(e),
+        Err(_) => Ok(None),
+    }
+}
+
+/// RFC 7662 section 4: a client learns about a token only if it is the token's client or a
+/// resource server the token is addressed to; anything else, like anything unknown, expired
+/// or revoked, is `active: false`.
+pub async fn introspect(
+    state: &AppState,
+    caller: &ClientRecord,
+    token: &str,
+) -> Result<Value, OAuthError> {
+    if let Some(bearer) = live_access_token(state, token).await? {
+        let claims = bearer.claims();
+        if claims.client_id != caller.client_id && !claims.aud.contains(&caller.client_id) {
+            return Ok(inactive());
         }
-        return Ok(Value::Object(answer));
+        let mut answer = serde_json::to_value(claims).map_err(ApiError::internal)?;
+        if let Some(fields) = answer.as_object_mut() {
+            fields.retain(|key, _| INTROSPECTED.contains(&key.as_str()));
+            fields.insert("active".into(), json!(true));
+            fields.insert("token_type".into(), json!("Bearer"));
+        }
+        return Ok(answer);
     }
     let now = state.clock.now();
-    if let Some(session) = state
+    let Some(session) = state
         .stores
         .sessions
         .find_by_refresh(&token_digest(token), now)
         .await
         .map_err(ApiError::from)?
-        && session.client_id != super::browser::BROWSER_CLIENT_ID
-    {
-        return Ok(json!({
-            "active": true,
-            "token_type": "refresh_token",
-            "client_id": session.client_id,
-            "sub": session.user_id.to_string(),
-            "scope": session.scope.unwrap_or_default(),
-            "exp": unix(session.expires_at),
-            "iat": unix(session.created_at),
-            "iss": state.config.issuer,
-            "sid": session.id,
-        }));
+        .filter(|s| s.client_id == caller.client_id)
+    else {
+        return Ok(inactive());
+    };
+    let user = state
+        .stores
+        .users
+        .get_user(session.user_id)
+        .await
+        .map_err(ApiError::from)?;
+    if user.is_none_or(|u| ensure_may_sign_in(state, &u).is_err()) {
+        return Ok(inactive());
     }
-    Ok(json!({ "active": false }))
+    Ok(json!({
+        "active": true,
+        "token_type": "refresh_token",
+        "client_id": session.client_id,
+        "sub": session.user_id.to_string(),
+        "scope": session.scope.unwrap_or_default(),
+        "exp": unix(session.expires_at),
+        "iat": unix(session.created_at),
+        "iss": state.config.issuer,
+        "sid": session.id,
+    }))
+}
+
+/// The access-token claims an introspection answer repeats.
+const INTROSPECTED: [&str; 9] = [
+    "scope",
+    "client_id",
+    "sub",
+    "aud",
+    "iss",
+    "exp",
+    "iat",
+    "jti",
+    "sid",
+];
+
+fn inactive() -> Value {
+    json!({ "active": false })
 }
 
 /// RFC 7009: revokes a refresh token (its session) or blocks an access token, if the client
@@ -149,22 +149,16 @@ pub async fn revoke(
         }
         return Ok(());
     }
-    if let Some(claims) = live_access_token(state, token).await?
-        && claims.get("client_id").and_then(Value::as_str) == Some(client.client_id.as_str())
+    if let Some(bearer) = live_access_token(state, token).await?
+        && bearer.claims().client_id == client.client_id
     {
-        let jti = claims
-            .get("jti")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let exp = claims
-            .get("exp")
-            .and_then(Value::as_i64)
-            .unwrap_or_default();
+        let claims = bearer.claims();
+        let exp = i64::try_from(claims.exp).unwrap_or(i64::MAX);
         let until = time::OffsetDateTime::from_unix_timestamp(exp).unwrap_or(now);
         state
             .stores
             .sessions
-            .block_jti(jti, until)
+            .block_jti(&claims.jti, until)
             .await
             .map_err(ApiError::from)?;
     }

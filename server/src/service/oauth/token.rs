@@ -7,15 +7,16 @@ use super::OAuthError;
 use super::authorize::{CodeGrant, code_key};
 use super::clients::{ClientCredentials, authenticate};
 use crate::audit::{self, Audit};
-use crate::crypto::{random_token, token_digest};
 use crate::domain::oauth::{s256_challenge, valid_code_verifier};
 use crate::domain::{ClientRecord, ClientType, GrantType, Scope};
 use crate::error::ApiError;
 use crate::service::ClientInfo;
-use crate::service::sessions::{NewSession, ensure_may_sign_in, open_session};
+use crate::service::account_status::ensure_may_sign_in;
+use crate::service::refresh::{self, Refused};
+use crate::service::sessions::{NewSession, SessionSecret, open_session};
 use crate::state::AppState;
-use crate::store::{RefreshOutcome, SessionRecord};
-use crate::tokens::{issue_access, issue_client_access, issue_id_token};
+use crate::store::SessionRecord;
+use crate::tokens::{AccessGrant, audience_for, issue_access, issue_client_access, issue_id_token};
 
 /// How long a used code is remembered, so that a second use can revoke what the first got.
 const USED_CODE_MEMORY: time::Duration = time::Duration::minutes(10);
@@ -77,14 +78,14 @@ pub async fn exchange(
         GrantType::AuthorizationCode => {
             authorization_code(state, &client, &params, client_info).await
         }
-        GrantType::RefreshToken => refresh_token(state, &client, &params).await,
+        GrantType::RefreshToken => refresh_token(state, &client, &params, client_info).await,
         GrantType::ClientCredentials => client_credentials(state, &client, &params),
     }?;
     state.metrics.token_issued(grant.as_str());
     Ok(answer)
 }
 
-/// Signs the token response for a user session.
+/// Signs the token response for a user session: the access token carries exactly `scope`.
 fn respond(
     state: &AppState,
     user: &crate::domain::UserRecord,
@@ -94,7 +95,11 @@ fn respond(
     refresh_token: Option<String>,
     now: OffsetDateTime,
 ) -> Result<TokenResponse, OAuthError> {
-    let (access_token, expires_in) = issue_access(state, user, session, now)?;
+    let grant = AccessGrant {
+        scope: scope.to_string(),
+        ..AccessGrant::whole_session(&state.config, session)
+    };
+    let (access_token, expires_in) = issue_access(state, user, session, &grant, now)?;
     let id_token = if scope.contains("openid") {
         Some(issue_id_token(
             state,
@@ -186,6 +191,8 @@ async fn authorization_code(
         amr: grant.amr.clone(),
         auth_time: grant.auth_time,
         scope: Some(scope.to_string()),
+        resources: Vec::new(),
+        secret: SessionSecret::RefreshToken,
     };
     let (session, refresh) = open_session(state, &user, new, client_info, now).await?;
     // Remember what this code produced, so that a replay can revoke it.
@@ -248,47 +255,19 @@ async fn refresh_token(
     state: &AppState,
     client: &ClientRecord,
     params: &TokenParams,
+    client_info: &ClientInfo,
 ) -> Result<TokenResponse, OAuthError> {
     let presented = required(&params.refresh_token, "refresh_token")?;
     let now = state.clock.now();
-    let digest = token_digest(presented);
-    // The token must belong to this client before anything rotates.
-    if let Some(session) = state
-        .stores
-        .sessions
-        .find_by_refresh(&digest, now)
+    let rotated = refresh::rotate(state, presented, &client.client_id, client_info)
         .await
-        .map_err(ApiError::from)?
-        && session.client_id != client.client_id
-    {
-        return Err(OAuthError::invalid_grant(
-            "The refresh token was issued to another client",
-        ));
-    }
-    let replacement = random_token();
-    let outcome = state
-        .stores
-        .sessions
-        .rotate_refresh(&digest, &token_digest(&replacement), now)
-        .await
-        .map_err(ApiError::from)?;
-    let session = match outcome {
-        RefreshOutcome::Rotated(session) if session.client_id == client.client_id => session,
-        RefreshOutcome::Rotated(_) | RefreshOutcome::Unknown => {
-            return Err(OAuthError::invalid_grant("The refresh token is invalid"));
-        }
-        RefreshOutcome::Reused { .. } | RefreshOutcome::Revoked => {
-            return Err(OAuthError::invalid_grant("The refresh token was revoked"));
-        }
-    };
-    let user = state
-        .stores
-        .users
-        .get_user(session.user_id)
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(|| OAuthError::invalid_grant("The user no longer exists"))?;
-    ensure_may_sign_in(state, &user).map_err(|e| OAuthError::invalid_grant(e.message))?;
+        .map_err(|refused| match refused {
+            Refused::Unknown => OAuthError::invalid_grant("The refresh token is invalid"),
+            Refused::Revoked => OAuthError::invalid_grant("The refresh token was revoked"),
+            Refused::Account(e) => OAuthError::invalid_grant(e.message),
+            Refused::Failed(e) => OAuthError::from(e),
+        })?;
+    let session = rotated.session;
     let granted =
         Scope::parse(session.scope.as_deref().unwrap_or("")).map_err(OAuthError::invalid_scope)?;
     let scope = match params.scope.as_deref() {
@@ -303,7 +282,15 @@ async fn refresh_token(
         }
         None => granted,
     };
-    respond(state, &user, &session, &scope, None, Some(replacement), now)
+    respond(
+        state,
+        &rotated.user,
+        &session,
+        &scope,
+        None,
+        Some(rotated.refresh_token),
+        now,
+    )
 }
 
 fn client_credentials(
@@ -334,8 +321,12 @@ fn client_credentials(
         }
         None => allowed.join(" "),
     };
+    let grant = AccessGrant {
+        audience: audience_for(&state.config, &client.client_id, &[]),
+        scope: scope.clone(),
+    };
     let (access_token, expires_in) =
-        issue_client_access(state, &client.client_id, &scope, state.clock.now())?;
+        issue_client_access(state, &client.client_id, &grant, state.clock.now())?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
