@@ -314,7 +314,8 @@ pub struct Config {
     pub refresh_token_ttl: Duration,
     pub remember_me_ttl: Duration,
     pub require_email_verification: bool,
-    /// The `aud` of REST tokens; `/v1` accepts a token naming one of these. Never empty.
+    /// The `aud` of REST tokens; `/v1` accepts a token naming one of these. Empty: the
+    /// issuer (see [`Config::rest_audience`]).
     pub rest_audience: Vec<String>,
     /// MFA, password, account deletion and role changes need a sign-in at most this old, or
     /// the current password.
@@ -407,8 +408,8 @@ fn rate_limit(
     Ok(Some(RateLimit { count, window }))
 }
 
-/// Absolute URIs, comma-separated; unset or empty: the issuer.
-fn rest_audience(value: Option<&str>, issuer: &str) -> Result<Vec<String>, ConfigError> {
+/// Absolute URIs, comma-separated; unset or empty (the issuer) is an empty list.
+fn rest_audience(value: Option<&str>) -> Result<Vec<String>, ConfigError> {
     let mut audience = Vec::new();
     for item in value
         .unwrap_or("")
@@ -423,9 +424,6 @@ fn rest_audience(value: Option<&str>, issuer: &str) -> Result<Vec<String>, Confi
             )
         })?;
         audience.push(item.to_owned());
-    }
-    if audience.is_empty() {
-        audience.push(issuer.to_owned());
     }
     Ok(audience)
 }
@@ -639,7 +637,7 @@ impl Config {
         };
         let pprof_listen = pprof_listen(s.pprof_listen.as_deref())?;
         let (issuer, issuer_is_https) = issuer(s.issuer.as_deref())?;
-        let rest_audience = rest_audience(s.rest_audience.as_deref(), &issuer)?;
+        let rest_audience = rest_audience(s.rest_audience.as_deref())?;
 
         let encryption_key = s.encryption_key.clone().map(Secret::new);
         if let Some(key) = &encryption_key {
@@ -838,6 +836,24 @@ impl Config {
         Ok(config)
     }
 
+    /// The audiences of REST tokens: `SIGIL_REST_AUDIENCE`, or the issuer.
+    pub fn rest_audience(&self) -> Vec<String> {
+        if self.rest_audience.is_empty() {
+            vec![self.issuer.clone()]
+        } else {
+            self.rest_audience.clone()
+        }
+    }
+
+    /// Whether `audience` is one of the REST audiences.
+    pub fn is_rest_audience(&self, audience: &str) -> bool {
+        if self.rest_audience.is_empty() {
+            audience == self.issuer
+        } else {
+            self.rest_audience.iter().any(|a| a == audience)
+        }
+    }
+
     pub fn is_loopback_listen(&self) -> bool {
         match self.listen.ip() {
             IpAddr::V4(ip) => ip.is_loopback(),
@@ -885,7 +901,7 @@ mod tests {
         let c = parse(Settings::default()).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.issuer, "http://localhost:8080");
-        assert_eq!(c.rest_audience, vec!["http://localhost:8080".to_owned()]);
+        assert_eq!(c.rest_audience(), vec!["http://localhost:8080".to_owned()]);
         assert_eq!(c.reauthentication_window, Duration::from_secs(600));
         assert_eq!(c.access_token_ttl, Duration::from_secs(900));
         assert_eq!(c.refresh_token_ttl, Duration::from_secs(7 * 86_400));

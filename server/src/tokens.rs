@@ -22,7 +22,7 @@ const FIRST_PARTY_SCOPE: &str = "openid profile email";
 /// resources it asked for, else for the client itself, never for the issuer.
 pub fn audience_for(config: &Config, client_id: &str, resources: &[String]) -> Audience {
     if client_id == FIRST_PARTY_CLIENT_ID {
-        Audience::from_list(config.rest_audience.clone())
+        Audience::from_list(config.rest_audience())
     } else if resources.is_empty() {
         Audience::One(client_id.to_owned())
     } else {

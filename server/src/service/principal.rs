@@ -92,7 +92,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<Principal>
     let now = state.clock.now();
     let claims = verify_access(state, token, now).await?;
     if claims.client_id != FIRST_PARTY_CLIENT_ID
-        || !claims.aud.intersects(&state.config.rest_audience)
+        || !claims.aud.iter().any(|a| state.config.is_rest_audience(a))
     {
         return Err(not_for_this_api());
     }
