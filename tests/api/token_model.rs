@@ -428,10 +428,10 @@ async fn audiences() {
 #[tokio::test]
 async fn deleting_a_client_revokes_its_sessions_and_tokens() {
     let w = &world().await;
-    let (app_tokens, _) = app_tokens(&w).await;
+    let (app_tokens, _) = app_tokens(w).await;
     let access = app_tokens["access_token"].as_str().unwrap().to_owned();
     let refresh = app_tokens["refresh_token"].as_str().unwrap().to_owned();
-    let cc = mint(&w, Kind::ClientCredentials).await;
+    let cc = mint(w, Kind::ClientCredentials).await;
     assert_eq!(
         w.app.get("/oauth2/userinfo", Some(&access)).await.status,
         StatusCode::OK
@@ -466,7 +466,7 @@ async fn deleting_a_client_revokes_its_sessions_and_tokens() {
     );
     // The app can no longer authenticate; its tokens are dead for everybody else too.
     let (status, body) = token_request(
-        &w,
+        w,
         &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
         (&w.app_id, &w.app_secret),
     )
@@ -477,7 +477,7 @@ async fn deleting_a_client_revokes_its_sessions_and_tokens() {
     );
     for token in [&access, &cc, &refresh] {
         assert_eq!(
-            introspect(&w, token, (&w.other_id, &w.other_secret)).await,
+            introspect(w, token, (&w.other_id, &w.other_secret)).await,
             json!({"active": false})
         );
     }
@@ -498,7 +498,7 @@ async fn deleting_a_client_revokes_its_sessions_and_tokens() {
 #[tokio::test]
 async fn oauth_refresh_reuse_is_audited_and_counted() {
     let w = &world().await;
-    let (first, _) = app_tokens(&w).await;
+    let (first, _) = app_tokens(w).await;
     let old = first["refresh_token"].as_str().unwrap().to_owned();
     let refresh = |token: String| async move {
         token_request(
