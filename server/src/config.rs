@@ -59,6 +59,12 @@ pub struct Settings {
     pub refresh_token_ttl: Option<String>,
     #[arg(long, env = "SIGIL_REMEMBER_ME_TTL")]
     pub remember_me_ttl: Option<String>,
+    /// The absolute lifetime of a session, however often it refreshes.
+    #[arg(long, env = "SIGIL_SESSION_MAX_LIFETIME")]
+    pub session_max_lifetime: Option<String>,
+    /// The absolute lifetime of a session signed in with rememberMe.
+    #[arg(long, env = "SIGIL_REMEMBER_ME_MAX_LIFETIME")]
+    pub remember_me_max_lifetime: Option<String>,
     #[arg(long, env = "SIGIL_REQUIRE_EMAIL_VERIFICATION")]
     pub require_email_verification: Option<String>,
     /// Comma-separated audiences of REST tokens (`/v1`); default: the issuer.
@@ -313,6 +319,9 @@ pub struct Config {
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub remember_me_ttl: Duration,
+    /// Caps the sliding expiry of sessions (and of remembered ones).
+    pub session_max_lifetime: Duration,
+    pub remember_me_max_lifetime: Duration,
     pub require_email_verification: bool,
     /// The `aud` of REST tokens; `/v1` accepts a token naming one of these. Empty: the
     /// issuer (see [`Config::rest_audience`]).
@@ -751,6 +760,16 @@ impl Config {
                 s.remember_me_ttl.as_deref(),
                 "30d",
             )?,
+            session_max_lifetime: duration(
+                "SIGIL_SESSION_MAX_LIFETIME",
+                s.session_max_lifetime.as_deref(),
+                "30d",
+            )?,
+            remember_me_max_lifetime: duration(
+                "SIGIL_REMEMBER_ME_MAX_LIFETIME",
+                s.remember_me_max_lifetime.as_deref(),
+                "90d",
+            )?,
             require_email_verification: boolean(
                 "SIGIL_REQUIRE_EMAIL_VERIFICATION",
                 s.require_email_verification.as_deref(),
@@ -903,6 +922,8 @@ mod tests {
         assert_eq!(c.issuer, "http://localhost:8080");
         assert_eq!(c.rest_audience(), vec!["http://localhost:8080".to_owned()]);
         assert_eq!(c.reauthentication_window, Duration::from_secs(600));
+        assert_eq!(c.session_max_lifetime, Duration::from_secs(30 * 86_400));
+        assert_eq!(c.remember_me_max_lifetime, Duration::from_secs(90 * 86_400));
         assert_eq!(c.access_token_ttl, Duration::from_secs(900));
         assert_eq!(c.refresh_token_ttl, Duration::from_secs(7 * 86_400));
         assert_eq!(c.remember_me_ttl, Duration::from_secs(30 * 86_400));

@@ -36,6 +36,8 @@ pub enum ErrorCode {
     MfaBackupCodeUsed,
     /// A sensitive change without a recent sign-in or the current password.
     ReauthenticationRequired,
+    /// The change would leave no active admin.
+    LastAdmin,
     RateLimitExceeded,
     AuthRateLimitExceeded,
     RegistrationRateLimitExceeded,
@@ -61,6 +63,7 @@ impl ErrorCode {
             Self::UsernameExists => "USERNAME_EXISTS",
             Self::UserNotFound => "USER_NOT_FOUND",
             Self::ReauthenticationRequired => "REAUTHENTICATION_REQUIRED",
+            Self::LastAdmin => "LAST_ADMIN",
             Self::InvalidCredentials => "INVALID_CREDENTIALS",
             Self::EmailNotVerified => "EMAIL_NOT_VERIFIED",
             Self::AccountLocked => "ACCOUNT_LOCKED",
@@ -101,7 +104,7 @@ impl ErrorCode {
             Self::TokenGone => 410,
             Self::LinkNotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::EmailExists | Self::UsernameExists => 409,
+            Self::EmailExists | Self::UsernameExists | Self::LastAdmin => 409,
             Self::AccountLocked => 423,
             Self::RateLimitExceeded
             | Self::AuthRateLimitExceeded

@@ -439,3 +439,73 @@ async fn admin_ip_allowlist() {
         StatusCode::OK
     );
 }
+
+/// The last admin cannot delete their own account (409), and two admins demoting each other
+/// at the same moment leave one admin.
+#[tokio::test]
+async fn the_last_admin_stays_under_races_and_self_deletion() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    app.request(
+        Method::DELETE,
+        "/v1/users/me",
+        Some(&admin),
+        Some(json!({"password": sigil_tests::ADMIN_PASSWORD})),
+    )
+    .await
+    .assert_error(409, "LAST_ADMIN");
+    assert_eq!(app.me(&admin).await.status, StatusCode::OK);
+
+    let second = TestUser::random();
+    let created = app
+        .request(
+            Method::POST,
+            "/v1/admin/users",
+            Some(&admin),
+            Some(json!({"email": second.email, "username": second.username, "password": second.password, "roles": ["admin"]})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let second_id = created.data()["id"].as_str().unwrap().to_owned();
+    let second_token = app.login_ok(&second).await.access;
+    let first_id = app.me(&admin).await.data()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let demote = |token: String, id: String| {
+        let app = &app;
+        async move {
+            app.request(
+                Method::PUT,
+                &format!("/v1/admin/users/{id}"),
+                Some(&token),
+                Some(json!({"roles": ["user"]})),
+            )
+            .await
+        }
+    };
+    let (a, b) = tokio::join!(
+        demote(admin.clone(), second_id.clone()),
+        demote(second_token, first_id.clone())
+    );
+    let mut statuses = [a.status.as_u16(), b.status.as_u16()];
+    statuses.sort();
+    // One demotion wins; the other is refused as the last admin, or (if the winner demoted
+    // its caller first) as a caller who is no admin any more.
+    assert_eq!(statuses[0], 200, "{} / {}", a.body, b.body);
+    assert!(matches!(statuses[1], 400 | 403), "{} / {}", a.body, b.body);
+    // Either admin may be the one demoted: ask the store.
+    let mut left = 0;
+    for id in [&first_id, &second_id] {
+        let user = app
+            .state
+            .stores
+            .users
+            .get_user(id.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        left += usize::from(user.roles.contains(&sigil_server::domain::Role::Admin));
+    }
+    assert_eq!(left, 1);
+}

@@ -81,6 +81,7 @@ backends!(
     sessions_create_get_list,
     sessions_cap_evicts_oldest,
     sessions_rotation_outcomes,
+    sessions_rotation_stops_at_the_absolute_end,
     sessions_concurrent_rotation_has_one_winner,
     sessions_expire,
     sessions_revocation,
@@ -96,6 +97,7 @@ backends!(
     rate_limits,
     rate_limits_count_concurrent_hits,
     users_update_is_atomic,
+    users_guarded_update_keeps_an_admin,
     codes,
 );
 
@@ -145,6 +147,7 @@ fn session(
         last_activity: created_at,
         expires_at: created_at + ttl,
         ttl_secs: ttl.as_secs(),
+        ends_at: Some(created_at + ttl * 4),
         auth_time: created_at,
         amr: vec!["pwd".into()],
         remember_me: false,
@@ -505,6 +508,50 @@ async fn sessions_rotation_outcomes(stores: &Stores) {
             .await
             .unwrap(),
         RefreshOutcome::Revoked
+    );
+}
+
+/// Refreshing slides the expiry but never past the session's absolute end; after the end the
+/// token is dead however often it was used.
+async fn sessions_rotation_stops_at_the_absolute_end(stores: &Stores) {
+    let t = now();
+    let user_id = Uuid::new_v4();
+    let s = SessionRecord {
+        ends_at: Some(t + DAY * 2),
+        ..session(user_id, "e0", t, DAY)
+    };
+    stores.sessions.create_session(&s, 5, t).await.unwrap();
+    let mut digest = "e0".to_owned();
+    for (step, hours) in [(1, 20u64), (2, 40)] {
+        let at = t + Duration::from_secs(hours * 3600);
+        let next = format!("e{step}");
+        let RefreshOutcome::Rotated(rotated) = stores
+            .sessions
+            .rotate_refresh(&digest, &next, at)
+            .await
+            .unwrap()
+        else {
+            panic!("rotation {step} must succeed");
+        };
+        assert_eq!(rotated.expires_at, (at + DAY).min(t + DAY * 2));
+        digest = next;
+    }
+    let after_end = t + DAY * 2 + Duration::from_secs(1);
+    assert_eq!(
+        stores
+            .sessions
+            .rotate_refresh(&digest, "e9", after_end)
+            .await
+            .unwrap(),
+        RefreshOutcome::Unknown
+    );
+    assert!(
+        stores
+            .sessions
+            .list_sessions(user_id, after_end)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 
@@ -1250,6 +1297,80 @@ async fn users_update_is_atomic(stores: &Stores) {
         .await
         .unwrap();
     assert!(missing.is_none());
+}
+
+/// The last-admin rule is checked and written atomically: of two concurrent demotions of the
+/// last two admins exactly one goes through, round after round.
+async fn users_guarded_update_keeps_an_admin(stores: &Stores) {
+    use sigil_server::store::GuardedUpdate;
+    let demote = || std::sync::Arc::new(|u: &mut UserRecord| u.roles = vec![Role::User]);
+    for round in 0..5 {
+        let a = UserRecord {
+            roles: vec![Role::Admin],
+            ..user(&format!("a{round}@example.com"), &format!("admin_a{round}"))
+        };
+        let b = UserRecord {
+            roles: vec![Role::Admin],
+            ..user(&format!("b{round}@example.com"), &format!("admin_b{round}"))
+        };
+        stores.users.insert_user(&a).await.unwrap();
+        stores.users.insert_user(&b).await.unwrap();
+        let (first, second) = tokio::join!(
+            stores.users.update_user_keeping_an_admin(a.id, demote()),
+            stores.users.update_user_keeping_an_admin(b.id, demote()),
+        );
+        let outcomes = [first.unwrap(), second.unwrap()];
+        let refused = outcomes
+            .iter()
+            .filter(|o| **o == GuardedUpdate::LastAdmin)
+            .count();
+        assert_eq!(refused, 1, "round {round}: {outcomes:?}");
+        let admins = [a.id, b.id];
+        let mut left = 0;
+        for id in admins {
+            let stored = stores.users.get_user(id).await.unwrap().unwrap();
+            left += usize::from(stored.roles.contains(&Role::Admin));
+        }
+        assert_eq!(left, 1, "round {round}");
+        // Clear the survivor too, by suspending it... which the rule refuses alike.
+        let survivor = if matches!(outcomes[0], GuardedUpdate::LastAdmin) {
+            a.id
+        } else {
+            b.id
+        };
+        assert_eq!(
+            stores
+                .users
+                .update_user_keeping_an_admin(
+                    survivor,
+                    std::sync::Arc::new(|u: &mut UserRecord| u.status = UserStatus::Suspended),
+                )
+                .await
+                .unwrap(),
+            GuardedUpdate::LastAdmin
+        );
+        // Changes that keep the admin pass; the survivor is demoted directly for the next round.
+        let renamed = stores
+            .users
+            .update_user_keeping_an_admin(
+                survivor,
+                std::sync::Arc::new(|u: &mut UserRecord| u.first_name = Some("Root".into())),
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(renamed, GuardedUpdate::Updated(ref u) if u.first_name.as_deref() == Some("Root"))
+        );
+        stores.users.update_user(survivor, demote()).await.unwrap();
+    }
+    assert_eq!(
+        stores
+            .users
+            .update_user_keeping_an_admin(Uuid::new_v4(), demote())
+            .await
+            .unwrap(),
+        GuardedUpdate::NotFound
+    );
 }
 
 async fn codes(stores: &Stores) {

@@ -12,6 +12,7 @@ use crate::domain::{
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
 use crate::mail::MailKind;
 use crate::state::AppState;
+use crate::store::GuardedUpdate;
 
 const NAME_MAX: usize = 100;
 const PHONE_MAX: usize = 20;
@@ -328,11 +329,23 @@ pub async fn delete_account(
     )
     .await?;
     let now = state.clock.now();
-    state
+    let deleted = state
         .stores
         .users
-        .set_status(user.id, UserStatus::Deleted, user.email_verified, now)
+        .update_user_keeping_an_admin(
+            user.id,
+            std::sync::Arc::new(move |u: &mut UserRecord| {
+                u.status = UserStatus::Deleted;
+                u.updated_at = now;
+            }),
+        )
         .await?;
+    if deleted == GuardedUpdate::LastAdmin {
+        return Err(ApiError::new(
+            ErrorCode::LastAdmin,
+            "You are the last active admin: make someone else admin before deleting your account",
+        ));
+    }
     let revoked = state
         .stores
         .sessions

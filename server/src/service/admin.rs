@@ -16,7 +16,7 @@ use super::{ClientInfo, reauth};
 use crate::domain::{Email, Password, PasswordContext, Role, UserRecord, UserStatus, Username};
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
 use crate::state::AppState;
-use crate::store::{AuditEvent, AuditFilter, SessionRecord, UserQuery, UserSort};
+use crate::store::{AuditEvent, AuditFilter, GuardedUpdate, SessionRecord, UserQuery, UserSort};
 
 pub const MAX_PAGE_SIZE: u64 = 100;
 const DEFAULT_PAGE_SIZE: u64 = 20;
@@ -154,27 +154,6 @@ pub async fn get_user(state: &AppState, id: Uuid) -> ApiResult<UserRecord> {
         .ok_or_else(|| ApiError::new(ErrorCode::UserNotFound, "User not found"))
 }
 
-/// Refuses a change that would leave no active admin.
-async fn keep_an_admin(state: &AppState, user: &UserRecord, still_admin: bool) -> ApiResult<()> {
-    let was_active_admin = user.roles.contains(&Role::Admin) && user.status == UserStatus::Active;
-    if !was_active_admin || still_admin {
-        return Ok(());
-    }
-    let query = UserQuery {
-        status: Some(UserStatus::Active),
-        role: Some(Role::Admin),
-        limit: 2,
-        ..UserQuery::default()
-    };
-    let (_, admins) = state.stores.users.list_users(&query).await?;
-    if admins <= 1 {
-        return Err(ApiError::bad_request(
-            "This is the last active admin; make someone else admin first",
-        ));
-    }
-    Ok(())
-}
-
 /// What an admin may change on a user; absent fields stay.
 #[derive(Debug, Default, Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -210,7 +189,7 @@ pub async fn change_user(
 }
 
 async fn update_user(state: &AppState, id: Uuid, input: UserUpdate) -> ApiResult<UserRecord> {
-    let user = get_user(state, id).await?;
+    get_user(state, id).await?;
     let mut errors = Vec::new();
     let first_name = input
         .first_name
@@ -238,15 +217,12 @@ async fn update_user(state: &AppState, id: Uuid, input: UserUpdate) -> ApiResult
         }
         None => None,
     };
-    let still_admin = roles.as_ref().is_none_or(|r| r.contains(&Role::Admin))
-        && status.is_none_or(|s| s == UserStatus::Active);
-    keep_an_admin(state, &user, still_admin).await?;
     let now = state.clock.now();
     let email_verified = input.email_verified;
-    let updated = state
+    let outcome = state
         .stores
         .users
-        .update_user(
+        .update_user_keeping_an_admin(
             id,
             Arc::new(move |u: &mut UserRecord| {
                 if let Some(v) = &first_name {
@@ -270,8 +246,18 @@ async fn update_user(state: &AppState, id: Uuid, input: UserUpdate) -> ApiResult
                 u.updated_at = now;
             }),
         )
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::UserNotFound, "User not found"))?;
+        .await?;
+    let updated = match outcome {
+        GuardedUpdate::Updated(user) => user,
+        GuardedUpdate::NotFound => {
+            return Err(ApiError::new(ErrorCode::UserNotFound, "User not found"));
+        }
+        GuardedUpdate::LastAdmin => {
+            return Err(ApiError::bad_request(
+                "This is the last active admin; make someone else admin first",
+            ));
+        }
+    };
     // Suspension or deletion ends every session at once.
     if matches!(updated.status, UserStatus::Suspended | UserStatus::Deleted) {
         state.stores.sessions.revoke_user_sessions(id, None).await?;

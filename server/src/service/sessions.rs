@@ -229,11 +229,18 @@ pub async fn open_session(
     client: &ClientInfo,
     now: OffsetDateTime,
 ) -> ApiResult<(SessionRecord, String)> {
-    let ttl = if new.remember_me {
-        state.config.remember_me_ttl
+    let (ttl, max_lifetime) = if new.remember_me {
+        (
+            state.config.remember_me_ttl,
+            state.config.remember_me_max_lifetime,
+        )
     } else {
-        state.config.refresh_token_ttl
+        (
+            state.config.refresh_token_ttl,
+            state.config.session_max_lifetime,
+        )
     };
+    let ends_at = now + max_lifetime;
     let refresh_token = random_token();
     let session = SessionRecord {
         id: Uuid::new_v4().to_string(),
@@ -242,8 +249,9 @@ pub async fn open_session(
         refresh_digest: new.secret.digest(&refresh_token),
         created_at: now,
         last_activity: now,
-        expires_at: now + ttl,
+        expires_at: (now + ttl).min(ends_at),
         ttl_secs: ttl.as_secs(),
+        ends_at: Some(ends_at),
         auth_time: new.auth_time,
         amr: new.amr,
         remember_me: new.remember_me,

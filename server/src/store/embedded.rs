@@ -338,6 +338,49 @@ impl UserStore for EmbeddedStore {
         self.modify_user(id, move |user| change(user)).await
     }
 
+    async fn update_user_keeping_an_admin(
+        &self,
+        id: Uuid,
+        change: super::UserChange,
+    ) -> StoreResult<super::GuardedUpdate> {
+        use super::GuardedUpdate;
+        // redb has one writer at a time: counting inside the write transaction is atomic.
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let outcome = {
+                let mut users = txn.open_table(USERS).map_err(db_err)?;
+                let key = id.to_string();
+                let before = match users.get(key.as_str()).map_err(db_err)? {
+                    Some(bytes) => decode::<UserRecord>(bytes.value())?,
+                    None => return Ok(GuardedUpdate::NotFound),
+                };
+                let mut after = before.clone();
+                change(&mut after);
+                let mut others = 0u64;
+                if rules::demotes_an_admin(&before, &after) {
+                    for row in users.iter().map_err(db_err)? {
+                        let (other_key, bytes) = row.map_err(db_err)?;
+                        if other_key.value() != key
+                            && rules::is_active_admin(&decode::<UserRecord>(bytes.value())?)
+                        {
+                            others += 1;
+                        }
+                    }
+                    if others == 0 {
+                        return Ok(GuardedUpdate::LastAdmin);
+                    }
+                }
+                users
+                    .insert(key.as_str(), encode(&after)?.as_slice())
+                    .map_err(db_err)?;
+                GuardedUpdate::Updated(after)
+            };
+            txn.commit().map_err(db_err)?;
+            Ok(outcome)
+        })
+        .await
+    }
+
     async fn list_users(&self, query: &super::UserQuery) -> StoreResult<(Vec<UserRecord>, u64)> {
         let query = query.clone();
         self.run(move |db| {

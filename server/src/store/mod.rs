@@ -136,6 +136,24 @@ pub trait UserStore: Send + Sync {
     /// and returns the user as stored afterwards. For changes decided by [`rules`] that
     /// need no dedicated query.
     async fn update_user(&self, id: Uuid, change: UserChange) -> StoreResult<Option<UserRecord>>;
+    /// Like `update_user`, but refuses a change that would leave no active admin
+    /// ([`rules::demotes_an_admin`] with no other active admin). The count and the write are one
+    /// atomic unit: of two concurrent demotions of the last two admins, one is refused.
+    async fn update_user_keeping_an_admin(
+        &self,
+        id: Uuid,
+        change: UserChange,
+    ) -> StoreResult<GuardedUpdate>;
+}
+
+/// The answer of [`UserStore::update_user_keeping_an_admin`].
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // Built once per change and matched at once.
+pub enum GuardedUpdate {
+    Updated(UserRecord),
+    NotFound,
+    /// Nothing was written: the user is the last active admin.
+    LastAdmin,
 }
 
 /// Sessions, their refresh tokens and blocked access-token ids (Redis in production).

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use bson::{DateTime, doc};
 use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::{ClientOptions, IndexOptions};
-use mongodb::{Client, Collection, Database, IndexModel};
+use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -27,6 +27,31 @@ use crate::domain::{ClientRecord, Login, Mfa, ProfileUpdate, Role, UserRecord, U
 const DUPLICATE_KEY: i32 = 11000;
 /// Compare-and-swap attempts before a user update gives up (503).
 const CAS_ATTEMPTS: usize = 64;
+/// Small documents of Sigil's own bookkeeping.
+const META: &str = "meta";
+/// Written by every guarded admin change, so that two of them conflict.
+const ADMIN_GUARD: &str = "admin-guard";
+
+/// One try of a transaction: retried whole when MongoDB says the error is transient.
+enum Attempt {
+    Retry,
+    Fail(StoreError),
+}
+
+impl From<mongodb::error::Error> for Attempt {
+    fn from(e: mongodb::error::Error) -> Self {
+        if is_transient(&e) {
+            Self::Retry
+        } else {
+            Self::Fail(mongo_err(e))
+        }
+    }
+}
+
+fn is_transient(e: &mongodb::error::Error) -> bool {
+    e.contains_label(mongodb::error::TRANSIENT_TRANSACTION_ERROR)
+        || e.contains_label(mongodb::error::UNKNOWN_TRANSACTION_COMMIT_RESULT)
+}
 
 fn mongo_err(err: mongodb::error::Error) -> StoreError {
     StoreError::Unavailable(format!("mongodb: {err}"))
@@ -366,6 +391,16 @@ impl MongoStore {
             ])
             .await
             .map_err(mongo_err)?;
+        // Transactions cannot always create collections: the guard exists before the first.
+        self.db
+            .collection::<bson::Document>(META)
+            .update_one(
+                doc! { "_id": ADMIN_GUARD },
+                doc! { "$setOnInsert": { "writes": 0 } },
+            )
+            .upsert(true)
+            .await
+            .map_err(mongo_err)?;
         Ok(())
     }
 
@@ -377,6 +412,59 @@ impl MongoStore {
             }
             None => Ok(None),
         }
+    }
+
+    /// The body of [`UserStore::update_user_keeping_an_admin`]'s transaction.
+    async fn guarded_change(
+        &self,
+        session: &mut ClientSession,
+        key: &str,
+        change: &super::UserChange,
+    ) -> Result<super::GuardedUpdate, Attempt> {
+        self.db
+            .collection::<bson::Document>(META)
+            .update_one(
+                doc! { "_id": ADMIN_GUARD },
+                doc! { "$inc": { "writes": 1 } },
+            )
+            .upsert(true)
+            .session(&mut *session)
+            .await
+            .map_err(Attempt::from)?;
+        let Some(found) = self
+            .users
+            .find_one(doc! { "_id": key })
+            .session(&mut *session)
+            .await
+            .map_err(Attempt::from)?
+        else {
+            return Ok(super::GuardedUpdate::NotFound);
+        };
+        let rev = found.rev;
+        let before = found.into_record().map_err(Attempt::Fail)?;
+        let mut after = before.clone();
+        change(&mut after);
+        if rules::demotes_an_admin(&before, &after) {
+            let others = self
+                .users
+                .count_documents(doc! {
+                    "_id": { "$ne": key },
+                    "status": UserStatus::Active.as_str(),
+                    "roles": Role::Admin.as_str(),
+                })
+                .session(&mut *session)
+                .await
+                .map_err(Attempt::from)?;
+            if others == 0 {
+                return Ok(super::GuardedUpdate::LastAdmin);
+            }
+        }
+        self.users
+            .replace_one(doc! { "_id": key }, UserDoc::from_record(&after, rev + 1))
+            .session(&mut *session)
+            .await
+            .map_err(Attempt::from)?;
+        Ok(super::GuardedUpdate::Updated(after))
     }
 
     /// Reads the user, applies `change`, writes it back only if nobody wrote in between;
@@ -543,6 +631,43 @@ impl UserStore for MongoStore {
     ) -> StoreResult<Option<UserRecord>> {
         let _timer = self.timer();
         self.modify_user(id, |user| change(user)).await
+    }
+
+    /// One multi-document transaction (MongoDB deployments are replica sets). Every guarded
+    /// change first writes the same guard document, so two of them in flight conflict and one
+    /// retries and sees the other's result: a count alone would let two demotions both pass
+    /// (write skew under snapshot isolation).
+    async fn update_user_keeping_an_admin(
+        &self,
+        id: Uuid,
+        change: super::UserChange,
+    ) -> StoreResult<super::GuardedUpdate> {
+        let _timer = self.timer();
+        let key = id.to_string();
+        for _ in 0..CAS_ATTEMPTS {
+            let mut session = self.db.client().start_session().await.map_err(mongo_err)?;
+            session.start_transaction().await.map_err(mongo_err)?;
+            let attempt = self.guarded_change(&mut session, &key, &change).await;
+            let outcome = match attempt {
+                Ok(super::GuardedUpdate::Updated(user)) => match session.commit_transaction().await
+                {
+                    Ok(()) => return Ok(super::GuardedUpdate::Updated(user)),
+                    Err(e) if is_transient(&e) => continue,
+                    Err(e) => Err(mongo_err(e)),
+                },
+                Ok(refused) => Ok(refused),
+                Err(Attempt::Retry) => {
+                    session.abort_transaction().await.ok();
+                    continue;
+                }
+                Err(Attempt::Fail(e)) => Err(e),
+            };
+            session.abort_transaction().await.ok();
+            return outcome;
+        }
+        Err(StoreError::Unavailable(
+            "mongodb: admin changes too contended, gave up".to_owned(),
+        ))
     }
 
     async fn list_users(&self, query: &super::UserQuery) -> StoreResult<(Vec<UserRecord>, u64)> {

@@ -18,6 +18,10 @@ pub struct SessionRecord {
     pub expires_at: OffsetDateTime,
     /// How far each refresh pushes `expires_at`, in seconds.
     pub ttl_secs: u64,
+    /// The absolute end of the session: refreshes never push `expires_at` past it
+    /// (`SIGIL_SESSION_MAX_LIFETIME`). `None` for sessions stored before it existed.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub ends_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     pub auth_time: OffsetDateTime,
     pub amr: Vec<String>,

@@ -28,7 +28,8 @@ pub fn rotation(
 ) -> Rotation {
     match session {
         None => Rotation::Refuse(RefreshOutcome::Revoked),
-        Some(s) if !s.is_live(now) => Rotation::Refuse(RefreshOutcome::Revoked),
+        // Expired is forgotten: what a backend answers once its expiry has removed the entry.
+        Some(s) if !s.is_live(now) => Rotation::Refuse(RefreshOutcome::Unknown),
         Some(s) if s.refresh_digest != presented => {
             Rotation::RevokeForReuse(RefreshOutcome::Reused {
                 session_id: s.id,
@@ -38,11 +39,23 @@ pub fn rotation(
         Some(mut s) => {
             s.refresh_digest = replacement.to_owned();
             s.last_activity = now;
-            s.expires_at =
-                now + time::Duration::seconds(i64::try_from(s.ttl_secs).unwrap_or(i64::MAX));
+            let slid = now + time::Duration::seconds(i64::try_from(s.ttl_secs).unwrap_or(i64::MAX));
+            s.expires_at = s.ends_at.map_or(slid, |end| slid.min(end));
             Rotation::Rotate(s)
         }
     }
+}
+
+/// An admin who can act: the "last admin" rule counts these.
+pub fn is_active_admin(user: &UserRecord) -> bool {
+    user.status == crate::domain::UserStatus::Active
+        && user.roles.contains(&crate::domain::Role::Admin)
+}
+
+/// Whether changing `before` into `after` takes away an active admin; then the change needs
+/// another active admin to remain (`other_admins` > 0).
+pub fn demotes_an_admin(before: &UserRecord, after: &UserRecord) -> bool {
+    is_active_admin(before) && !is_active_admin(after)
 }
 
 /// Splits a user's sessions into the ones to drop: expired ones, then the oldest live ones
@@ -163,4 +176,58 @@ pub fn sort_users(users: &mut [UserRecord], query: &super::UserQuery) {
             order
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(created: OffsetDateTime, ends_at: Option<OffsetDateTime>) -> SessionRecord {
+        SessionRecord {
+            id: "s".into(),
+            user_id: uuid::Uuid::nil(),
+            client_id: "sigil".into(),
+            refresh_digest: "a".into(),
+            created_at: created,
+            last_activity: created,
+            expires_at: created + time::Duration::days(7),
+            ttl_secs: 7 * 86_400,
+            ends_at,
+            auth_time: created,
+            amr: vec![],
+            remember_me: false,
+            ip: None,
+            user_agent: None,
+            scope: None,
+            resources: vec![],
+        }
+    }
+
+    /// A refresh slides the expiry by the session's ttl, but never past its absolute end.
+    #[test]
+    fn rotation_slides_up_to_the_absolute_end() {
+        let t = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
+        let end = t + time::Duration::days(30);
+        let at = |days| t + time::Duration::days(days);
+        let Rotation::Rotate(early) = rotation(Some(session(t, Some(end))), "a", "b", at(5)) else {
+            panic!("not rotated")
+        };
+        assert_eq!(early.expires_at, at(12));
+        assert_eq!(early.refresh_digest, "b");
+        let Rotation::Rotate(late) = rotation(Some(session(t, Some(end))), "a", "b", at(29)) else {
+            panic!("not rotated")
+        };
+        assert_eq!(late.expires_at, end);
+        let Rotation::Rotate(old) = rotation(Some(session(t, None)), "a", "b", at(29)) else {
+            panic!("not rotated")
+        };
+        assert_eq!(old.expires_at, at(36));
+        assert_eq!(
+            rotation(Some(session(t, Some(end))), "x", "b", at(1)),
+            Rotation::RevokeForReuse(RefreshOutcome::Reused {
+                session_id: "s".into(),
+                user_id: uuid::Uuid::nil(),
+            })
+        );
+    }
 }
