@@ -38,6 +38,7 @@ pub enum ErrorCode {
     ReauthenticationRequired,
     /// The change would leave no active admin.
     LastAdmin,
+    ResourceExists,
     RateLimitExceeded,
     AuthRateLimitExceeded,
     RegistrationRateLimitExceeded,
@@ -64,6 +65,7 @@ impl ErrorCode {
             Self::UserNotFound => "USER_NOT_FOUND",
             Self::ReauthenticationRequired => "REAUTHENTICATION_REQUIRED",
             Self::LastAdmin => "LAST_ADMIN",
+            Self::ResourceExists => "RESOURCE_EXISTS",
             Self::InvalidCredentials => "INVALID_CREDENTIALS",
             Self::EmailNotVerified => "EMAIL_NOT_VERIFIED",
             Self::AccountLocked => "ACCOUNT_LOCKED",
@@ -104,7 +106,9 @@ impl ErrorCode {
             Self::TokenGone => 410,
             Self::LinkNotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::EmailExists | Self::UsernameExists | Self::LastAdmin => 409,
+            Self::EmailExists | Self::UsernameExists | Self::LastAdmin | Self::ResourceExists => {
+                409
+            }
             Self::AccountLocked => 423,
             Self::RateLimitExceeded
             | Self::AuthRateLimitExceeded
@@ -232,6 +236,10 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(crate::store::Conflict::Username) => {
                 Self::new(ErrorCode::UsernameExists, "Username is already taken")
             }
+            StoreError::Conflict(crate::store::Conflict::ResourceIdentifier) => Self::new(
+                ErrorCode::ResourceExists,
+                "An API resource with this identifier is already registered",
+            ),
             StoreError::Corrupt(cause) => Self::internal(format!("corrupt record: {cause}")),
         }
     }

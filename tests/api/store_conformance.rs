@@ -98,6 +98,7 @@ backends!(
     rate_limits_count_concurrent_hits,
     users_update_is_atomic,
     users_guarded_update_keeps_an_admin,
+    resources_crud,
     codes,
 );
 
@@ -1371,6 +1372,89 @@ async fn users_guarded_update_keeps_an_admin(stores: &Stores) {
             .unwrap(),
         GuardedUpdate::NotFound
     );
+}
+
+fn resource(identifier: &str, created_at: OffsetDateTime) -> sigil_server::domain::ApiResource {
+    sigil_server::domain::ApiResource {
+        id: Uuid::new_v4(),
+        identifier: identifier.into(),
+        name: "Orders".into(),
+        scopes: vec!["orders:read".into(), "orders:write".into()],
+        resource_servers: vec!["orders-api".into()],
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+/// Resources: unique identifiers, found by id and by identifier, listed oldest first,
+/// replaced without changing the identifier, deleted with their identifier freed.
+async fn resources_crud(stores: &Stores) {
+    let t = now();
+    let orders = resource("https://orders.example.com", t);
+    let billing = resource("urn:example:billing", t + Duration::from_secs(1));
+    stores.resources.insert_resource(&billing).await.unwrap();
+    stores.resources.insert_resource(&orders).await.unwrap();
+    let twin = resource("https://orders.example.com", t);
+    assert!(matches!(
+        stores.resources.insert_resource(&twin).await,
+        Err(StoreError::Conflict(Conflict::ResourceIdentifier))
+    ));
+    assert_eq!(
+        stores.resources.get_resource(orders.id).await.unwrap(),
+        Some(orders.clone())
+    );
+    assert_eq!(
+        stores
+            .resources
+            .find_resource("urn:example:billing")
+            .await
+            .unwrap(),
+        Some(billing.clone())
+    );
+    assert_eq!(
+        stores
+            .resources
+            .find_resource("https://ORDERS.example.com/x")
+            .await
+            .unwrap(),
+        None
+    );
+    let ids: Vec<Uuid> = stores
+        .resources
+        .list_resources()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, vec![orders.id, billing.id]);
+
+    let renamed = sigil_server::domain::ApiResource {
+        identifier: "https://elsewhere.example.com".into(),
+        name: "Orders v2".into(),
+        scopes: vec!["orders:read".into()],
+        ..orders.clone()
+    };
+    assert!(stores.resources.replace_resource(&renamed).await.unwrap());
+    let stored = stores.resources.get_resource(orders.id).await.unwrap().unwrap();
+    assert_eq!(stored.name, "Orders v2");
+    assert_eq!(stored.scopes, vec!["orders:read".to_owned()]);
+    assert_eq!(stored.identifier, "https://orders.example.com");
+    let stranger = resource("https://nobody.example.com", t);
+    assert!(!stores.resources.replace_resource(&stranger).await.unwrap());
+
+    assert!(stores.resources.delete_resource(orders.id).await.unwrap());
+    assert!(!stores.resources.delete_resource(orders.id).await.unwrap());
+    assert_eq!(
+        stores
+            .resources
+            .find_resource("https://orders.example.com")
+            .await
+            .unwrap(),
+        None
+    );
+    // The identifier is free again.
+    stores.resources.insert_resource(&twin).await.unwrap();
 }
 
 async fn codes(stores: &Stores) {

@@ -3,11 +3,13 @@
 mod identity;
 pub mod oauth;
 pub mod password;
+pub mod resource;
 mod roles;
 mod user;
 
 pub use identity::{Email, Login, Username};
 pub use oauth::{ClientRecord, ClientType, GrantType, Scope};
 pub use password::{Password, PasswordContext};
+pub use resource::ApiResource;
 pub use roles::{Permission, Role, permissions_of};
 pub use user::{BackupCode, Mfa, ProfileUpdate, UserRecord, UserStatus};

@@ -46,6 +46,10 @@ const AUDIT: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_events")
 const CLIENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("oauth_clients");
 /// `user id/client id` -> granted scopes (JSON list).
 const CONSENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("consents");
+const RESOURCES: TableDefinition<&str, &[u8]> = TableDefinition::new("api_resources");
+/// Resource identifier -> id: makes identifiers unique.
+const RESOURCE_IDENTIFIERS: TableDefinition<&str, &str> =
+    TableDefinition::new("api_resource_identifiers");
 /// Single-use code key -> (value, Unix time it expires).
 const CODES: TableDefinition<&str, (&str, i64)> = TableDefinition::new("codes");
 /// Rate-limit counter key -> (hits, Unix time the window ends).
@@ -65,6 +69,8 @@ pub struct EmbeddedStore {
     path: PathBuf,
     audit_retention: std::time::Duration,
 }
+
+mod resources;
 
 fn db_err<E: Into<redb::Error>>(err: E) -> StoreError {
     StoreError::Unavailable(format!("embedded store: {}", err.into()))
@@ -98,6 +104,8 @@ impl EmbeddedStore {
             txn.open_table(CODES).map_err(db_err)?;
             txn.open_table(CLIENTS).map_err(db_err)?;
             txn.open_table(CONSENTS).map_err(db_err)?;
+            txn.open_table(RESOURCES).map_err(db_err)?;
+            txn.open_table(RESOURCE_IDENTIFIERS).map_err(db_err)?;
         }
         txn.commit().map_err(db_err)?;
         Ok(Self {

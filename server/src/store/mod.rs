@@ -16,7 +16,7 @@ use thiserror::Error;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::{ClientRecord, Login, ProfileUpdate, UserRecord};
+use crate::domain::{ApiResource, ClientRecord, Login, ProfileUpdate, UserRecord};
 
 pub use embedded::EmbeddedStore;
 pub use mongo::{MongoSettings, MongoStore};
@@ -30,6 +30,8 @@ pub use redis_store::{RedisSettings, RedisStore};
 pub enum Conflict {
     Email,
     Username,
+    /// An API resource with this identifier exists.
+    ResourceIdentifier,
 }
 
 #[derive(Debug, Error)]
@@ -286,6 +288,21 @@ pub trait ClientStore: Send + Sync {
     ) -> StoreResult<()>;
 }
 
+/// API resources (RFC 8707) that access tokens can be addressed to (MongoDB in production).
+#[async_trait]
+pub trait ResourceStore: Send + Sync {
+    /// A taken identifier is a `Conflict(ResourceIdentifier)`.
+    async fn insert_resource(&self, resource: &ApiResource) -> StoreResult<()>;
+    async fn get_resource(&self, id: Uuid) -> StoreResult<Option<ApiResource>>;
+    async fn find_resource(&self, identifier: &str) -> StoreResult<Option<ApiResource>>;
+    /// Oldest first.
+    async fn list_resources(&self) -> StoreResult<Vec<ApiResource>>;
+    /// Replaces an existing resource, found by id; its identifier never changes. `false` if
+    /// there is none.
+    async fn replace_resource(&self, resource: &ApiResource) -> StoreResult<bool>;
+    async fn delete_resource(&self, id: Uuid) -> StoreResult<bool>;
+}
+
 /// Short-lived single-use codes: MFA challenges, later authorization codes (Redis in
 /// production). Values are opaque strings; keys are namespaced by the caller.
 #[async_trait]
@@ -323,6 +340,7 @@ pub struct Stores {
     pub rate_limits: Arc<dyn RateLimitStore>,
     pub codes: Arc<dyn CodeStore>,
     pub clients: Arc<dyn ClientStore>,
+    pub resources: Arc<dyn ResourceStore>,
     /// Human-readable description for the start-up log, e.g. `embedded (./data/sigil.redb)`.
     pub description: String,
 }
@@ -345,6 +363,7 @@ impl Stores {
             keys: mongo.clone(),
             tokens: mongo.clone(),
             clients: mongo.clone(),
+            resources: mongo.clone(),
             audit: mongo,
             sessions: redis.clone(),
             rate_limits: redis.clone(),
@@ -362,6 +381,7 @@ impl Stores {
             keys: store.clone(),
             tokens: store.clone(),
             clients: store.clone(),
+            resources: store.clone(),
             audit: store.clone(),
             rate_limits: store.clone(),
             codes: store,

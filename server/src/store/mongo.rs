@@ -26,6 +26,8 @@ use crate::domain::{ClientRecord, Login, Mfa, ProfileUpdate, Role, UserRecord, U
 
 const DUPLICATE_KEY: i32 = 11000;
 /// Compare-and-swap attempts before a user update gives up (503).
+mod resources;
+
 const CAS_ATTEMPTS: usize = 64;
 /// Small documents of Sigil's own bookkeeping.
 const META: &str = "meta";
@@ -391,6 +393,7 @@ impl MongoStore {
             ])
             .await
             .map_err(mongo_err)?;
+        self.prepare_resources().await?;
         // Transactions cannot always create collections: the guard exists before the first.
         self.db
             .collection::<bson::Document>(META)
