@@ -25,6 +25,7 @@ mod protection;
 mod reauthentication;
 mod refresh;
 mod replicas;
+mod resources;
 mod sessions;
 mod store_conformance;
 mod token_model;

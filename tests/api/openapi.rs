@@ -48,6 +48,11 @@ const V1_OPERATIONS: &[(&str, &str)] = &[
     ("PUT", "/v1/admin/clients/{id}"),
     ("DELETE", "/v1/admin/clients/{id}"),
     ("POST", "/v1/admin/clients/{id}/rotate-secret"),
+    ("GET", "/v1/admin/resources"),
+    ("POST", "/v1/admin/resources"),
+    ("GET", "/v1/admin/resources/{id}"),
+    ("PUT", "/v1/admin/resources/{id}"),
+    ("DELETE", "/v1/admin/resources/{id}"),
 ];
 
 async fn document(app: &TestApp) -> Value {
@@ -304,6 +309,20 @@ async fn success_bodies_fit_their_documented_schemas() {
         .request(Method::GET, "/v1/admin/clients", Some(&admin), None)
         .await;
     assert_documented(&doc, "get", "/v1/admin/clients", "200", &clients.body);
+    let resource = app
+        .request(
+            Method::POST,
+            "/v1/admin/resources",
+            Some(&admin),
+            Some(json!({"identifier": "https://orders.example.com", "name": "Orders", "scopes": ["orders:read"]})),
+        )
+        .await;
+    assert_eq!(resource.status, StatusCode::CREATED, "{}", resource.body);
+    assert_documented(&doc, "post", "/v1/admin/resources", "201", &resource.body);
+    let resources = app
+        .request(Method::GET, "/v1/admin/resources", Some(&admin), None)
+        .await;
+    assert_documented(&doc, "get", "/v1/admin/resources", "200", &resources.body);
     for path in [
         "/v1/admin/users",
         "/v1/admin/audit",

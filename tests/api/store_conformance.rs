@@ -1436,7 +1436,12 @@ async fn resources_crud(stores: &Stores) {
         ..orders.clone()
     };
     assert!(stores.resources.replace_resource(&renamed).await.unwrap());
-    let stored = stores.resources.get_resource(orders.id).await.unwrap().unwrap();
+    let stored = stores
+        .resources
+        .get_resource(orders.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.name, "Orders v2");
     assert_eq!(stored.scopes, vec!["orders:read".to_owned()]);
     assert_eq!(stored.identifier, "https://orders.example.com");

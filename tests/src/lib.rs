@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 pub mod backend;
 pub mod browser;
+pub mod oauth;
 pub mod process;
 pub mod services;
 

@@ -102,6 +102,34 @@ impl Scope {
         Ok(Self(items))
     }
 
+    /// Any scope-tokens (RFC 6749 section 3.3), known or defined by an API resource; which of
+    /// them a request may have is decided by `service::oauth::targets`.
+    pub fn parse_any(text: &str) -> Result<Self, String> {
+        let mut items: Vec<String> = Vec::new();
+        for item in text.split(' ').filter(|s| !s.is_empty()) {
+            if !KNOWN_SCOPES.contains(&item)
+                && let Err(e) = super::resource::validate_resource_scope(item)
+            {
+                return Err(e);
+            }
+            if !items.iter().any(|s| s == item) {
+                items.push(item.to_owned());
+            }
+        }
+        Ok(Self(items))
+    }
+
+    /// The scopes of `items` in this order, deduplicated.
+    pub fn from_items(items: impl IntoIterator<Item = String>) -> Self {
+        let mut scope = Self::default();
+        for item in items {
+            if !scope.contains(&item) {
+                scope.0.push(item);
+            }
+        }
+        scope
+    }
+
     pub fn contains(&self, scope: &str) -> bool {
         self.0.iter().any(|s| s == scope)
     }

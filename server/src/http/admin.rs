@@ -4,6 +4,11 @@ use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde_json::json;
 
+mod resources;
+pub use resources::{
+    create_resource, delete_resource, get_resource, list_resources, update_resource,
+};
+
 use super::body;
 use super::context::{app_state, client_info};
 use super::respond;

@@ -383,7 +383,7 @@ pub async fn show_next(
                 return;
             };
             let csrf = csrf::token_for_form(state, req, res);
-            let scopes: Vec<&str> = scope.items().iter().map(|s| scope_text(s)).collect();
+            let scopes: Vec<_> = scope.items().iter().map(|s| scope_text(s)).collect();
             html(
                 state,
                 res,
@@ -410,15 +410,16 @@ pub async fn show_next(
     }
 }
 
-fn scope_text(scope: &str) -> &'static str {
+fn scope_text(scope: &str) -> std::borrow::Cow<'static, str> {
     match scope {
-        "openid" => "Know who you are",
-        "profile" => "See your name and username",
-        "email" => "See your email address",
-        "phone" => "See your phone number",
-        "offline_access" => "Stay signed in when you are not using it",
-        "roles" => "See your roles",
-        _ => "Other access",
+        "openid" => "Know who you are".into(),
+        "profile" => "See your name and username".into(),
+        "email" => "See your email address".into(),
+        "phone" => "See your phone number".into(),
+        "offline_access" => "Stay signed in when you are not using it".into(),
+        "roles" => "See your roles".into(),
+        // A scope an API resource defines.
+        other => format!("Use {other} on your behalf").into(),
     }
 }
 

@@ -131,6 +131,17 @@ pub fn service(state: AppState) -> Service {
                                                 .post(admin::rotate_client_secret),
                                         ),
                                 ),
+                        )
+                        .push(
+                            Router::with_path("resources")
+                                .get(admin::list_resources)
+                                .post(admin::create_resource)
+                                .push(
+                                    Router::with_path("{id}")
+                                        .get(admin::get_resource)
+                                        .put(admin::update_resource)
+                                        .delete(admin::delete_resource),
+                                ),
                         ),
                 )
                 .push(

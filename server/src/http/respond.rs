@@ -172,6 +172,14 @@ envelope!(
 envelope!(AdminUserEnvelope, super::admin::AdminUserView);
 envelope!(ClientEnvelope, crate::service::oauth::clients::ClientView);
 envelope!(
+    ResourceEnvelope,
+    crate::service::api_resources::ResourceView
+);
+envelope!(
+    ResourceListEnvelope,
+    Vec<crate::service::api_resources::ResourceView>
+);
+envelope!(
     ClientListEnvelope,
     Vec<crate::service::oauth::clients::ClientView>
 );

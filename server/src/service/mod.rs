@@ -4,6 +4,7 @@
 pub mod account_status;
 pub mod accounts;
 pub mod admin;
+pub mod api_resources;
 pub mod bootstrap;
 pub mod devices;
 pub mod lockout;

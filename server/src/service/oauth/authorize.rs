@@ -10,6 +10,7 @@ use url::Url;
 use uuid::Uuid;
 
 use super::browser::BrowserSession;
+use super::targets;
 use crate::crypto::{random_token, token_digest};
 use crate::domain::{ClientRecord, ClientType, GrantType, Scope};
 use crate::error::{ApiError, ApiResult};
@@ -33,6 +34,9 @@ pub struct AuthorizeParams {
     pub prompt: Option<String>,
     pub max_age: Option<String>,
     pub login_hint: Option<String>,
+    /// RFC 8707 resource indicators; the parameter may repeat.
+    #[serde(default)]
+    pub resource: Vec<String>,
 }
 
 /// A validated request, kept while the user signs in or consents.
@@ -52,6 +56,9 @@ pub struct Pending {
     pub login_hint: Option<String>,
     /// Unix seconds: a sign-in after this satisfies `prompt=login`.
     pub created_at: i64,
+    /// Registered API resources the tokens will be addressed to.
+    #[serde(default)]
+    pub resources: Vec<String>,
 }
 
 /// Why the request cannot go on.
@@ -138,6 +145,7 @@ pub async fn validate(
         max_age: None,
         login_hint: params.login_hint.clone(),
         created_at: state.clock.now().unix_timestamp(),
+        resources: Vec::new(),
     };
     let refuse =
         |error: &str, description: &str| error_redirect(state, &pending, error, description);
@@ -170,17 +178,23 @@ pub async fn validate(
     if pending.prompt_none && prompts.len() > 1 {
         return Err(refuse("invalid_request", "prompt=none cannot be combined"));
     }
-    let scope = match Scope::parse(params.scope.as_deref().unwrap_or("")) {
-        Ok(scope) if scope.is_empty() => return Err(refuse("invalid_scope", "scope is required")),
-        Ok(scope) => scope,
-        Err(e) => return Err(refuse("invalid_scope", &e)),
-    };
-    if !scope.is_subset_of(&client.scopes) {
-        return Err(refuse(
-            "invalid_scope",
-            "The client may not request this scope",
-        ));
+    let requested = params.scope.as_deref().unwrap_or("");
+    if requested.split(' ').all(str::is_empty) {
+        return Err(refuse("invalid_scope", "scope is required"));
     }
+    let target = match targets::resolve(
+        state,
+        &params.resource,
+        Some(requested),
+        &client.scopes,
+        &[],
+    )
+    .await
+    {
+        Ok(target) => target,
+        Err(e) if e.status >= 500 => return Err(Refusal::Page(e.description)),
+        Err(e) => return Err(refuse(e.error, &e.description)),
+    };
     let mut code_challenge = None;
     match (
         params.code_challenge.as_deref(),
@@ -234,7 +248,8 @@ pub async fn validate(
     };
     pending.code_challenge = code_challenge;
     pending.max_age = max_age;
-    pending.scope = scope.to_string();
+    pending.scope = target.scope.to_string();
+    pending.resources = target.resources;
     Ok((client, pending))
 }
 
@@ -311,7 +326,7 @@ pub async fn proceed(
         let request_id = save(state, pending).await.map_err(page)?;
         return Ok(Next::Login { request_id });
     };
-    let scope = Scope::parse(&pending.scope).map_err(Refusal::Page)?;
+    let scope = Scope::parse_any(&pending.scope).map_err(Refusal::Page)?;
     if !client.first_party {
         let granted = state
             .stores
@@ -354,7 +369,7 @@ pub async fn consent_given(
     browser: &BrowserSession,
 ) -> ApiResult<String> {
     let now = state.clock.now();
-    let scope = Scope::parse(&pending.scope).map_err(ApiError::bad_request)?;
+    let scope = Scope::parse_any(&pending.scope).map_err(ApiError::bad_request)?;
     state
         .stores
         .clients
@@ -383,6 +398,8 @@ pub struct CodeGrant {
     #[serde(with = "time::serde::rfc3339")]
     pub auth_time: OffsetDateTime,
     pub amr: Vec<String>,
+    #[serde(default)]
+    pub resources: Vec<String>,
 }
 
 pub fn code_key(code: &str) -> String {
@@ -405,6 +422,7 @@ async fn issue_code(
         code_challenge: pending.code_challenge.clone(),
         auth_time: browser.session.auth_time,
         amr: browser.session.amr.clone(),
+        resources: pending.resources.clone(),
     };
     let json = serde_json::to_string(&grant).map_err(ApiError::internal)?;
     state

@@ -6,6 +6,7 @@ pub mod clients;
 mod error;
 pub mod logout;
 pub mod resources;
+pub mod targets;
 pub mod token;
 
 pub use error::OAuthError;

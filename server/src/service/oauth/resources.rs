@@ -25,7 +25,7 @@ pub async fn userinfo(state: &AppState, token: &str) -> Result<Map<String, Value
         Err(e) if is_failure(&e) => return Err(e.into()),
         Err(e) => return Err(OAuthError::invalid_token(e.message)),
     };
-    let scope = Scope::parse(&principal.claims.scope).map_err(OAuthError::invalid_token)?;
+    let scope = Scope::parse_any(&principal.claims.scope).map_err(OAuthError::invalid_token)?;
     if !scope.contains("openid") {
         return Err(OAuthError {
             error: "insufficient_scope",
@@ -63,7 +63,7 @@ pub async fn introspect(
 ) -> Result<Value, OAuthError> {
     if let Some(bearer) = live_access_token(state, token).await? {
         let claims = bearer.claims();
-        if claims.client_id != caller.client_id && !claims.aud.contains(&caller.client_id) {
+        if !concerns(state, claims, caller).await? {
             return Ok(inactive());
         }
         let mut answer = serde_json::to_value(claims).map_err(ApiError::internal)?;
@@ -105,6 +105,26 @@ pub async fn introspect(
         "iss": state.config.issuer,
         "sid": session.id,
     }))
+}
+
+/// Whether the token is `caller`'s business: issued to it, addressed to it, or addressed to a
+/// resource it serves.
+async fn concerns(
+    state: &AppState,
+    claims: &crate::tokens::AccessClaims,
+    caller: &ClientRecord,
+) -> Result<bool, ApiError> {
+    if claims.client_id == caller.client_id || claims.aud.contains(&caller.client_id) {
+        return Ok(true);
+    }
+    for audience in claims.aud.iter() {
+        if let Some(resource) = state.stores.resources.find_resource(audience).await?
+            && resource.resource_servers.contains(&caller.client_id)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The access-token claims an introspection answer repeats.

@@ -6,7 +6,9 @@ use time::OffsetDateTime;
 use super::OAuthError;
 use super::authorize::{CodeGrant, code_key};
 use super::clients::{ClientCredentials, authenticate};
+use super::targets::{self, Target};
 use crate::audit::{self, Audit};
+use crate::crypto::token_digest;
 use crate::domain::oauth::{s256_challenge, valid_code_verifier};
 use crate::domain::{ClientRecord, ClientType, GrantType, Scope};
 use crate::error::ApiError;
@@ -31,6 +33,9 @@ pub struct TokenParams {
     pub scope: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    /// RFC 8707 resource indicators; the parameter may repeat.
+    #[serde(default)]
+    pub resource: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -79,25 +84,27 @@ pub async fn exchange(
             authorization_code(state, &client, &params, client_info).await
         }
         GrantType::RefreshToken => refresh_token(state, &client, &params, client_info).await,
-        GrantType::ClientCredentials => client_credentials(state, &client, &params),
+        GrantType::ClientCredentials => client_credentials(state, &client, &params).await,
     }?;
     state.metrics.token_issued(grant.as_str());
     Ok(answer)
 }
 
-/// Signs the token response for a user session: the access token carries exactly `scope`.
+/// Signs the token response for a user session: the access token carries exactly the
+/// target's scope and is addressed to its resources (or the client).
 fn respond(
     state: &AppState,
     user: &crate::domain::UserRecord,
     session: &SessionRecord,
-    scope: &Scope,
+    target: &Target,
     nonce: Option<&str>,
     refresh_token: Option<String>,
     now: OffsetDateTime,
 ) -> Result<TokenResponse, OAuthError> {
+    let scope = &target.scope;
     let grant = AccessGrant {
         scope: scope.to_string(),
-        ..AccessGrant::whole_session(&state.config, session)
+        audience: audience_for(&state.config, &session.client_id, &target.resources),
     };
     let (access_token, expires_in) = issue_access(state, user, session, &grant, now)?;
     let id_token = if scope.contains("openid") {
@@ -184,14 +191,19 @@ async fn authorization_code(
         .map_err(ApiError::from)?
         .ok_or_else(|| OAuthError::invalid_grant("The user no longer exists"))?;
     ensure_may_sign_in(state, &user).map_err(|e| OAuthError::invalid_grant(e.message))?;
-    let scope = Scope::parse(&grant.scope).map_err(OAuthError::invalid_scope)?;
+    let granted = Target {
+        resources: grant.resources.clone(),
+        scope: Scope::parse_any(&grant.scope).map_err(OAuthError::invalid_scope)?,
+    };
+    // This token may name fewer of the granted resources; the session keeps them all.
+    let token_target = targets::narrow(state, &granted, &params.resource, None).await?;
     let new = NewSession {
         client_id: client.client_id.clone(),
         remember_me: false,
         amr: grant.amr.clone(),
         auth_time: grant.auth_time,
-        scope: Some(scope.to_string()),
-        resources: Vec::new(),
+        scope: Some(granted.scope.to_string()),
+        resources: granted.resources.clone(),
         secret: SessionSecret::RefreshToken,
     };
     let (session, refresh) = open_session(state, &user, new, client_info, now).await?;
@@ -203,14 +215,14 @@ async fn authorization_code(
         .put_code(&format!("used-{key}"), &used, now + USED_CODE_MEMORY)
         .await
         .map_err(ApiError::from)?;
-    let refresh = (scope.contains("offline_access")
+    let refresh = (granted.scope.contains("offline_access")
         && client.allows_grant(GrantType::RefreshToken))
     .then_some(refresh);
     respond(
         state,
         &user,
         &session,
-        &scope,
+        &token_target,
         grant.nonce.as_deref(),
         refresh,
         now,
@@ -251,6 +263,20 @@ async fn revoke_after_reuse(state: &AppState, code: &str, client_info: &ClientIn
     .await;
 }
 
+/// What one refreshed access token is for: the session's grant, narrowed by the request.
+async fn token_target(
+    state: &AppState,
+    session: &SessionRecord,
+    params: &TokenParams,
+) -> Result<Target, OAuthError> {
+    let granted = Target {
+        resources: session.resources.clone(),
+        scope: Scope::parse_any(session.scope.as_deref().unwrap_or(""))
+            .map_err(OAuthError::invalid_scope)?,
+    };
+    targets::narrow(state, &granted, &params.resource, params.scope.as_deref()).await
+}
+
 async fn refresh_token(
     state: &AppState,
     client: &ClientRecord,
@@ -259,6 +285,19 @@ async fn refresh_token(
 ) -> Result<TokenResponse, OAuthError> {
     let presented = required(&params.refresh_token, "refresh_token")?;
     let now = state.clock.now();
+    // A request the grant does not cover is refused before the token rotates, so that the
+    // client keeps a working refresh token.
+    let current = state
+        .stores
+        .sessions
+        .find_by_refresh(&token_digest(presented), now)
+        .await
+        .map_err(ApiError::from)?
+        .filter(|s| s.client_id == client.client_id);
+    let early = match &current {
+        Some(session) => Some(token_target(state, session, params).await?),
+        None => None,
+    };
     let rotated = refresh::rotate(state, presented, &client.client_id, client_info)
         .await
         .map_err(|refused| match refused {
@@ -268,32 +307,22 @@ async fn refresh_token(
             Refused::Failed(e) => OAuthError::from(e),
         })?;
     let session = rotated.session;
-    let granted =
-        Scope::parse(session.scope.as_deref().unwrap_or("")).map_err(OAuthError::invalid_scope)?;
-    let scope = match params.scope.as_deref() {
-        Some(asked) => {
-            let asked = Scope::parse(asked).map_err(OAuthError::invalid_scope)?;
-            if !asked.is_subset_of(granted.items()) {
-                return Err(OAuthError::invalid_scope(
-                    "Only the granted scope or less may be asked",
-                ));
-            }
-            asked
-        }
-        None => granted,
+    let target = match early {
+        Some(target) => target,
+        None => token_target(state, &session, params).await?,
     };
     respond(
         state,
         &rotated.user,
         &session,
-        &scope,
+        &target,
         None,
         Some(rotated.refresh_token),
         now,
     )
 }
 
-fn client_credentials(
+async fn client_credentials(
     state: &AppState,
     client: &ClientRecord,
     params: &TokenParams,
@@ -303,26 +332,24 @@ fn client_credentials(
             "client_credentials needs a confidential client",
         ));
     }
+    // No user is involved: nothing that speaks about one.
     let allowed: Vec<String> = client
         .scopes
         .iter()
         .filter(|s| !matches!(s.as_str(), "openid" | "offline_access"))
         .cloned()
         .collect();
-    let scope = match params.scope.as_deref() {
-        Some(asked) => {
-            let asked = Scope::parse(asked).map_err(OAuthError::invalid_scope)?;
-            if !asked.is_subset_of(&allowed) {
-                return Err(OAuthError::invalid_scope(
-                    "The client may not request this scope",
-                ));
-            }
-            asked.to_string()
-        }
-        None => allowed.join(" "),
-    };
+    let target = targets::resolve(
+        state,
+        &params.resource,
+        params.scope.as_deref(),
+        &allowed,
+        &allowed,
+    )
+    .await?;
+    let scope = target.scope.to_string();
     let grant = AccessGrant {
-        audience: audience_for(&state.config, &client.client_id, &[]),
+        audience: audience_for(&state.config, &client.client_id, &target.resources),
         scope: scope.clone(),
     };
     let (access_token, expires_in) =

@@ -71,7 +71,7 @@ impl ResourceStore for EmbeddedStore {
                 let (_, bytes) = row.map_err(db_err)?;
                 out.push(decode(bytes.value())?);
             }
-            out.sort_by(|a, b| (a.created_at, a.id).cmp(&(b.created_at, b.id)));
+            out.sort_by_key(|r| (r.created_at, r.id));
             Ok(out)
         })
         .await
@@ -84,10 +84,11 @@ impl ResourceStore for EmbeddedStore {
             let replaced = {
                 let mut resources = txn.open_table(RESOURCES).map_err(db_err)?;
                 let id = resource.id.to_string();
-                let existing: Option<ApiResource> = match resources.get(id.as_str()).map_err(db_err)? {
-                    Some(bytes) => Some(decode(bytes.value())?),
-                    None => None,
-                };
+                let existing: Option<ApiResource> =
+                    match resources.get(id.as_str()).map_err(db_err)? {
+                        Some(bytes) => Some(decode(bytes.value())?),
+                        None => None,
+                    };
                 match existing {
                     Some(old) => {
                         let kept = ApiResource {

@@ -1,0 +1,123 @@
+//! `/v1/admin/resources`: API resources (RFC 8707) that OAuth tokens can be addressed to.
+//! Managed with the `admin.clients.manage` permission, like the clients that use them.
+
+use salvo::http::StatusCode;
+use salvo::prelude::*;
+use serde_json::json;
+
+use super::{admin, audit_admin};
+use crate::domain::Permission;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::http::body;
+use crate::http::context::app_state;
+use crate::http::respond;
+use crate::service::api_resources::{self, ResourceInput, ResourceView};
+
+fn resource_id(req: &Request) -> ApiResult<uuid::Uuid> {
+    req.param::<String>("id")
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "No such API resource"))
+}
+
+#[endpoint(responses((status_code = 200, description = "Every API resource, in the success envelope", body = respond::ResourceListEnvelope)), tags("admin"), security(("bearer" = [])))]
+pub async fn list_resources(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    admin(&state, req, Permission::AdminClientsManage).await?;
+    let list: Vec<ResourceView> = state
+        .stores
+        .resources
+        .list_resources()
+        .await?
+        .iter()
+        .map(ResourceView::from)
+        .collect();
+    respond::data(res, StatusCode::OK, list);
+    Ok(())
+}
+
+#[endpoint(responses((status_code = 201, description = "Registered", body = respond::ResourceEnvelope)), status_codes(201, 400, 401, 403, 409, 429, 503), tags("admin"), request_body = ResourceInput, security(("bearer" = [])))]
+pub async fn create_resource(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    let principal = admin(&state, req, Permission::AdminClientsManage).await?;
+    let input: ResourceInput = body::json(req).await?;
+    let resource = api_resources::create(&state, input).await?;
+    audit_admin(
+        &state,
+        req,
+        depot,
+        &principal,
+        "admin.resource.created",
+        json!({ "resourceId": resource.id, "identifier": resource.identifier }),
+    )
+    .await;
+    respond::data(res, StatusCode::CREATED, ResourceView::from(&resource));
+    Ok(())
+}
+
+#[endpoint(responses((status_code = 200, description = "The API resource, in the success envelope", body = respond::ResourceEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
+pub async fn get_resource(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    admin(&state, req, Permission::AdminClientsManage).await?;
+    let resource = api_resources::get(&state, resource_id(req)?).await?;
+    respond::data(res, StatusCode::OK, ResourceView::from(&resource));
+    Ok(())
+}
+
+#[endpoint(responses((status_code = 200, description = "The API resource, in the success envelope", body = respond::ResourceEnvelope)), tags("admin"), request_body = ResourceInput, security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
+pub async fn update_resource(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    let principal = admin(&state, req, Permission::AdminClientsManage).await?;
+    let id = resource_id(req)?;
+    let input: ResourceInput = body::json(req).await?;
+    let resource = api_resources::update(&state, id, input).await?;
+    audit_admin(
+        &state,
+        req,
+        depot,
+        &principal,
+        "admin.resource.updated",
+        json!({ "resourceId": resource.id, "identifier": resource.identifier }),
+    )
+    .await;
+    respond::data(res, StatusCode::OK, ResourceView::from(&resource));
+    Ok(())
+}
+
+#[endpoint(responses((status_code = 200, description = "Done", body = respond::MessageEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
+pub async fn delete_resource(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> ApiResult<()> {
+    let state = app_state(depot)?;
+    let principal = admin(&state, req, Permission::AdminClientsManage).await?;
+    let id = resource_id(req)?;
+    api_resources::delete(&state, id).await?;
+    audit_admin(
+        &state,
+        req,
+        depot,
+        &principal,
+        "admin.resource.deleted",
+        json!({ "resourceId": id }),
+    )
+    .await;
+    respond::message(res, "API resource deleted");
+    Ok(())
+}
