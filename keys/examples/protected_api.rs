@@ -1,16 +1,19 @@
 //! A relying service protecting one route with Sigil's tokens, verified offline with
-//! `RemoteJwks`.
+//! `RemoteJwks`. It accepts only access tokens addressed to its own resource identifier
+//! (registered with `sigil resources create --identifier ...`, requested by clients with
+//! `resource=...`).
 //!
 //! ```sh
-//! cargo run -p sigil-keys --features client --example protected_api -- http://localhost:8080
+//! cargo run -p sigil-keys --features client --example protected_api -- \
+//!     http://localhost:8080 https://api.example.com
 //! curl localhost:3000/hello -H "authorization: Bearer $ACCESS"
 //! ```
 
 use std::sync::Arc;
 
 use salvo::prelude::*;
-use serde_json::{Value, json};
-use sigil_keys::{RemoteJwks, VerifyOptions};
+use serde_json::json;
+use sigil_keys::{AccessClaims, RemoteJwks, VerifyOptions};
 
 #[derive(Clone)]
 struct Jwks(Arc<RemoteJwks>);
@@ -31,10 +34,11 @@ async fn hello(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         res.render(Json(json!({ "error": "missing bearer token" })));
         return;
     };
-    match jwks.verify::<Value>(token).await {
+    match jwks.verify::<AccessClaims>(token).await {
         Ok(verified) => res.render(Json(json!({
-            "hello": verified.claims["sub"],
-            "scope": verified.claims["scope"],
+            "hello": verified.claims.sub,
+            "client": verified.claims.client_id,
+            "scope": verified.claims.scope,
         }))),
         Err(e) => {
             res.status_code(StatusCode::UNAUTHORIZED);
@@ -63,9 +67,12 @@ async fn main() {
     let issuer = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "http://localhost:8080".into());
+    // This API's resource identifier: the audience its tokens must name.
+    let resource = std::env::args()
+        .nth(2)
+        .unwrap_or_else(|| "https://api.example.com".into());
     let listen = std::env::var("LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".into());
-    // Sigil's access tokens have the issuer as audience and the type at+jwt.
-    let options = VerifyOptions::new(&issuer, &issuer).with_typ("at+jwt");
+    let options = VerifyOptions::access_token(&issuer, &resource);
     let jwks = Jwks(Arc::new(RemoteJwks::new(
         format!("{issuer}/.well-known/jwks.json"),
         options,
@@ -74,6 +81,6 @@ async fn main() {
         .hoop(Inject(jwks))
         .push(Router::with_path("hello").get(hello));
     let acceptor = TcpListener::new(listen.clone()).bind().await;
-    println!("protected API on http://{listen}/hello, trusting {issuer}");
+    println!("protected API {resource} on http://{listen}/hello, trusting {issuer}");
     Server::new(acceptor).serve(router).await;
 }

@@ -33,6 +33,12 @@ enum Command {
         #[command(subcommand)]
         command: ClientsCommand,
     },
+    /// Manage API resources (RFC 8707) directly in the store (with the embedded store, stop
+    /// the server first).
+    Resources {
+        #[command(subcommand)]
+        command: ResourcesCommand,
+    },
     /// Manage users directly in the store (with the embedded store, stop the server first).
     Users {
         #[command(subcommand)]
@@ -80,6 +86,31 @@ enum ClientsCommand {
         server: ServeArgs,
     },
     /// List the registered clients as JSON.
+    List {
+        #[command(flatten)]
+        server: ServeArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ResourcesCommand {
+    /// Register an API resource; prints it as JSON.
+    Create {
+        /// Absolute URI: the `aud` of tokens for this resource.
+        #[arg(long)]
+        identifier: String,
+        #[arg(long)]
+        name: String,
+        /// A scope the resource defines; repeat for several.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Client id of a service that serves the resource (may introspect its tokens).
+        #[arg(long = "resource-server")]
+        resource_servers: Vec<String>,
+        #[command(flatten)]
+        server: ServeArgs,
+    },
+    /// List the registered API resources as JSON.
     List {
         #[command(flatten)]
         server: ServeArgs,
@@ -136,6 +167,7 @@ fn main() -> ExitCode {
         Some(Command::CheckConfig(args)) => (args, true),
         Some(Command::Clients { command }) => return clients_command(command),
         Some(Command::Keys { command }) => return keys_command(command),
+        Some(Command::Resources { command }) => return resources_command(command),
         Some(Command::Users { command }) => return users_command(command),
         None => (cli.serve, false),
     };
@@ -312,6 +344,51 @@ async fn run_clients_command(command: ClientsCommand, config: Config) -> Result<
         }
     };
     value.map_err(|e| e.to_string())
+}
+
+fn resources_command(command: ResourcesCommand) -> ExitCode {
+    let server = match &command {
+        ResourcesCommand::Create { server, .. } | ResourcesCommand::List { server } => {
+            server.clone()
+        }
+    };
+    run_tool("resources", server, |config| async move {
+        use sigil_server::service::api_resources::{self, ResourceInput, ResourceView};
+        let state = sigil_server::startup::tool_state(config)
+            .await
+            .map_err(|e| e.to_string())?;
+        let value = match command {
+            ResourcesCommand::Create {
+                identifier,
+                name,
+                scopes,
+                resource_servers,
+                ..
+            } => {
+                let input = ResourceInput {
+                    identifier: Some(identifier),
+                    name: Some(name),
+                    scopes: Some(scopes),
+                    resource_servers: Some(resource_servers),
+                };
+                let created = api_resources::create(&state, input)
+                    .await
+                    .map_err(error_line)?;
+                serde_json::to_string_pretty(&ResourceView::from(&created))
+            }
+            ResourcesCommand::List { .. } => {
+                let list = state
+                    .stores
+                    .resources
+                    .list_resources()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let views: Vec<ResourceView> = list.iter().map(ResourceView::from).collect();
+                serde_json::to_string_pretty(&views)
+            }
+        };
+        value.map_err(|e| e.to_string())
+    })
 }
 
 fn keys_command(command: KeysCommand) -> ExitCode {

@@ -122,6 +122,91 @@ async fn cli_creates_clients() {
     sigil.terminate().await;
 }
 
+/// `sigil resources create` registers an API resource that a server then issues tokens for.
+#[tokio::test]
+async fn cli_creates_resources() {
+    let dir = tempfile::tempdir().unwrap();
+    let sigil_cli = |args: &[&str]| {
+        let mut command = tokio::process::Command::new(sigil_tests::sigil_binary());
+        command
+            .env_clear()
+            .env("SIGIL_DATA_DIR", dir.path())
+            .env("SIGIL_LOG_FORMAT", "json")
+            .args(args);
+        command
+    };
+    let output = sigil_cli(&[
+        "resources",
+        "create",
+        "--identifier",
+        "https://reports.example.com",
+        "--name",
+        "Reports",
+        "--scope",
+        "reports:read",
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(created["scopes"], serde_json::json!(["reports:read"]));
+    let bad = sigil_cli(&[
+        "resources",
+        "create",
+        "--identifier",
+        "reports",
+        "--name",
+        "x",
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("identifier"));
+    let client = sigil_cli(&[
+        "clients",
+        "create",
+        "--name",
+        "Reporter",
+        "--grant-type",
+        "client_credentials",
+        "--scope",
+        "email",
+    ])
+    .output()
+    .await
+    .unwrap();
+    let client: serde_json::Value = serde_json::from_slice(&client.stdout).unwrap();
+
+    let sigil = SigilProcess::start(dir.path()).await;
+    let response = sigil_tests::client()
+        .post(format!("{}/oauth2/token", sigil.base))
+        .basic_auth(
+            client["clientId"].as_str().unwrap(),
+            client["clientSecret"].as_str(),
+        )
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("resource", "https://reports.example.com"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let claims = sigil_tests::oauth::claims(body["access_token"].as_str().unwrap());
+    assert_eq!(
+        claims["aud"],
+        serde_json::json!("https://reports.example.com")
+    );
+    sigil.terminate().await;
+}
+
 async fn create_admin(
     dir: &std::path::Path,
     args: &[&str],

@@ -190,7 +190,8 @@ mod tests {
             refresh_digest: "a".into(),
             created_at: created,
             last_activity: created,
-            expires_at: created + time::Duration::days(7),
+            // Live throughout the test; the rotation decides the new expiry.
+            expires_at: created + time::Duration::days(60),
             ttl_secs: 7 * 86_400,
             ends_at,
             auth_time: created,
