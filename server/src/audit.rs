@@ -11,17 +11,97 @@ use crate::service::ClientInfo;
 use crate::state::AppState;
 use crate::store::AuditEvent;
 
+/// What happened, by its stable dotted name (the `action` of stored events and log lines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    AccountDeleted,
+    AccountLocked,
+    AdminClientCreated,
+    AdminClientDeleted,
+    AdminClientSecretRotated,
+    AdminClientUpdated,
+    AdminKeysRotated,
+    AdminResourceCreated,
+    AdminResourceDeleted,
+    AdminResourceUpdated,
+    AdminUserCreated,
+    AdminUserDeleted,
+    AdminUserMfaReset,
+    AdminUserSessionsRevoked,
+    AdminUserUnlocked,
+    AdminUserUpdated,
+    EmailVerified,
+    LoginSucceeded,
+    LoginFailed,
+    LoginMfaRequired,
+    MfaFailed,
+    Logout,
+    MfaBackupCodesRegenerated,
+    MfaDisabled,
+    MfaEnabled,
+    MfaSetupStarted,
+    OauthCodeReuseDetected,
+    PasswordChanged,
+    PasswordReset,
+    PasswordResetRequested,
+    ReauthenticationFailed,
+    RefreshReuseDetected,
+    SessionRevoked,
+    UserRegistered,
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AccountDeleted => "account.deleted",
+            Self::AccountLocked => "account.locked",
+            Self::AdminClientCreated => "admin.client.created",
+            Self::AdminClientDeleted => "admin.client.deleted",
+            Self::AdminClientSecretRotated => "admin.client.secret_rotated",
+            Self::AdminClientUpdated => "admin.client.updated",
+            Self::AdminKeysRotated => "admin.keys.rotated",
+            Self::AdminResourceCreated => "admin.resource.created",
+            Self::AdminResourceDeleted => "admin.resource.deleted",
+            Self::AdminResourceUpdated => "admin.resource.updated",
+            Self::AdminUserCreated => "admin.user.created",
+            Self::AdminUserDeleted => "admin.user.deleted",
+            Self::AdminUserMfaReset => "admin.user.mfa_reset",
+            Self::AdminUserSessionsRevoked => "admin.user.sessions_revoked",
+            Self::AdminUserUnlocked => "admin.user.unlocked",
+            Self::AdminUserUpdated => "admin.user.updated",
+            Self::EmailVerified => "email.verified",
+            Self::LoginSucceeded => "login.succeeded",
+            Self::LoginFailed => "login.failed",
+            Self::LoginMfaRequired => "login.mfa_required",
+            Self::MfaFailed => "mfa.failed",
+            Self::Logout => "logout",
+            Self::MfaBackupCodesRegenerated => "mfa.backup_codes_regenerated",
+            Self::MfaDisabled => "mfa.disabled",
+            Self::MfaEnabled => "mfa.enabled",
+            Self::MfaSetupStarted => "mfa.setup_started",
+            Self::OauthCodeReuseDetected => "oauth.code_reuse_detected",
+            Self::PasswordChanged => "password.changed",
+            Self::PasswordReset => "password.reset",
+            Self::PasswordResetRequested => "password.reset_requested",
+            Self::ReauthenticationFailed => "reauthentication.failed",
+            Self::RefreshReuseDetected => "refresh.reuse_detected",
+            Self::SessionRevoked => "session.revoked",
+            Self::UserRegistered => "user.registered",
+        }
+    }
+}
+
 /// Who did what to whom; `details` must never hold secrets.
-pub struct Audit<'a> {
-    pub action: &'a str,
+pub struct Audit {
+    pub action: AuditAction,
     pub actor: Option<Uuid>,
     pub target: Option<Uuid>,
     pub details: Value,
 }
 
-impl<'a> Audit<'a> {
+impl Audit {
     /// An action a user took on their own account.
-    pub fn by_user(action: &'a str, user: Uuid) -> Self {
+    pub fn by_user(action: AuditAction, user: Uuid) -> Self {
         Self {
             action,
             actor: Some(user),
@@ -36,12 +116,57 @@ impl<'a> Audit<'a> {
     }
 }
 
-pub async fn record(state: &AppState, client: &ClientInfo, audit: Audit<'_>) {
+/// Who is acting and from where, for services that audit what they do whoever calls them
+/// (the admin API and the `sigil` command line alike).
+#[derive(Debug, Clone)]
+pub struct Acting {
+    pub actor: Option<Uuid>,
+    pub client: ClientInfo,
+}
+
+impl Acting {
+    /// An admin through the API.
+    pub fn admin(actor: Uuid, client: ClientInfo) -> Self {
+        Self {
+            actor: Some(actor),
+            client,
+        }
+    }
+
+    /// An operator at the `sigil` command line (no account; the user agent says so).
+    pub fn command_line() -> Self {
+        Self {
+            actor: None,
+            client: ClientInfo {
+                user_agent: Some("sigil-cli".to_owned()),
+                ..ClientInfo::default()
+            },
+        }
+    }
+
+    pub async fn record(
+        &self,
+        state: &AppState,
+        action: AuditAction,
+        target: Option<Uuid>,
+        details: Value,
+    ) {
+        let audit = Audit {
+            action,
+            actor: self.actor,
+            target,
+            details,
+        };
+        record(state, &self.client, audit).await;
+    }
+}
+
+pub async fn record(state: &AppState, client: &ClientInfo, audit: Audit) {
     let at = state.clock.now();
     let event = AuditEvent {
         id: AuditEvent::new_id(at),
         at,
-        action: audit.action.to_owned(),
+        action: audit.action.as_str().to_owned(),
         actor_id: audit.actor,
         target_id: audit.target,
         ip: client.ip.clone(),

@@ -2,6 +2,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use sigil_server::audit::Acting;
 use sigil_server::config::{Config, ConfigError, Settings};
 use sigil_server::service::bootstrap::Bootstrap;
 use sigil_server::{App, telemetry};
@@ -329,7 +330,9 @@ async fn run_clients_command(command: ClientsCommand, config: Config) -> Result<
                 scopes: (!client.scopes.is_empty()).then_some(client.scopes),
                 first_party: client.first_party,
             };
-            let (created, secret) = clients::create(&state, input).await.map_err(error_line)?;
+            let (created, secret) = clients::create(&state, input, &Acting::command_line())
+                .await
+                .map_err(error_line)?;
             serde_json::to_string_pretty(&ClientView::new(&created, secret))
         }
         ClientsCommand::List { .. } => {
@@ -371,7 +374,7 @@ fn resources_command(command: ResourcesCommand) -> ExitCode {
                     scopes: Some(scopes),
                     resource_servers: Some(resource_servers),
                 };
-                let created = api_resources::create(&state, input)
+                let created = api_resources::create(&state, input, &Acting::command_line())
                     .await
                     .map_err(error_line)?;
                 serde_json::to_string_pretty(&ResourceView::from(&created))
@@ -400,13 +403,13 @@ fn keys_command(command: KeysCommand) -> ExitCode {
         let state = sigil_server::startup::tool_state(config)
             .await
             .map_err(|e| e.to_string())?;
-        let now = state.clock.now();
-        state
-            .keyring
-            .rotate_now(revoke_current, now)
-            .await
-            .map_err(|e| e.to_string())?;
-        let keys = state.keyring.list(now).await.map_err(|e| e.to_string())?;
+        let keys = sigil_server::service::admin::rotate_keys(
+            &state,
+            revoke_current,
+            &Acting::command_line(),
+        )
+        .await
+        .map_err(error_line)?;
         serde_json::to_string_pretty(&keys).map_err(|e| e.to_string())
     })
 }
@@ -443,7 +446,9 @@ fn users_command(command: UsersCommand) -> ExitCode {
             status: Some("active".to_owned()),
             email_verified: Some(true),
         };
-        let user = admin::create(&state, input).await.map_err(error_line)?;
+        let user = admin::create(&state, input, &Acting::command_line())
+            .await
+            .map_err(error_line)?;
         tracing::info!(event = "cli.admin_created", user_id = %user.id, "created an admin from the command line");
         if !password_stdin {
             // Printed once, to the terminal only, never to the log stream.

@@ -13,7 +13,7 @@ use super::body;
 use super::context::{app_state, client_info};
 use super::respond;
 use super::users::authenticated;
-use crate::audit::{self, Audit};
+use crate::audit::{self, Acting, Audit, AuditAction};
 use crate::domain::Permission;
 use crate::error::ApiResult;
 use crate::service::oauth::clients::{self, ClientInput, ClientView};
@@ -26,12 +26,17 @@ async fn admin(state: &AppState, req: &Request, permission: Permission) -> ApiRe
     Ok(principal)
 }
 
+/// The calling admin, for services that audit what they do.
+fn acting(state: &AppState, req: &Request, depot: &Depot, principal: &Principal) -> Acting {
+    Acting::admin(principal.user.id, client_info(req, depot, state))
+}
+
 async fn audit_admin(
     state: &AppState,
     req: &Request,
     depot: &Depot,
     principal: &Principal,
-    action: &str,
+    action: AuditAction,
     details: serde_json::Value,
 ) {
     let client = client_info(req, depot, state);
@@ -77,16 +82,8 @@ pub async fn create_client(
     let state = app_state(depot)?;
     let principal = admin(&state, req, Permission::AdminClientsManage).await?;
     let input: ClientInput = body::json(req).await?;
-    let (client, secret) = clients::create(&state, input).await?;
-    audit_admin(
-        &state,
-        req,
-        depot,
-        &principal,
-        "admin.client.created",
-        json!({ "clientId": client.client_id }),
-    )
-    .await;
+    let by = acting(&state, req, depot, &principal);
+    let (client, secret) = clients::create(&state, input, &by).await?;
     res.headers_mut().insert(
         "cache-control",
         salvo::http::HeaderValue::from_static("no-store"),
@@ -128,7 +125,7 @@ pub async fn update_client(
         req,
         depot,
         &principal,
-        "admin.client.updated",
+        AuditAction::AdminClientUpdated,
         json!({ "clientId": client.client_id }),
     )
     .await;
@@ -151,7 +148,7 @@ pub async fn delete_client(
         req,
         depot,
         &principal,
-        "admin.client.deleted",
+        AuditAction::AdminClientDeleted,
         json!({ "clientId": id, "sessionsRevoked": sessions_revoked }),
     )
     .await;
@@ -173,7 +170,7 @@ pub async fn rotate_client_secret(
         req,
         depot,
         &principal,
-        "admin.client.secret_rotated",
+        AuditAction::AdminClientSecretRotated,
         json!({ "clientId": client.client_id }),
     )
     .await;
@@ -221,26 +218,8 @@ pub async fn rotate_keys(
     let state = app_state(depot)?;
     let principal = admin(&state, req, Permission::AdminKeysManage).await?;
     let b: RotateBody = body::optional_json(req).await?;
-    let now = state.clock.now();
-    state
-        .keyring
-        .rotate_now(b.revoke_current, now)
-        .await
-        .map_err(crate::error::ApiError::internal)?;
-    audit_admin(
-        &state,
-        req,
-        depot,
-        &principal,
-        "admin.keys.rotated",
-        json!({ "revokeCurrent": b.revoke_current }),
-    )
-    .await;
-    let keys = state
-        .keyring
-        .list(now)
-        .await
-        .map_err(crate::error::ApiError::internal)?;
+    let by = acting(&state, req, depot, &principal);
+    let keys = users_admin::rotate_keys(&state, b.revoke_current, &by).await?;
     respond::data_with_message(res, StatusCode::OK, "Key ring rotated", keys);
     Ok(())
 }
@@ -351,17 +330,8 @@ pub async fn create_user(
     let state = app_state(depot)?;
     let principal = admin(&state, req, Permission::AdminUsersWrite).await?;
     let input: users_admin::NewUserInput = body::json(req).await?;
-    let user = users_admin::create(&state, input).await?;
-    audit_target(
-        &state,
-        req,
-        depot,
-        &principal,
-        "admin.user.created",
-        user.id,
-        json!({}),
-    )
-    .await;
+    let by = acting(&state, req, depot, &principal);
+    let user = users_admin::create(&state, input, &by).await?;
     respond::data_with_message(res, StatusCode::CREATED, "User created", admin_view(&user));
     Ok(())
 }
@@ -371,7 +341,7 @@ async fn audit_target(
     req: &Request,
     depot: &Depot,
     principal: &Principal,
-    action: &str,
+    action: AuditAction,
     target: uuid::Uuid,
     details: serde_json::Value,
 ) {
@@ -420,7 +390,7 @@ pub async fn update_user(
         req,
         depot,
         &principal,
-        "admin.user.updated",
+        AuditAction::AdminUserUpdated,
         id,
         changes,
     )
@@ -444,7 +414,7 @@ pub async fn delete_user(
         req,
         depot,
         &principal,
-        "admin.user.deleted",
+        AuditAction::AdminUserDeleted,
         id,
         json!({}),
     )
@@ -468,7 +438,7 @@ pub async fn unlock_user(
         req,
         depot,
         &principal,
-        "admin.user.unlocked",
+        AuditAction::AdminUserUnlocked,
         id,
         json!({}),
     )
@@ -492,7 +462,7 @@ pub async fn reset_user_mfa(
         req,
         depot,
         &principal,
-        "admin.user.mfa_reset",
+        AuditAction::AdminUserMfaReset,
         id,
         json!({}),
     )
@@ -541,7 +511,7 @@ pub async fn revoke_user_sessions(
         req,
         depot,
         &principal,
-        "admin.user.sessions_revoked",
+        AuditAction::AdminUserSessionsRevoked,
         id,
         json!({ "sessions": revoked.len() }),
     )

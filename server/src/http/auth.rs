@@ -13,8 +13,9 @@ use super::users::authenticated;
 use super::views::{TokensView, UserView};
 use crate::error::ApiResult;
 use crate::service::accounts::{self, Registration};
+use crate::service::login::{self as sign_in, LoginInput};
 use crate::service::principal::{Principal, authenticate, bearer_token};
-use crate::service::sessions::{self, IssuedTokens, LoginInput};
+use crate::service::sessions::{self, IssuedTokens};
 use crate::service::{recovery, verification};
 use crate::state::AppState;
 
@@ -98,7 +99,7 @@ pub fn answer_with_tokens(
 pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let b: LoginBody = body::json(req).await?;
-    let issued = sessions::login(
+    let issued = sign_in::login(
         &state,
         LoginInput {
             email: b.email,

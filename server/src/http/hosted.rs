@@ -11,10 +11,10 @@ use super::context::{app_state, client_info};
 use super::csrf;
 use super::pages::{failure, html, message};
 use crate::error::{ApiError, ErrorCode};
+use crate::service::ClientInfo;
+use crate::service::login::{self, LoginInput, check_credentials, record_sign_in};
 use crate::service::oauth::authorize::{self, Next, Pending, Refusal};
 use crate::service::oauth::browser::{self, BrowserSession};
-use crate::service::sessions::{LoginInput, check_credentials, record_sign_in};
-use crate::service::{ClientInfo, mfa};
 use crate::state::AppState;
 
 fn see_other(res: &mut Response, location: &str) {
@@ -287,7 +287,7 @@ pub async fn mfa_submit(req: &mut Request, depot: &mut Depot, res: &mut Response
         return;
     }
     let client = client_info(req, depot, &state);
-    match mfa::pass_challenge(
+    match login::pass_challenge(
         &state,
         Some(form.mfa_token.clone()),
         Some(form.code),

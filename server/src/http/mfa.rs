@@ -82,7 +82,7 @@ struct ChallengeBody {
 pub async fn challenge(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let b: ChallengeBody = body::json(req).await?;
-    let issued = mfa::challenge(
+    let issued = crate::service::login::challenge(
         &state,
         b.mfa_token,
         b.code,

@@ -1,5 +1,6 @@
 //! `/oauth2/*`: the protocol endpoints (RFC 6749, 7009, 7662, OpenID Connect).
 
+use crate::audit::AuditAction;
 use base64::Engine;
 use salvo::http::{HeaderValue, StatusCode};
 use salvo::prelude::*;
@@ -341,7 +342,7 @@ pub async fn logout_submit(req: &mut Request, depot: &mut Depot, res: &mut Respo
         crate::audit::record(
             &state,
             &client,
-            crate::audit::Audit::by_user("logout", user_id)
+            crate::audit::Audit::by_user(AuditAction::Logout, user_id)
                 .details(json!({ "rpInitiated": true, "sessionsRevoked": ended.len() })),
         )
         .await;

@@ -5,7 +5,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::{ClientInfo, lockout, verification};
-use crate::audit::{self, Audit};
+use crate::audit::{self, Audit, AuditAction};
 use crate::domain::{
     Email, Password, PasswordContext, ProfileUpdate, Role, UserRecord, UserStatus, Username,
 };
@@ -145,7 +145,12 @@ pub async fn register(
         },
     )
     .await?;
-    audit::record(state, client, Audit::by_user("user.registered", user.id)).await;
+    audit::record(
+        state,
+        client,
+        Audit::by_user(AuditAction::UserRegistered, user.id),
+    )
+    .await;
     // The link is mailed whether or not verification is required: it sets emailVerified.
     verification::send_verification(state, &user).await?;
     Ok(user)
@@ -260,7 +265,7 @@ pub async fn change_password(
         user,
         current.clone(),
         client,
-        "reauthentication.failed",
+        AuditAction::ReauthenticationFailed,
         ApiError::new(
             ErrorCode::InvalidCredentials,
             "The current password is incorrect",
@@ -300,7 +305,7 @@ pub async fn change_password(
     audit::record(
         state,
         client,
-        Audit::by_user("password.changed", user.id)
+        Audit::by_user(AuditAction::PasswordChanged, user.id)
             .details(serde_json::json!({ "sessionsRevoked": revoked.len() })),
     )
     .await;
@@ -324,7 +329,7 @@ pub async fn delete_account(
         user,
         password,
         client,
-        "reauthentication.failed",
+        AuditAction::ReauthenticationFailed,
         ApiError::invalid_credentials(),
     )
     .await?;
@@ -354,7 +359,7 @@ pub async fn delete_account(
     audit::record(
         state,
         client,
-        Audit::by_user("account.deleted", user.id)
+        Audit::by_user(AuditAction::AccountDeleted, user.id)
             .details(serde_json::json!({ "sessionsRevoked": revoked.len() })),
     )
     .await;

@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 use super::accounts::{NewUser, create_user, optional_text_field};
 use super::principal::Principal;
 use super::{ClientInfo, reauth};
+use crate::audit::{Acting, AuditAction};
 use crate::domain::{Email, Password, PasswordContext, Role, UserRecord, UserStatus, Username};
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
 use crate::state::AppState;
@@ -332,7 +333,8 @@ pub struct NewUserInput {
     pub email_verified: Option<bool>,
 }
 
-pub async fn create(state: &AppState, input: NewUserInput) -> ApiResult<UserRecord> {
+/// Creates a user (audited as `admin.user.created`, whoever asks: the API or the CLI).
+pub async fn create(state: &AppState, input: NewUserInput, by: &Acting) -> ApiResult<UserRecord> {
     let mut errors = Vec::new();
     let email = Email::parse(input.email.as_deref().unwrap_or(""))
         .map_err(|e| errors.push(e))
@@ -371,7 +373,7 @@ pub async fn create(state: &AppState, input: NewUserInput) -> ApiResult<UserReco
         .map(parse_status)
         .transpose()?
         .unwrap_or(UserStatus::Active);
-    create_user(
+    let user = create_user(
         state,
         NewUser {
             email,
@@ -385,7 +387,38 @@ pub async fn create(state: &AppState, input: NewUserInput) -> ApiResult<UserReco
             roles,
         },
     )
-    .await
+    .await?;
+    by.record(
+        state,
+        AuditAction::AdminUserCreated,
+        Some(user.id),
+        serde_json::json!({ "roles": user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>() }),
+    )
+    .await;
+    Ok(user)
+}
+
+/// Rotates the signing keys now (audited as `admin.keys.rotated`, whoever asks); answers the
+/// key ring as it is afterwards.
+pub async fn rotate_keys(
+    state: &AppState,
+    revoke_current: bool,
+    by: &Acting,
+) -> ApiResult<Vec<crate::keyring::KeyInfo>> {
+    let now = state.clock.now();
+    state
+        .keyring
+        .rotate_now(revoke_current, now)
+        .await
+        .map_err(ApiError::internal)?;
+    by.record(
+        state,
+        AuditAction::AdminKeysRotated,
+        None,
+        serde_json::json!({ "revokeCurrent": revoke_current }),
+    )
+    .await;
+    state.keyring.list(now).await.map_err(ApiError::internal)
 }
 
 /// Audit query parameters as received.

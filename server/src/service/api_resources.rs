@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::audit::{Acting, AuditAction};
 use crate::domain::ApiResource;
 use crate::domain::resource::{validate_identifier, validate_resource_scopes};
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
@@ -81,7 +82,8 @@ async fn check_servers(
     Ok(())
 }
 
-pub async fn create(state: &AppState, input: ResourceInput) -> ApiResult<ApiResource> {
+/// Registers a resource (audited as `admin.resource.created`, whoever asks).
+pub async fn create(state: &AppState, input: ResourceInput, by: &Acting) -> ApiResult<ApiResource> {
     let mut errors = Vec::new();
     let identifier = input.identifier.unwrap_or_default().trim().to_owned();
     if let Err(e) = validate_identifier(&identifier) {
@@ -114,6 +116,13 @@ pub async fn create(state: &AppState, input: ResourceInput) -> ApiResult<ApiReso
         updated_at: now,
     };
     state.stores.resources.insert_resource(&resource).await?;
+    by.record(
+        state,
+        AuditAction::AdminResourceCreated,
+        None,
+        serde_json::json!({ "resourceId": resource.id, "identifier": resource.identifier }),
+    )
+    .await;
     Ok(resource)
 }
 

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use super::ClientInfo;
 use super::principal::Principal;
-use crate::audit::{self, Audit};
+use crate::audit::{self, Audit, AuditAction};
 use crate::device::{self, Device};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
@@ -63,7 +63,7 @@ pub async fn revoke(
     audit::record(
         state,
         client,
-        Audit::by_user("session.revoked", principal.user.id)
+        Audit::by_user(AuditAction::SessionRevoked, principal.user.id)
             .details(serde_json::json!({ "sessionId": session_id })),
     )
     .await;

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use super::ClientInfo;
-use crate::audit::{self, Audit};
+use crate::audit::{self, Audit, AuditAction};
 use crate::domain::UserRecord;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::mail::MailKind;
@@ -43,7 +43,7 @@ pub async fn record_failure(
     state: &AppState,
     user: &UserRecord,
     client: &ClientInfo,
-    action: &str,
+    action: AuditAction,
     reason: &str,
     refusal: ApiError,
 ) -> ApiResult<ApiError> {
@@ -60,7 +60,12 @@ pub async fn record_failure(
     )
     .await;
     if let Some(after) = after.filter(|u| u.is_locked(now)) {
-        audit::record(state, client, Audit::by_user("account.locked", user.id)).await;
+        audit::record(
+            state,
+            client,
+            Audit::by_user(AuditAction::AccountLocked, user.id),
+        )
+        .await;
         if let Some(until) = after.locked_until {
             state.mailer.send(&after, MailKind::AccountLocked { until });
         }
@@ -84,7 +89,7 @@ pub async fn check_password(
     user: &UserRecord,
     password: Zeroizing<String>,
     client: &ClientInfo,
-    action: &str,
+    action: AuditAction,
     refusal: ApiError,
 ) -> ApiResult<PasswordAccepted> {
     ensure_unlocked(user, state.clock.now())?;

@@ -1,5 +1,6 @@
 //! TOTP multi-factor authentication (RFC 6238 with totp-rs): enrolment with a QR code, backup
-//! codes, the login challenge, disabling and regenerating codes.
+//! codes, checking a code, disabling and regenerating codes. The login's second step is in
+//! `login`.
 //!
 //! A TOTP code is accepted once: the highest accepted time step is stored and only later
 //! steps pass (±1 step of skew). Backup codes are single-use and stored as SHA-256 digests;
@@ -8,21 +9,17 @@
 use std::sync::{Arc, Mutex};
 
 use rand::Rng;
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use serde::Serialize;
 use totp_rs::{Algorithm, Builder, Secret, Totp};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::ClientInfo;
-use super::account_status::ensure_may_sign_in;
 use super::principal::Principal;
-use super::rate_limit::{Bucket, check};
-use super::sessions::{IssuedTokens, complete_login};
 use super::{lockout, reauth};
-use crate::audit::{self, Audit};
+use crate::audit::{self, Audit, AuditAction};
 use crate::clock::unix;
-use crate::crypto::{random_token, token_digest};
+use crate::crypto::token_digest;
 use crate::domain::{BackupCode, Mfa, UserRecord};
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
 use crate::mail::MailKind;
@@ -30,7 +27,6 @@ use crate::state::AppState;
 
 const ISSUER: &str = "Sigil";
 const BACKUP_CODES: usize = 10;
-const CHALLENGE_TTL: time::Duration = time::Duration::minutes(5);
 /// No 0/O or 1/l/I: backup codes are read off paper.
 const BACKUP_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
 
@@ -143,7 +139,12 @@ pub async fn setup(
         )
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::UserNotFound, "User not found"))?;
-    audit::record(state, client, Audit::by_user("mfa.setup_started", user.id)).await;
+    audit::record(
+        state,
+        client,
+        Audit::by_user(AuditAction::MfaSetupStarted, user.id),
+    )
+    .await;
     Ok(Enrolment {
         secret: secret.to_string(),
         otpauth_uri,
@@ -154,7 +155,7 @@ pub async fn setup(
 
 /// How a presented code fared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CodeCheck {
+pub(super) enum CodeCheck {
     Accepted,
     Replayed,
     Wrong,
@@ -162,7 +163,11 @@ enum CodeCheck {
 }
 
 /// Checks a TOTP or backup code against the user's active factor and uses it up atomically.
-async fn use_code(state: &AppState, user: &UserRecord, code: &str) -> ApiResult<CodeCheck> {
+pub(super) async fn use_code(
+    state: &AppState,
+    user: &UserRecord,
+    code: &str,
+) -> ApiResult<CodeCheck> {
     let code = code.trim();
     let sealed = user
         .mfa
@@ -213,7 +218,7 @@ async fn use_code(state: &AppState, user: &UserRecord, code: &str) -> ApiResult<
     Ok(verdict)
 }
 
-fn refusal(check: CodeCheck) -> ApiError {
+pub(super) fn refusal(check: CodeCheck) -> ApiError {
     match check {
         CodeCheck::BackupUsed => ApiError::new(
             ErrorCode::MfaBackupCodeUsed,
@@ -227,7 +232,7 @@ fn refusal(check: CodeCheck) -> ApiError {
     }
 }
 
-fn required_code(code: Option<String>) -> ApiResult<String> {
+pub(super) fn required_code(code: Option<String>) -> ApiResult<String> {
     code.filter(|c| !c.trim().is_empty())
         .ok_or_else(|| ApiError::validation(vec![FieldError::new("code", "Code is required")]))
 }
@@ -276,123 +281,14 @@ pub async fn verify(
             }),
         )
         .await?;
-    audit::record(state, client, Audit::by_user("mfa.enabled", user.id)).await;
+    audit::record(
+        state,
+        client,
+        Audit::by_user(AuditAction::MfaEnabled, user.id),
+    )
+    .await;
     state.mailer.send(user, MailKind::MfaEnabled { at: now });
     Ok(())
-}
-
-/// What a pending MFA login remembers between the password and the code.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Challenge {
-    user_id: Uuid,
-    ip: Option<String>,
-    remember_me: bool,
-}
-
-fn challenge_key(token: &str) -> String {
-    format!("mfa:{}", token_digest(token))
-}
-
-/// After a correct password: a token for the second step, valid 5 minutes, from this ip.
-pub async fn open_challenge(
-    state: &AppState,
-    user: &UserRecord,
-    remember_me: bool,
-    client: &ClientInfo,
-    now: OffsetDateTime,
-) -> ApiResult<String> {
-    let token = random_token();
-    let challenge = serde_json::to_string(&Challenge {
-        user_id: user.id,
-        ip: client.ip.clone(),
-        remember_me,
-    })
-    .map_err(ApiError::internal)?;
-    state
-        .stores
-        .codes
-        .put_code(&challenge_key(&token), &challenge, now + CHALLENGE_TTL)
-        .await?;
-    Ok(token)
-}
-
-fn bad_challenge() -> ApiError {
-    ApiError::new(
-        ErrorCode::InvalidToken,
-        "The MFA token is invalid or has expired; sign in again",
-    )
-}
-
-/// The second step of a REST login: a TOTP or backup code for the challenge's user.
-pub async fn challenge(
-    state: &AppState,
-    mfa_token: Option<String>,
-    code: Option<String>,
-    client: &ClientInfo,
-) -> ApiResult<IssuedTokens> {
-    let (user, remember_me) = pass_challenge(state, mfa_token, code, client).await?;
-    let now = state.clock.now();
-    complete_login(
-        state,
-        user,
-        remember_me,
-        vec!["pwd".to_owned(), "otp".to_owned()],
-        client,
-        now,
-    )
-    .await
-}
-
-/// Checks the second step and uses the challenge up; returns the user and whether the login
-/// asked to be remembered.
-pub async fn pass_challenge(
-    state: &AppState,
-    mfa_token: Option<String>,
-    code: Option<String>,
-    client: &ClientInfo,
-) -> ApiResult<(UserRecord, bool)> {
-    let token = mfa_token.filter(|t| !t.is_empty()).ok_or_else(|| {
-        ApiError::validation(vec![FieldError::new("mfaToken", "mfaToken is required")])
-    })?;
-    let code = required_code(code)?;
-    let now = state.clock.now();
-    let key = challenge_key(&token);
-    let stored = state
-        .stores
-        .codes
-        .peek_code(&key, now)
-        .await?
-        .ok_or_else(bad_challenge)?;
-    let pending: Challenge = serde_json::from_str(&stored).map_err(ApiError::internal)?;
-    if pending.ip != client.ip {
-        return Err(bad_challenge());
-    }
-    check(state, Bucket::Mfa, &pending.user_id.to_string()).await?;
-    let user = state
-        .stores
-        .users
-        .get_user(pending.user_id)
-        .await?
-        .ok_or_else(bad_challenge)?;
-    lockout::ensure_unlocked(&user, now)?;
-    ensure_may_sign_in(state, &user)?;
-    let verdict = use_code(state, &user, &code).await?;
-    if verdict != CodeCheck::Accepted {
-        let reason = format!("{verdict:?}").to_lowercase();
-        let refusal = refusal(verdict);
-        return Err(
-            lockout::record_failure(state, &user, client, "mfa.failed", &reason, refusal).await?,
-        );
-    }
-    // Single use: of two concurrent completions only one takes the challenge.
-    state
-        .stores
-        .codes
-        .take_code(&key, now)
-        .await?
-        .ok_or_else(bad_challenge)?;
-    Ok((user, pending.remember_me))
 }
 
 /// Turns MFA off; needs the password and a current code.
@@ -419,7 +315,7 @@ pub async fn disable(
         user,
         Zeroizing::new(password),
         client,
-        "reauthentication.failed",
+        AuditAction::ReauthenticationFailed,
         ApiError::invalid_credentials(),
     )
     .await?;
@@ -435,7 +331,12 @@ pub async fn disable(
             Arc::new(|u: &mut UserRecord| u.mfa = Mfa::default()),
         )
         .await?;
-    audit::record(state, client, Audit::by_user("mfa.disabled", user.id)).await;
+    audit::record(
+        state,
+        client,
+        Audit::by_user(AuditAction::MfaDisabled, user.id),
+    )
+    .await;
     Ok(())
 }
 
@@ -479,7 +380,7 @@ pub async fn regenerate_backup_codes(
     audit::record(
         state,
         client,
-        Audit::by_user("mfa.backup_codes_regenerated", user.id),
+        Audit::by_user(AuditAction::MfaBackupCodesRegenerated, user.id),
     )
     .await;
     Ok(codes)

@@ -8,6 +8,7 @@ pub mod api_resources;
 pub mod bootstrap;
 pub mod devices;
 pub mod lockout;
+pub mod login;
 pub mod mfa;
 pub mod oauth;
 pub mod principal;

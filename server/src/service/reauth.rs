@@ -3,6 +3,7 @@
 //! `SIGIL_REAUTHENTICATION_WINDOW`, or the current password with the request. A stolen access
 //! token alone therefore cannot take the account over.
 
+use crate::audit::AuditAction;
 use zeroize::Zeroizing;
 
 use super::ClientInfo;
@@ -27,7 +28,7 @@ pub async fn require(
             &principal.user,
             password,
             client,
-            "reauthentication.failed",
+            AuditAction::ReauthenticationFailed,
             ApiError::new(ErrorCode::InvalidCredentials, "The password is incorrect"),
         )
         .await?;

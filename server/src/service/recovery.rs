@@ -4,7 +4,7 @@ use zeroize::Zeroizing;
 
 use super::ClientInfo;
 use super::verification::{issue_token, token_refusal};
-use crate::audit::{self, Audit};
+use crate::audit::{self, Audit, AuditAction};
 use crate::crypto::token_digest;
 use crate::domain::{Login, Password, PasswordContext, UserStatus};
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
@@ -46,7 +46,7 @@ async fn send_reset(state: &AppState, email: &str, client: &ClientInfo) -> ApiRe
     audit::record(
         state,
         client,
-        Audit::by_user("password.reset_requested", user.id),
+        Audit::by_user(AuditAction::PasswordResetRequested, user.id),
     )
     .await;
     Ok(())
@@ -120,7 +120,7 @@ pub async fn reset_password(
     audit::record(
         state,
         client,
-        Audit::by_user("password.reset", user.id)
+        Audit::by_user(AuditAction::PasswordReset, user.id)
             .details(serde_json::json!({ "sessionsRevoked": revoked.len() })),
     )
     .await;

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::ClientInfo;
 use super::account_status::ensure_may_sign_in;
-use crate::audit::{self, Audit};
+use crate::audit::{self, Audit, AuditAction};
 use crate::crypto::{random_token, token_digest};
 use crate::domain::UserRecord;
 use crate::error::ApiError;
@@ -81,7 +81,7 @@ pub async fn rotate(
             audit::record(
                 state,
                 client,
-                Audit::by_user("refresh.reuse_detected", user_id).details(json!({
+                Audit::by_user(AuditAction::RefreshReuseDetected, user_id).details(json!({
                     "sessionId": session_id,
                     "clientId": client_id,
                     "sessionRevoked": true,
@@ -106,7 +106,7 @@ pub async fn rotate(
         audit::record(
             state,
             client,
-            Audit::by_user("session.revoked", user.id).details(json!({
+            Audit::by_user(AuditAction::SessionRevoked, user.id).details(json!({
                 "sessionId": session.id,
                 "clientId": client_id,
                 "reason": refused.code.as_str(),

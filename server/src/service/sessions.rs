@@ -1,21 +1,16 @@
-//! Login, refresh-token rotation and logout.
+//! Sessions: opening one (with its refresh token or SSO cookie), the REST refresh and logout.
 
 use time::OffsetDateTime;
 use uuid::Uuid;
-use zeroize::Zeroizing;
 
 use serde_json::json;
 
-use super::account_status::ensure_may_sign_in;
 use super::principal::Principal;
-use super::{ClientInfo, lockout, mfa, refresh};
-use crate::audit::{self, Audit};
+use super::{ClientInfo, refresh};
+use crate::audit::{self, Audit, AuditAction};
 use crate::crypto::{random_token, token_digest};
-use crate::device;
-use crate::domain::password::PASSWORD_MAX_BYTES;
-use crate::domain::{Login, UserRecord};
-use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
-use crate::mail::MailKind;
+use crate::domain::UserRecord;
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 use crate::store::SessionRecord;
 use crate::tokens::{AccessGrant, FIRST_PARTY_CLIENT_ID, issue_access};
@@ -28,165 +23,6 @@ pub struct IssuedTokens {
     pub expires_in: u64,
     pub session: SessionRecord,
     pub user: UserRecord,
-}
-
-#[derive(Debug)]
-pub struct LoginInput {
-    pub email: Option<String>,
-    pub username: Option<String>,
-    pub password: Option<Zeroizing<String>>,
-    pub remember_me: bool,
-}
-
-pub async fn login(
-    state: &AppState,
-    input: LoginInput,
-    client: ClientInfo,
-) -> ApiResult<IssuedTokens> {
-    let remember_me = input.remember_me;
-    let user = check_credentials(state, input, &client).await?;
-    let now = state.clock.now();
-    complete_login(
-        state,
-        user,
-        remember_me,
-        vec!["pwd".to_owned()],
-        &client,
-        now,
-    )
-    .await
-}
-
-/// Everything a password login checks: the identifier, lockout, the password, the account's
-/// status. With MFA on it answers `MFA_REQUIRED` and an `mfaToken` for the second step.
-pub async fn check_credentials(
-    state: &AppState,
-    input: LoginInput,
-    client: &ClientInfo,
-) -> ApiResult<UserRecord> {
-    let login = match (input.email.as_deref(), input.username.as_deref()) {
-        (Some(email), None) => Login::email(email),
-        (None, Some(username)) => Login::username(username),
-        (Some(_), Some(_)) => {
-            return Err(ApiError::validation(vec![FieldError::new(
-                "email",
-                "Give either email or username, not both",
-            )]));
-        }
-        (None, None) => {
-            return Err(ApiError::validation(vec![FieldError::new(
-                "email",
-                "Email or username is required",
-            )]));
-        }
-    };
-    let password = input.password.ok_or_else(|| {
-        ApiError::validation(vec![FieldError::new("password", "Password is required")])
-    })?;
-    // No stored password is this long; refuse before spending a hash on it.
-    if password.len() > PASSWORD_MAX_BYTES {
-        return Err(ApiError::invalid_credentials());
-    }
-
-    let now = state.clock.now();
-    let Some(user) = state.stores.users.find_user(&login).await? else {
-        state.hasher.verify_dummy(password).await?;
-        audit::record(
-            state,
-            client,
-            Audit {
-                action: "login.failed",
-                actor: None,
-                target: None,
-                details: json!({ "reason": "unknown_user" }),
-            },
-        )
-        .await;
-        return Err(ApiError::invalid_credentials());
-    };
-    if user.is_locked(now) {
-        audit::record(
-            state,
-            client,
-            Audit::by_user("login.failed", user.id).details(json!({ "reason": "locked" })),
-        )
-        .await;
-        return Err(lockout::locked(&user, now));
-    }
-    let check = lockout::check_password(
-        state,
-        &user,
-        password.clone(),
-        client,
-        "login.failed",
-        ApiError::invalid_credentials(),
-    )
-    .await?;
-    if let Err(refused) = ensure_may_sign_in(state, &user) {
-        audit::record(
-            state,
-            client,
-            Audit::by_user("login.failed", user.id)
-                .details(json!({ "reason": refused.code.as_str() })),
-        )
-        .await;
-        return Err(refused);
-    }
-
-    if check.outdated {
-        // Upgrade the stored hash to the current parameters while we hold the password.
-        let hash = state.hasher.hash(password).await?;
-        state
-            .stores
-            .users
-            .set_password_hash(user.id, &hash, false, now)
-            .await?;
-    }
-    if user.mfa.enabled {
-        let token = mfa::open_challenge(state, &user, input.remember_me, client, now).await?;
-        audit::record(state, client, Audit::by_user("login.mfa_required", user.id)).await;
-        return Err(ApiError::new(
-            ErrorCode::MfaRequired,
-            "Enter the code from your authenticator app (or a backup code)",
-        )
-        .with_mfa_token(token));
-    }
-    Ok(user)
-}
-
-/// Clears failures, remembers the device and announces a new one: the common part of every
-/// successful sign-in (REST, MFA, hosted login page).
-pub async fn record_sign_in(
-    state: &AppState,
-    user: UserRecord,
-    client: &ClientInfo,
-    now: OffsetDateTime,
-) -> ApiResult<UserRecord> {
-    let fingerprint = device::fingerprint(client.user_agent.as_deref());
-    let known_before = user.known_devices.clone();
-    let user = state
-        .stores
-        .users
-        .record_login_success(user.id, now, fingerprint.as_deref())
-        .await?
-        .ok_or_else(ApiError::invalid_credentials)?;
-    if let Some(fingerprint) = &fingerprint
-        && !known_before.is_empty()
-        && !known_before.contains(fingerprint)
-    {
-        let seen = device::parse(client.user_agent.as_deref());
-        state.mailer.send(
-            &user,
-            MailKind::NewSignIn {
-                browser: seen.browser,
-                os: seen.os,
-                device: seen.device,
-                ip: client.ip.clone().unwrap_or_else(|| "unknown".into()),
-                at: now,
-            },
-        );
-    }
-    Ok(user)
 }
 
 /// What a new session is for.
@@ -268,7 +104,7 @@ pub async fn open_session(
     audit::record(
         state,
         client,
-        Audit::by_user("login.succeeded", user.id).details(json!({
+        Audit::by_user(AuditAction::LoginSucceeded, user.id).details(json!({
             "sessionId": session.id,
             "clientId": session.client_id,
             "sessionsEvicted": evicted,
@@ -277,44 +113,6 @@ pub async fn open_session(
     )
     .await;
     Ok((session, refresh_token))
-}
-
-/// The last step of a REST login: the sign-in is recorded, a first-party session opened and
-/// the tokens signed. `amr` records how the user proved who they are.
-pub async fn complete_login(
-    state: &AppState,
-    user: UserRecord,
-    remember_me: bool,
-    amr: Vec<String>,
-    client: &ClientInfo,
-    now: OffsetDateTime,
-) -> ApiResult<IssuedTokens> {
-    let user = record_sign_in(state, user, client, now).await?;
-    let new = NewSession {
-        client_id: FIRST_PARTY_CLIENT_ID.to_owned(),
-        remember_me,
-        amr,
-        auth_time: now,
-        scope: None,
-        resources: Vec::new(),
-        secret: SessionSecret::RefreshToken,
-    };
-    let grant = if new.amr.iter().any(|m| m == "otp") {
-        "mfa"
-    } else {
-        "password"
-    };
-    let (session, refresh_token) = open_session(state, &user, new, client, now).await?;
-    let access = AccessGrant::whole_session(&state.config, &session);
-    let (access_token, expires_in) = issue_access(state, &user, &session, &access, now)?;
-    state.metrics.token_issued(grant);
-    Ok(IssuedTokens {
-        access_token,
-        refresh_token,
-        expires_in,
-        session,
-        user,
-    })
 }
 
 /// Exchanges a first-party refresh token for a new pair (`/v1/auth/refresh`); another
@@ -404,7 +202,7 @@ pub async fn logout(
     audit::record(
         state,
         client,
-        Audit::by_user("logout", user_id)
+        Audit::by_user(AuditAction::Logout, user_id)
             .details(json!({ "allDevices": all_devices, "sessionsRevoked": revoked })),
     )
     .await;

@@ -3,7 +3,7 @@
 use time::OffsetDateTime;
 
 use super::ClientInfo;
-use crate::audit::{self, Audit};
+use crate::audit::{self, Audit, AuditAction};
 use crate::crypto::{random_token, token_digest};
 use crate::domain::{Login, UserRecord, UserStatus};
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -124,7 +124,12 @@ pub async fn verify_email(
         .set_status(user.id, status, true, now)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::UserNotFound, "User not found"))?;
-    audit::record(state, client, Audit::by_user("email.verified", user.id)).await;
+    audit::record(
+        state,
+        client,
+        Audit::by_user(AuditAction::EmailVerified, user.id),
+    )
+    .await;
     Ok(user)
 }
 

@@ -1,11 +1,12 @@
 //! `/v1/admin/resources`: API resources (RFC 8707) that OAuth tokens can be addressed to.
 //! Managed with the `admin.clients.manage` permission, like the clients that use them.
 
+use crate::audit::AuditAction;
 use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde_json::json;
 
-use super::{admin, audit_admin};
+use super::{acting, admin, audit_admin};
 use crate::domain::Permission;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::body;
@@ -48,16 +49,8 @@ pub async fn create_resource(
     let state = app_state(depot)?;
     let principal = admin(&state, req, Permission::AdminClientsManage).await?;
     let input: ResourceInput = body::json(req).await?;
-    let resource = api_resources::create(&state, input).await?;
-    audit_admin(
-        &state,
-        req,
-        depot,
-        &principal,
-        "admin.resource.created",
-        json!({ "resourceId": resource.id, "identifier": resource.identifier }),
-    )
-    .await;
+    let by = acting(&state, req, depot, &principal);
+    let resource = api_resources::create(&state, input, &by).await?;
     respond::data(res, StatusCode::CREATED, ResourceView::from(&resource));
     Ok(())
 }
@@ -91,7 +84,7 @@ pub async fn update_resource(
         req,
         depot,
         &principal,
-        "admin.resource.updated",
+        AuditAction::AdminResourceUpdated,
         json!({ "resourceId": resource.id, "identifier": resource.identifier }),
     )
     .await;
@@ -114,7 +107,7 @@ pub async fn delete_resource(
         req,
         depot,
         &principal,
-        "admin.resource.deleted",
+        AuditAction::AdminResourceDeleted,
         json!({ "resourceId": id }),
     )
     .await;

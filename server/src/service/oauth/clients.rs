@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::OAuthError;
+use crate::audit::{Acting, AuditAction};
 use crate::crypto::{random_token, token_digest};
 use crate::domain::oauth::{KNOWN_SCOPES, validate_redirect_uri};
 use crate::domain::{ClientRecord, ClientType, GrantType};
@@ -157,9 +158,11 @@ fn not_found() -> ApiError {
 }
 
 /// Registers a client; a confidential one gets a secret, returned this once.
+/// Registers a client (audited as `admin.client.created`, whoever asks).
 pub async fn create(
     state: &AppState,
     input: ClientInput,
+    by: &Acting,
 ) -> ApiResult<(ClientRecord, Option<String>)> {
     let mut client = validate(input)?;
     let now = state.clock.now();
@@ -169,6 +172,13 @@ pub async fn create(
     let secret = (client.client_type == ClientType::Confidential).then(random_token);
     client.secret_digest = secret.as_deref().map(token_digest);
     state.stores.clients.insert_client(&client).await?;
+    by.record(
+        state,
+        AuditAction::AdminClientCreated,
+        None,
+        serde_json::json!({ "clientId": client.client_id }),
+    )
+    .await;
     Ok((client, secret))
 }
 

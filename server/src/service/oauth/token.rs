@@ -7,7 +7,7 @@ use super::OAuthError;
 use super::authorize::{CodeGrant, code_key};
 use super::clients::{ClientCredentials, authenticate};
 use super::targets::{self, Target};
-use crate::audit::{self, Audit};
+use crate::audit::{self, Audit, AuditAction};
 use crate::crypto::token_digest;
 use crate::domain::oauth::{s256_challenge, valid_code_verifier};
 use crate::domain::{ClientRecord, ClientType, GrantType, Scope};
@@ -257,7 +257,7 @@ async fn revoke_after_reuse(state: &AppState, code: &str, client_info: &ClientIn
     audit::record(
         state,
         client_info,
-        Audit::by_user("oauth.code_reuse_detected", user_id)
+        Audit::by_user(AuditAction::OauthCodeReuseDetected, user_id)
             .details(serde_json::json!({ "sessionId": session_id, "sessionRevoked": true })),
     )
     .await;
