@@ -11,15 +11,20 @@ use sigil_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, tokens};
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
-/// A server, a third-party app an admin approves for `openid` (the attacker's), and another
-/// confidential client that has nothing to do with the app's tokens.
+/// A server, a third-party app an admin approves for `openid` (the attacker's), another
+/// confidential client that has nothing to do with the app's tokens, and an API resource
+/// with the client that serves it.
 struct World {
     app: TestApp,
     app_id: String,
     app_secret: String,
     other_id: String,
     other_secret: String,
+    server_id: String,
+    server_secret: String,
 }
+
+const RESOURCE: &str = "https://api.example.com";
 
 async fn world() -> World {
     let app = TestApp::spawn_oidc(|_| {}).await;
@@ -32,6 +37,27 @@ async fn world() -> World {
             "firstParty": false,
         }))
         .await;
+    let (server_id, server_secret) = app
+        .create_client(json!({
+            "name": "The API", "type": "confidential",
+            "grantTypes": ["client_credentials"], "scopes": [],
+        }))
+        .await;
+    let admin = app.admin_token().await;
+    let registered = app
+        .request(
+            reqwest::Method::POST,
+            "/v1/admin/resources",
+            Some(&admin),
+            Some(json!({"identifier": RESOURCE, "name": "API", "scopes": ["api:read"], "resourceServers": [server_id]})),
+        )
+        .await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{}",
+        registered.body
+    );
     let (other_id, other_secret) = app
         .create_client(json!({
             "name": "Another service", "type": "confidential",
@@ -47,6 +73,8 @@ async fn world() -> World {
         app_secret: app_secret.unwrap(),
         other_id,
         other_secret: other_secret.unwrap(),
+        server_id,
+        server_secret: server_secret.unwrap(),
     }
 }
 
@@ -57,6 +85,7 @@ enum Kind {
     AppAccess,
     AppRefresh,
     AppIdToken,
+    ResourceAccess,
     ClientCredentials,
     SsoCookie,
 }
@@ -68,41 +97,51 @@ enum Surface {
     Userinfo,
     IntrospectByApp,
     IntrospectByOther,
+    IntrospectByServer,
     RestRefresh,
     OAuthRefresh,
 }
 
-const SURFACES: [(Surface, &str); 7] = [
+const SURFACES: [(Surface, &str); 8] = [
     (Surface::Me, "`GET /v1/users/me`"),
     (Surface::AdminUsers, "`GET /v1/admin/users`"),
     (Surface::Userinfo, "`/oauth2/userinfo`"),
     (Surface::IntrospectByApp, "introspect as the app"),
     (Surface::IntrospectByOther, "introspect as another client"),
+    (
+        Surface::IntrospectByServer,
+        "introspect as the resource's server",
+    ),
     (Surface::RestRefresh, "`POST /v1/auth/refresh`"),
     (Surface::OAuthRefresh, "`/oauth2/token` refresh as the app"),
 ];
 
 /// `Y`: accepted (2xx, or `active: true`); `-`: refused (401 / `invalid_grant` /
 /// `active: false`).
-const MATRIX: [(Kind, &str, &str); 7] = [
-    (Kind::RestAccess, "REST access token (login)", "YYY----"),
-    (Kind::RestRefresh, "REST refresh token", "-----Y-"),
+const MATRIX: [(Kind, &str, &str); 8] = [
+    (Kind::RestAccess, "REST access token (login)", "YYY-----"),
+    (Kind::RestRefresh, "REST refresh token", "------Y-"),
     (
         Kind::AppAccess,
         "app access token (code flow, `openid`)",
-        "--YY---",
+        "--YY----",
     ),
-    (Kind::AppRefresh, "app refresh token", "---Y--Y"),
-    (Kind::AppIdToken, "app ID token", "-------"),
+    (Kind::AppRefresh, "app refresh token", "---Y---Y"),
+    (Kind::AppIdToken, "app ID token", "--------"),
+    (
+        Kind::ResourceAccess,
+        "app access token for a registered `resource`",
+        "--YY-Y--",
+    ),
     (
         Kind::ClientCredentials,
         "client_credentials token",
-        "---Y---",
+        "---Y----",
     ),
     (
         Kind::SsoCookie,
         "SSO cookie value (`sigil_session`)",
-        "-------",
+        "--------",
     ),
 ];
 
@@ -218,6 +257,23 @@ async fn mint(w: &World, kind: Kind) -> String {
         Kind::AppAccess => field(&app_tokens(w).await.0, "access_token"),
         Kind::AppRefresh => field(&app_tokens(w).await.0, "refresh_token"),
         Kind::AppIdToken => field(&app_tokens(w).await.0, "id_token"),
+        Kind::ResourceAccess => {
+            let browser = Browser::new(&w.app.base);
+            let path = sigil_tests::oauth::authorize_path(
+                &w.app_id,
+                "openid api:read",
+                &[("resource", RESOURCE)],
+            );
+            let page =
+                sigil_tests::oauth::authorize(&browser, &path, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+            let client = sigil_tests::oauth::Client {
+                id: w.app_id.clone(),
+                secret: w.app_secret.clone(),
+            };
+            let (status, body) = sigil_tests::oauth::exchange(&w.app, &client, &page, &[]).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            field(&body, "access_token")
+        }
         Kind::ClientCredentials => {
             let (status, body) = token_request(
                 w,
@@ -266,6 +322,9 @@ async fn accepted(w: &World, surface: Surface, token: &str) -> bool {
         }
         Surface::IntrospectByOther => {
             introspect(w, token, (&w.other_id, &w.other_secret)).await["active"] == json!(true)
+        }
+        Surface::IntrospectByServer => {
+            introspect(w, token, (&w.server_id, &w.server_secret)).await["active"] == json!(true)
         }
         Surface::RestRefresh => {
             let reply = w.app.refresh(token).await;
@@ -378,7 +437,7 @@ async fn an_approved_app_cannot_use_the_admins_tokens_against_the_api() {
     let clients = w.app.get("/v1/admin/clients", Some(&admin)).await;
     assert_eq!(
         clients.data().as_array().unwrap().len(),
-        2,
+        3,
         "{}",
         clients.body
     );
