@@ -4,12 +4,9 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use sigil_server::domain::oauth::s256_challenge;
 use sigil_tests::browser::Browser;
+use sigil_tests::oauth::{self, REDIRECT};
 use sigil_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, tokens};
-
-const REDIRECT: &str = "http://127.0.0.1:9/callback";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
 /// A server, a third-party app an admin approves for `openid` (the attacker's), another
 /// confidential client that has nothing to do with the app's tokens, and an API resource
@@ -168,69 +165,39 @@ fn markdown_table() -> String {
     table
 }
 
+fn client(id: &str, secret: &str) -> oauth::Client {
+    oauth::Client {
+        id: id.to_owned(),
+        secret: secret.to_owned(),
+    }
+}
+
 async fn token_request(
     w: &World,
     form: &[(&str, &str)],
-    client: (&str, &str),
+    (id, secret): (&str, &str),
 ) -> (StatusCode, Value) {
-    let response = w
-        .app
-        .client
-        .post(w.app.url("/oauth2/token"))
-        .basic_auth(client.0, Some(client.1))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.json().await.unwrap())
+    oauth::token(&w.app, &client(id, secret), form).await
 }
 
 fn authorize_path(w: &World, prompt: Option<&str>) -> String {
-    let mut url = url::Url::parse("http://x/oauth2/authorize").unwrap();
-    url.query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", &w.app_id)
-        .append_pair("redirect_uri", REDIRECT)
-        .append_pair("scope", "openid offline_access")
-        .append_pair("state", "st")
-        .append_pair("code_challenge", &s256_challenge(VERIFIER))
-        .append_pair("code_challenge_method", "S256");
-    if let Some(prompt) = prompt {
-        url.query_pairs_mut().append_pair("prompt", prompt);
-    }
-    format!("/oauth2/authorize?{}", url.query().unwrap())
+    let extra: Vec<(&str, &str)> = prompt.map(|p| ("prompt", p)).into_iter().collect();
+    oauth::authorize_path(&w.app_id, "openid offline_access", &extra)
 }
 
 /// The admin signs in to the third-party app through the hosted pages and allows it; returns
 /// the token response and the browser (holding the SSO cookie).
 async fn app_tokens(w: &World) -> (Value, Browser) {
     let browser = Browser::new(&w.app.base);
-    let first = browser.get(&authorize_path(w, None)).await;
-    let signed_in = browser
-        .follow(browser.sign_in(first, ADMIN_EMAIL, ADMIN_PASSWORD).await)
-        .await;
-    // The consent page shows the first time only.
-    let done = if signed_in.body.contains(r#"action="/consent""#) {
-        browser
-            .follow(browser.consent(signed_in, "allow").await)
-            .await
-    } else {
-        signed_in
-    };
-    let code = done
-        .location_param("code")
-        .unwrap_or_else(|| panic!("no code: {done:?}"));
-    let (status, body) = token_request(
-        w,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ],
-        (&w.app_id, &w.app_secret),
+    let page = oauth::authorize(
+        &browser,
+        &authorize_path(w, None),
+        ADMIN_EMAIL,
+        ADMIN_PASSWORD,
     )
     .await;
+    let (status, body) =
+        oauth::exchange(&w.app, &client(&w.app_id, &w.app_secret), &page, &[]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     (body, browser)
 }
@@ -259,18 +226,11 @@ async fn mint(w: &World, kind: Kind) -> String {
         Kind::AppIdToken => field(&app_tokens(w).await.0, "id_token"),
         Kind::ResourceAccess => {
             let browser = Browser::new(&w.app.base);
-            let path = sigil_tests::oauth::authorize_path(
-                &w.app_id,
-                "openid api:read",
-                &[("resource", RESOURCE)],
-            );
-            let page =
-                sigil_tests::oauth::authorize(&browser, &path, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-            let client = sigil_tests::oauth::Client {
-                id: w.app_id.clone(),
-                secret: w.app_secret.clone(),
-            };
-            let (status, body) = sigil_tests::oauth::exchange(&w.app, &client, &page, &[]).await;
+            let path =
+                oauth::authorize_path(&w.app_id, "openid api:read", &[("resource", RESOURCE)]);
+            let page = oauth::authorize(&browser, &path, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+            let app = client(&w.app_id, &w.app_secret);
+            let (status, body) = oauth::exchange(&w.app, &app, &page, &[]).await;
             assert_eq!(status, StatusCode::OK, "{body}");
             field(&body, "access_token")
         }
@@ -288,18 +248,8 @@ async fn mint(w: &World, kind: Kind) -> String {
     }
 }
 
-async fn introspect(w: &World, token: &str, client: (&str, &str)) -> Value {
-    let response = w
-        .app
-        .client
-        .post(w.app.url("/oauth2/introspect"))
-        .basic_auth(client.0, Some(client.1))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
+async fn introspect(w: &World, token: &str, (id, secret): (&str, &str)) -> Value {
+    oauth::introspect(&w.app, &client(id, secret), token).await
 }
 
 /// Presents the token at the surface; true when it was accepted. A refusal must look like
@@ -449,16 +399,7 @@ async fn an_approved_app_cannot_use_the_admins_tokens_against_the_api() {
 #[tokio::test]
 async fn audiences() {
     let w = world().await;
-    let claims = |jwt: &str| -> Value {
-        use base64::Engine;
-        let payload = jwt.split('.').nth(1).unwrap();
-        serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload)
-                .unwrap(),
-        )
-        .unwrap()
-    };
+    let claims = oauth::claims;
     let app_access = mint(&w, Kind::AppAccess).await;
     assert_eq!(claims(&app_access)["aud"], json!(w.app_id));
     let cc = mint(&w, Kind::ClientCredentials).await;
