@@ -4,7 +4,7 @@ use crossterm::event::KeyEvent;
 use serde_json::Value;
 
 use crate::api::{
-    ApiError, AuditEvent, Key, OAuthClient, Session, Stats, User, UserPage, UserQuery,
+    ApiError, ApiResource, AuditEvent, Key, OAuthClient, Session, Stats, User, UserPage, UserQuery,
 };
 
 /// Work the runtime does in the background; the answer comes back as [`Action::Response`].
@@ -36,6 +36,13 @@ pub enum Request {
     },
     RotateClientSecret(String),
     DeleteClient(String),
+    Resources,
+    CreateResource {
+        identifier: String,
+        name: String,
+        scopes: Vec<String>,
+    },
+    DeleteResource(String),
     Keys,
     RotateKeys {
         revoke_current: bool,
@@ -53,6 +60,9 @@ pub enum Response {
     Clients(Vec<OAuthClient>),
     ClientSecret(OAuthClient),
     ClientDeleted,
+    Resources(Vec<ApiResource>),
+    ResourceCreated(ApiResource),
+    ResourceDeleted,
     Keys(Vec<Key>),
     KeysRotated(Vec<Key>),
     Audit(Vec<AuditEvent>),

@@ -97,6 +97,17 @@ pub struct OAuthClient {
     pub client_secret: Option<String>,
 }
 
+/// An API resource (RFC 8707) tokens can be addressed to.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiResource {
+    pub id: String,
+    pub identifier: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub resource_servers: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Key {
@@ -411,6 +422,33 @@ impl Client {
 
     pub async fn delete_client(&self, id: &str) -> Result<(), ApiError> {
         self.call(Method::DELETE, &format!("/v1/admin/clients/{id}"), None)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn resources(&self) -> Result<Vec<ApiResource>, ApiError> {
+        let body = self.call(Method::GET, "/v1/admin/resources", None).await?;
+        Self::parse(body["data"].clone())
+    }
+
+    pub async fn create_resource(
+        &self,
+        identifier: &str,
+        name: &str,
+        scopes: &[String],
+    ) -> Result<ApiResource, ApiError> {
+        let body = self
+            .call(
+                Method::POST,
+                "/v1/admin/resources",
+                Some(json!({ "identifier": identifier, "name": name, "scopes": scopes })),
+            )
+            .await?;
+        Self::parse(body["data"].clone())
+    }
+
+    pub async fn delete_resource(&self, id: &str) -> Result<(), ApiError> {
+        self.call(Method::DELETE, &format!("/v1/admin/resources/{id}"), None)
             .await
             .map(|_| ())
     }

@@ -5,7 +5,9 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::json;
 
 use crate::action::{Action, Request, Response};
-use crate::api::{ApiError, AuditEvent, Key, OAuthClient, Session, Stats, UserPage, UserQuery};
+use crate::api::{
+    ApiError, ApiResource, AuditEvent, Key, OAuthClient, Session, Stats, UserPage, UserQuery,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Screen {
@@ -15,15 +17,18 @@ pub enum Screen {
     Clients,
     Keys,
     Audit,
+    Resources,
 }
 
 impl Screen {
-    pub const ALL: [Screen; 5] = [
+    /// In the order of their number keys.
+    pub const ALL: [Screen; 6] = [
         Self::Dashboard,
         Self::Users,
         Self::Clients,
         Self::Keys,
         Self::Audit,
+        Self::Resources,
     ];
 
     pub fn title(self) -> &'static str {
@@ -33,6 +38,7 @@ impl Screen {
             Self::Clients => "Clients",
             Self::Keys => "Keys",
             Self::Audit => "Audit",
+            Self::Resources => "Resources",
         }
     }
 
@@ -79,6 +85,7 @@ pub enum InputKind {
     Roles { user_id: String },
     AuditFilter,
     NewClient,
+    NewResource,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -120,6 +127,8 @@ pub struct State {
     pub selected_client: usize,
     /// A secret shown once, until dismissed.
     pub revealed_secret: Option<(String, String)>,
+    pub resources: Loadable<Vec<ApiResource>>,
+    pub selected_resource: usize,
     pub keys: Loadable<Vec<Key>>,
     pub audit: Loadable<Vec<AuditEvent>>,
     pub audit_filter: String,
@@ -170,6 +179,7 @@ impl State {
             Request::Users(_) => mark_loading(&mut self.users),
             Request::UserSessions(_) => self.user_sessions = Loadable::Loading,
             Request::Clients => mark_loading(&mut self.clients),
+            Request::Resources => mark_loading(&mut self.resources),
             Request::Keys => mark_loading(&mut self.keys),
             Request::Audit(_) => mark_loading(&mut self.audit),
             _ => {}
@@ -185,6 +195,7 @@ impl State {
             Screen::Clients => Request::Clients,
             Screen::Keys => Request::Keys,
             Screen::Audit => Request::Audit(self.audit_filter.clone()),
+            Screen::Resources => Request::Resources,
         };
         self.request(request)
     }
@@ -232,6 +243,7 @@ impl State {
                     &mut self.stats as &mut dyn Fail,
                     &mut self.users,
                     &mut self.clients,
+                    &mut self.resources,
                     &mut self.keys,
                     &mut self.audit,
                     &mut self.user_sessions,
@@ -287,6 +299,21 @@ impl State {
             Response::ClientDeleted => {
                 self.status = Some(("Client deleted".into(), false));
                 self.request(Request::Clients)
+            }
+            Response::Resources(resources) => {
+                self.selected_resource = self
+                    .selected_resource
+                    .min(resources.len().saturating_sub(1));
+                self.resources = Loadable::Ready(resources);
+                None
+            }
+            Response::ResourceCreated(resource) => {
+                self.status = Some((format!("Resource {} registered", resource.name), false));
+                self.request(Request::Resources)
+            }
+            Response::ResourceDeleted => {
+                self.status = Some(("Resource deleted".into(), false));
+                self.request(Request::Resources)
             }
             Response::Keys(keys) => {
                 self.keys = Loadable::Ready(keys);
@@ -362,7 +389,7 @@ impl State {
                 self.help = true;
                 None
             }
-            KeyCode::Char(c @ '1'..='5') => {
+            KeyCode::Char(c @ '1'..='6') => {
                 let index = usize::from(c as u8 - b'1');
                 self.switch(Screen::ALL[index])
             }
@@ -373,6 +400,7 @@ impl State {
                 Screen::Clients => self.on_clients_key(key),
                 Screen::Keys => self.on_keys_key(key),
                 Screen::Audit => self.on_audit_key(key),
+                Screen::Resources => self.on_resources_key(key),
                 Screen::Dashboard => None,
             },
         }
@@ -481,6 +509,7 @@ impl State {
                     done: "Roles saved".into(),
                 })
             }
+            InputKind::NewResource => self.new_resource(&input.text),
             InputKind::NewClient => {
                 let parts: Vec<&str> = input.text.split(',').map(str::trim).collect();
                 match parts.as_slice() {
@@ -500,6 +529,66 @@ impl State {
                     }
                 }
             }
+        }
+    }
+
+    /// `identifier, name, scope scope ...`
+    fn new_resource(&mut self, text: &str) -> Option<Action> {
+        let mut parts = text.splitn(3, ',').map(str::trim);
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(identifier), Some(name), scopes)
+                if !identifier.is_empty() && !name.is_empty() =>
+            {
+                let scopes = scopes
+                    .unwrap_or("")
+                    .split([' ', ','])
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                self.request(Request::CreateResource {
+                    identifier: identifier.to_owned(),
+                    name: name.to_owned(),
+                    scopes,
+                })
+            }
+            _ => {
+                self.status = Some(("Write: identifier URI, name, scopes".into(), true));
+                None
+            }
+        }
+    }
+
+    fn on_resources_key(&mut self, key: KeyEvent) -> Option<Action> {
+        let resources = self.resources.ready().cloned().unwrap_or_default();
+        match key.code {
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.selected_resource =
+                    (self.selected_resource + 1).min(resources.len().saturating_sub(1));
+                None
+            }
+            KeyCode::Up | KeyCode::Char('k') => {
+                self.selected_resource = self.selected_resource.saturating_sub(1);
+                None
+            }
+            KeyCode::Char('c') => {
+                self.input = Some(Input {
+                    kind: InputKind::NewResource,
+                    prompt: "New resource: identifier URI, name, scopes (space-separated)".into(),
+                    text: String::new(),
+                });
+                None
+            }
+            KeyCode::Char('d') => {
+                let r = resources.get(self.selected_resource)?.clone();
+                self.ask(
+                    format!(
+                        "Delete resource {}? No new token is addressed to {}.",
+                        r.name, r.identifier
+                    ),
+                    Request::DeleteResource(r.id),
+                )
+            }
+            _ => None,
         }
     }
 
@@ -763,6 +852,49 @@ mod tests {
         let mut state = State::new("http://localhost:8080", false);
         state.signed_in = true;
         state
+    }
+
+    /// Resources: key 6 opens the screen; `c` registers one from "identifier, name, scopes";
+    /// `d` deletes the selected one after a confirmation.
+    #[test]
+    fn resources_screen() {
+        let mut state = signed_in();
+        assert_eq!(
+            state.update(key(KeyCode::Char('6'))),
+            Some(Action::Request(Request::Resources))
+        );
+        assert_eq!(state.screen, Screen::Resources);
+        state.update(Action::Response(Ok(Response::Resources(vec![
+            ApiResource {
+                id: "r1".into(),
+                identifier: "https://orders.example.com".into(),
+                name: "Orders".into(),
+                scopes: vec!["orders:read".into()],
+                resource_servers: vec![],
+            },
+        ]))));
+        state.update(key(KeyCode::Char('c')));
+        typed(
+            &mut state,
+            "https://api.example.com, API, api:read api:write",
+        );
+        assert_eq!(
+            state.update(key(KeyCode::Enter)),
+            Some(Action::Request(Request::CreateResource {
+                identifier: "https://api.example.com".into(),
+                name: "API".into(),
+                scopes: vec!["api:read".into(), "api:write".into()],
+            }))
+        );
+        state.update(key(KeyCode::Char('c')));
+        typed(&mut state, "only-one-part");
+        assert_eq!(state.update(key(KeyCode::Enter)), None);
+        assert!(state.status.as_ref().is_some_and(|(_, error)| *error));
+        state.update(key(KeyCode::Char('d')));
+        assert_eq!(
+            state.update(key(KeyCode::Char('y'))),
+            Some(Action::Request(Request::DeleteResource("r1".into())))
+        );
     }
 
     /// Sign-in sends the typed credentials; MFA brings up the code field.

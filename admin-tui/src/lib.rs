@@ -54,6 +54,19 @@ pub async fn perform(client: &Client, request: Request) -> Action {
             .delete_client(&id)
             .await
             .map(|()| Response::ClientDeleted),
+        Request::Resources => client.resources().await.map(Response::Resources),
+        Request::CreateResource {
+            identifier,
+            name,
+            scopes,
+        } => client
+            .create_resource(&identifier, &name, &scopes)
+            .await
+            .map(Response::ResourceCreated),
+        Request::DeleteResource(id) => client
+            .delete_resource(&id)
+            .await
+            .map(|()| Response::ResourceDeleted),
         Request::Keys => client.keys().await.map(Response::Keys),
         Request::RotateKeys { revoke_current } => client
             .rotate_keys(revoke_current)

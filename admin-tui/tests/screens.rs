@@ -8,7 +8,9 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use serde_json::json;
 use sigil_admin::action::{Action, Response};
-use sigil_admin::api::{AuditEvent, Key, OAuthClient, Pagination, Session, Stats, User, UserPage};
+use sigil_admin::api::{
+    ApiResource, AuditEvent, Key, OAuthClient, Pagination, Session, Stats, User, UserPage,
+};
 use sigil_admin::app::{Loadable, Screen, State};
 use sigil_admin::ui::view;
 
@@ -95,6 +97,22 @@ fn fixture() -> State {
             client_secret: None,
         },
     ]);
+    s.resources = Loadable::Ready(vec![
+        ApiResource {
+            id: "0b7e".into(),
+            identifier: "https://orders.example.com".into(),
+            name: "Orders".into(),
+            scopes: vec!["orders:read".into(), "orders:write".into()],
+            resource_servers: vec![],
+        },
+        ApiResource {
+            id: "9f1c".into(),
+            identifier: "urn:example:billing".into(),
+            name: "Billing".into(),
+            scopes: vec!["invoices:read".into()],
+            resource_servers: vec![],
+        },
+    ]);
     s.keys = Loadable::Ready(vec![
         Key {
             kid: "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs".into(),
@@ -149,7 +167,7 @@ fn snapshot_both(name: &str, state: &State) {
     insta::assert_snapshot!(format!("{name}_120x40"), render(state, 120, 40));
 }
 
-/// The five screens.
+/// The six screens.
 #[test]
 fn screens() {
     let mut state = fixture();

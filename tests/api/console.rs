@@ -1,5 +1,5 @@
 //! `sigil-admin`'s client and update loop against a real server: sign in, find a user,
-//! suspend them (their login then fails), reactivate them.
+//! suspend them (their login then fails), reactivate them, manage API resources.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
 use reqwest::StatusCode;
@@ -91,6 +91,32 @@ async fn operator_suspends_and_reactivates_a_user() {
     press(&mut state, &client, KeyCode::Char('5')).await;
     let events = state.audit.ready().expect("audit loaded");
     assert!(events.iter().any(|e| e.action == "admin.user.updated"));
+
+    // Resources: register one (the server then issues tokens for it), delete it.
+    press(&mut state, &client, KeyCode::Char('6')).await;
+    assert_eq!(state.screen, Screen::Resources);
+    press(&mut state, &client, KeyCode::Char('c')).await;
+    type_text(
+        &mut state,
+        &client,
+        "https://reports.example.com, Reports, reports:read",
+    )
+    .await;
+    press(&mut state, &client, KeyCode::Enter).await;
+    let listed = state.resources.ready().expect("resources loaded");
+    assert_eq!(listed.len(), 1, "{:?}", state.status);
+    assert_eq!(listed[0].scopes, vec!["reports:read".to_owned()]);
+    let stored = app
+        .state
+        .stores
+        .resources
+        .find_resource("https://reports.example.com")
+        .await
+        .unwrap();
+    assert!(stored.is_some());
+    press(&mut state, &client, KeyCode::Char('d')).await;
+    press(&mut state, &client, KeyCode::Char('y')).await;
+    assert!(state.resources.ready().expect("reloaded").is_empty());
 }
 
 /// A wrong password shows in the status line; short-lived tokens are refreshed by themselves.

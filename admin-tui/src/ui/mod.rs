@@ -54,6 +54,7 @@ pub fn view(state: &State, frame: &mut Frame) {
             Screen::Clients => clients(state, &theme, frame, body),
             Screen::Keys => keys(state, &theme, frame, body),
             Screen::Audit => audit(state, &theme, frame, body),
+            Screen::Resources => resources(state, &theme, frame, body),
         }
     }
     status_line(state, &theme, frame, footer);
@@ -416,6 +417,42 @@ fn clients(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(table, area);
 }
 
+fn resources(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(" API resources  (c create  d delete) ");
+    let Some(list) = state.resources.ready() else {
+        frame.render_widget(
+            Paragraph::new(loading(&state.resources).unwrap_or_default()).block(block),
+            area,
+        );
+        return;
+    };
+    let rows = list.iter().enumerate().map(|(i, r)| {
+        let row = Row::new(vec![
+            Cell::from(r.name.clone()),
+            Cell::from(r.identifier.clone()),
+            Cell::from(r.scopes.join(" ")),
+        ]);
+        if i == state.selected_resource {
+            row.style(theme.selected())
+        } else {
+            row
+        }
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Percentage(20),
+            Constraint::Percentage(40),
+            Constraint::Min(10),
+        ],
+    )
+    .header(Row::new(vec!["Name", "Identifier (aud)", "Scopes"]).style(theme.accent()))
+    .block(block);
+    frame.render_widget(table, area);
+}
+
 fn keys(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
     let block = Block::default()
         .borders(Borders::ALL)
@@ -499,7 +536,7 @@ fn audit(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
 
 fn help(frame: &mut Frame) {
     let text = [
-        "1-5, Tab   switch screen (Dashboard, Users, Clients, Keys, Audit)",
+        "1-6, Tab   switch screen (Dashboard, Users, Clients, Keys, Audit, Resources)",
         "r          refresh            ?  this help          q  back / quit",
         "Users      ↑↓ / j k select   ←→ / h l page   / search   f status filter",
         "           Enter details   s suspend   a activate   e roles   u unlock",
@@ -507,10 +544,11 @@ fn help(frame: &mut Frame) {
         "Clients    c create   R rotate secret   d delete",
         "Keys       R rotate   X emergency rotation (revokes the active key)",
         "Audit      / filter by event type",
+        "Resources  c create   d delete",
         "Dialogs    y / Enter confirm   n / Esc cancel",
     ]
     .join("\n");
-    popup(frame, "Key bindings", &text, 76, 12);
+    popup(frame, "Key bindings", &text, 78, 13);
 }
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
