@@ -21,6 +21,9 @@ pub enum ApiError {
     /// The account has MFA: ask for a code and sign in again with it.
     #[error("a code from the authenticator app is required")]
     MfaRequired,
+    /// A sensitive change (roles) needs a recent sign-in: ask for the password and resend.
+    #[error("confirm with your password")]
+    ReauthenticationRequired,
     #[error("{code}: {message}")]
     Server {
         status: u16,
@@ -195,6 +198,7 @@ impl Client {
             .to_owned();
         match (status.as_u16(), code.as_str()) {
             (_, "MFA_REQUIRED") => ApiError::MfaRequired,
+            (_, "REAUTHENTICATION_REQUIRED") => ApiError::ReauthenticationRequired,
             (401, _) => ApiError::Unauthorized(message),
             _ => ApiError::Server {
                 status: status.as_u16(),
@@ -320,10 +324,12 @@ impl Client {
         if status.is_success() {
             Ok(body)
         } else {
-            if status == StatusCode::UNAUTHORIZED {
+            let error = Self::error(status, &body);
+            // A 401 ends the session, except one asking to confirm a change with the password.
+            if matches!(error, ApiError::Unauthorized(_)) {
                 *self.tokens.lock().await = None;
             }
-            Err(Self::error(status, &body))
+            Err(error)
         }
     }
 

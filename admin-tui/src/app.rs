@@ -79,13 +79,19 @@ pub struct SignInForm {
 }
 
 /// What the one-line input edits.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum InputKind {
     UserSearch,
-    Roles { user_id: String },
+    Roles {
+        user_id: String,
+    },
     AuditFilter,
     NewClient,
     NewResource,
+    /// The admin's own password, to resend a change that needs re-authentication.
+    Password {
+        retry: Request,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -134,6 +140,8 @@ pub struct State {
     pub audit_filter: String,
     pub input: Option<Input>,
     pub confirm: Option<Confirm>,
+    /// The last role change sent, resent with the password if the server asks for it.
+    pub sensitive: Option<Request>,
     pub help: bool,
     /// A message and whether it is an error.
     pub status: Option<(String, bool)>,
@@ -228,6 +236,15 @@ impl State {
                 self.status = Some(("Enter the code from your authenticator app".into(), false));
                 None
             }
+            Err(ApiError::ReauthenticationRequired) => {
+                let retry = self.sensitive.take()?;
+                self.input = Some(Input {
+                    kind: InputKind::Password { retry },
+                    prompt: "Your password, to confirm this change".into(),
+                    text: String::new(),
+                });
+                None
+            }
             Err(ApiError::Unauthorized(message)) => {
                 self.signed_in = false;
                 self.sign_in.busy = false;
@@ -281,6 +298,7 @@ impl State {
                 None
             }
             Response::UserChanged { done, .. } => {
+                self.sensitive = None;
                 self.status = Some((done, false));
                 self.request(Request::Users(self.user_query.clone()))
             }
@@ -503,12 +521,25 @@ impl State {
                     .filter(|r| !r.is_empty())
                     .map(str::to_owned)
                     .collect();
-                self.request(Request::UpdateUser {
+                let change = Request::UpdateUser {
                     id: user_id,
                     change: json!({ "roles": roles }),
                     done: "Roles saved".into(),
-                })
+                };
+                self.sensitive = Some(change.clone());
+                self.request(change)
             }
+            InputKind::Password { retry } => match retry {
+                Request::UpdateUser {
+                    id,
+                    mut change,
+                    done,
+                } => {
+                    change["password"] = json!(input.text);
+                    self.request(Request::UpdateUser { id, change, done })
+                }
+                other => self.request(other),
+            },
             InputKind::NewResource => self.new_resource(&input.text),
             InputKind::NewClient => {
                 let parts: Vec<&str> = input.text.split(',').map(str::trim).collect();
@@ -852,6 +883,45 @@ mod tests {
         let mut state = State::new("http://localhost:8080", false);
         state.signed_in = true;
         state
+    }
+
+    /// A role change the server wants re-authenticated asks for the password and resends the
+    /// same change with it; the console stays signed in.
+    #[test]
+    fn role_change_asks_for_the_password_when_the_sign_in_is_old() {
+        let mut state = signed_in();
+        state.users = Loadable::Ready(UserPage {
+            users: vec![user(1, "active")],
+            pagination: Pagination {
+                page: 1,
+                limit: 20,
+                total: 1,
+                pages: 1,
+            },
+        });
+        state.screen = Screen::Users;
+        state.update(key(KeyCode::Char('e')));
+        for _ in 0..4 {
+            state.update(key(KeyCode::Backspace));
+        }
+        typed(&mut state, "admin");
+        let sent = state.update(key(KeyCode::Enter));
+        let Some(Action::Request(Request::UpdateUser { change, .. })) = sent else {
+            panic!("no update: {sent:?}");
+        };
+        assert_eq!(change, json!({"roles": ["admin"]}));
+        state.update(Action::Response(Err(ApiError::ReauthenticationRequired)));
+        assert!(state.signed_in);
+        assert!(matches!(
+            state.input.as_ref().map(|i| &i.kind),
+            Some(InputKind::Password { .. })
+        ));
+        typed(&mut state, "pw");
+        let resent = state.update(key(KeyCode::Enter));
+        let Some(Action::Request(Request::UpdateUser { change, .. })) = resent else {
+            panic!("not resent: {resent:?}");
+        };
+        assert_eq!(change, json!({"roles": ["admin"], "password": "pw"}));
     }
 
     /// Resources: key 6 opens the screen; `c` registers one from "identifier, name, scopes";

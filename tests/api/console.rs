@@ -117,6 +117,32 @@ async fn operator_suspends_and_reactivates_a_user() {
     press(&mut state, &client, KeyCode::Char('d')).await;
     press(&mut state, &client, KeyCode::Char('y')).await;
     assert!(state.resources.ready().expect("reloaded").is_empty());
+
+    // Past the re-authentication window, a role change asks for the password and then goes
+    // through; the console stays signed in.
+    app.advance_clock(std::time::Duration::from_secs(11 * 60));
+    press(&mut state, &client, KeyCode::Char('2')).await;
+    press(&mut state, &client, KeyCode::Char('e')).await;
+    for _ in 0..10 {
+        press(&mut state, &client, KeyCode::Backspace).await;
+    }
+    type_text(&mut state, &client, "user,moderator").await;
+    press(&mut state, &client, KeyCode::Enter).await;
+    assert!(state.signed_in, "{:?}", state.status);
+    assert!(
+        state.input.is_some(),
+        "a password prompt: {:?}",
+        state.status
+    );
+    type_text(&mut state, &client, ADMIN_PASSWORD).await;
+    press(&mut state, &client, KeyCode::Enter).await;
+    let roles = &state.users.ready().expect("users").users[0].roles;
+    assert_eq!(
+        roles,
+        &vec!["user".to_owned(), "moderator".to_owned()],
+        "{:?}",
+        state.status
+    );
 }
 
 /// A wrong password shows in the status line; short-lived tokens are refreshed by themselves.

@@ -6,7 +6,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Sparkline, Table, Wrap};
 
-use crate::app::{Loadable, Screen, State};
+use crate::app::{InputKind, Loadable, Screen, State};
 
 const SPINNER: [&str; 4] = ["|", "/", "-", "\\"];
 
@@ -71,10 +71,14 @@ pub fn view(state: &State, frame: &mut Frame) {
         );
     }
     if let Some(input) = &state.input {
+        let text = match input.kind {
+            InputKind::Password { .. } => "•".repeat(input.text.chars().count()),
+            _ => input.text.clone(),
+        };
         popup(
             frame,
             &input.prompt,
-            &format!("{}_\n\n[Enter] apply   [Esc] cancel", input.text),
+            &format!("{text}_\n\n[Enter] apply   [Esc] cancel"),
             70,
             6,
         );
