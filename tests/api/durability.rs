@@ -314,6 +314,20 @@ async fn cli_creates_admins() {
         .expect("the generated password on stderr")
         .to_owned();
 
+    let rotated = tokio::process::Command::new(sigil_tests::sigil_binary())
+        .env_clear()
+        .env("SIGIL_DATA_DIR", dir.path())
+        .env("SIGIL_LOG_FORMAT", "json")
+        .args(["keys", "rotate"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+
     let sigil = SigilProcess::start(dir.path()).await;
     let reply = login(&sigil.base, "ops", chosen).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
@@ -337,6 +351,21 @@ async fn cli_creates_admins() {
     );
     let reply = login(&sigil.base, "second", &second_password).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    // The command line's changes are audited like the admin API's.
+    for (action, count) in [("admin.user.created", 2), ("admin.keys.rotated", 1)] {
+        let page = read(
+            sigil_tests::client()
+                .get(format!("{}/v1/admin/audit?type={action}", sigil.base))
+                .bearer_auth(&access)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let events = page.data()["events"].as_array().unwrap().clone();
+        assert_eq!(events.len(), count, "{action}: {}", page.body);
+        assert!(events.iter().all(|e| e["user_agent"] == json!("sigil-cli")));
+    }
     sigil.terminate().await;
 }
 
