@@ -13,7 +13,7 @@ use super::body;
 use super::context::{app_state, client_info};
 use super::respond;
 use super::users::authenticated;
-use crate::audit::{self, Acting, Audit, AuditAction};
+use crate::audit::Acting;
 use crate::domain::Permission;
 use crate::error::ApiResult;
 use crate::service::oauth::clients::{self, ClientInput, ClientView};
@@ -29,28 +29,6 @@ async fn admin(state: &AppState, req: &Request, permission: Permission) -> ApiRe
 /// The calling admin, for services that audit what they do.
 fn acting(state: &AppState, req: &Request, depot: &Depot, principal: &Principal) -> Acting {
     Acting::admin(principal.user.id, client_info(req, depot, state))
-}
-
-async fn audit_admin(
-    state: &AppState,
-    req: &Request,
-    depot: &Depot,
-    principal: &Principal,
-    action: AuditAction,
-    details: serde_json::Value,
-) {
-    let client = client_info(req, depot, state);
-    audit::record(
-        state,
-        &client,
-        Audit {
-            action,
-            actor: Some(principal.user.id),
-            target: None,
-            details,
-        },
-    )
-    .await;
 }
 
 #[endpoint(responses((status_code = 200, description = "Every client, in the success envelope", body = respond::ClientListEnvelope)), tags("admin"), security(("bearer" = [])))]
@@ -119,16 +97,8 @@ pub async fn update_client(
     let state = app_state(depot)?;
     let principal = admin(&state, req, Permission::AdminClientsManage).await?;
     let input: ClientInput = body::json(req).await?;
-    let client = clients::update(&state, &client_id(req), input).await?;
-    audit_admin(
-        &state,
-        req,
-        depot,
-        &principal,
-        AuditAction::AdminClientUpdated,
-        json!({ "clientId": client.client_id }),
-    )
-    .await;
+    let by = acting(&state, req, depot, &principal);
+    let client = clients::update(&state, &client_id(req), input, &by).await?;
     respond::data(res, StatusCode::OK, ClientView::new(&client, None));
     Ok(())
 }
@@ -142,16 +112,7 @@ pub async fn delete_client(
     let state = app_state(depot)?;
     let principal = admin(&state, req, Permission::AdminClientsManage).await?;
     let id = client_id(req);
-    let sessions_revoked = clients::delete(&state, &id).await?;
-    audit_admin(
-        &state,
-        req,
-        depot,
-        &principal,
-        AuditAction::AdminClientDeleted,
-        json!({ "clientId": id, "sessionsRevoked": sessions_revoked }),
-    )
-    .await;
+    clients::delete(&state, &id, &acting(&state, req, depot, &principal)).await?;
     respond::message(res, "Client deleted");
     Ok(())
 }
@@ -164,16 +125,8 @@ pub async fn rotate_client_secret(
 ) -> ApiResult<()> {
     let state = app_state(depot)?;
     let principal = admin(&state, req, Permission::AdminClientsManage).await?;
-    let (client, secret) = clients::rotate_secret(&state, &client_id(req)).await?;
-    audit_admin(
-        &state,
-        req,
-        depot,
-        &principal,
-        AuditAction::AdminClientSecretRotated,
-        json!({ "clientId": client.client_id }),
-    )
-    .await;
+    let by = acting(&state, req, depot, &principal);
+    let (client, secret) = clients::rotate_secret(&state, &client_id(req), &by).await?;
     res.headers_mut().insert(
         "cache-control",
         salvo::http::HeaderValue::from_static("no-store"),
@@ -336,29 +289,6 @@ pub async fn create_user(
     Ok(())
 }
 
-async fn audit_target(
-    state: &AppState,
-    req: &Request,
-    depot: &Depot,
-    principal: &Principal,
-    action: AuditAction,
-    target: uuid::Uuid,
-    details: serde_json::Value,
-) {
-    let client = client_info(req, depot, state);
-    audit::record(
-        state,
-        &client,
-        Audit {
-            action,
-            actor: Some(principal.user.id),
-            target: Some(target),
-            details,
-        },
-    )
-    .await;
-}
-
 #[endpoint(responses((status_code = 200, description = "The user, in the success envelope", body = respond::AdminUserEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn get_user(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
@@ -378,23 +308,8 @@ pub async fn update_user(
     let principal = admin(&state, req, Permission::AdminUsersWrite).await?;
     let id = user_id(req)?;
     let input: users_admin::UserUpdate = body::json(req).await?;
-    let changes = json!({
-        "status": input.status,
-        "roles": input.roles,
-        "emailVerified": input.email_verified,
-    });
-    let client = client_info(req, depot, &state);
-    let user = users_admin::change_user(&state, &principal, id, input, &client).await?;
-    audit_target(
-        &state,
-        req,
-        depot,
-        &principal,
-        AuditAction::AdminUserUpdated,
-        id,
-        changes,
-    )
-    .await;
+    let by = acting(&state, req, depot, &principal);
+    let user = users_admin::change_user(&state, &principal, id, input, &by).await?;
     respond::data(res, StatusCode::OK, admin_view(&user));
     Ok(())
 }
@@ -408,17 +323,7 @@ pub async fn delete_user(
     let state = app_state(depot)?;
     let principal = admin(&state, req, Permission::AdminUsersWrite).await?;
     let id = user_id(req)?;
-    users_admin::delete_user(&state, id).await?;
-    audit_target(
-        &state,
-        req,
-        depot,
-        &principal,
-        AuditAction::AdminUserDeleted,
-        id,
-        json!({}),
-    )
-    .await;
+    users_admin::delete_user(&state, id, &acting(&state, req, depot, &principal)).await?;
     respond::message(res, "User deleted; their sessions were revoked");
     Ok(())
 }
@@ -432,17 +337,7 @@ pub async fn unlock_user(
     let state = app_state(depot)?;
     let principal = admin(&state, req, Permission::AdminUsersWrite).await?;
     let id = user_id(req)?;
-    let user = users_admin::unlock(&state, id).await?;
-    audit_target(
-        &state,
-        req,
-        depot,
-        &principal,
-        AuditAction::AdminUserUnlocked,
-        id,
-        json!({}),
-    )
-    .await;
+    let user = users_admin::unlock(&state, id, &acting(&state, req, depot, &principal)).await?;
     respond::data(res, StatusCode::OK, admin_view(&user));
     Ok(())
 }
@@ -456,17 +351,8 @@ pub async fn reset_user_mfa(
     let state = app_state(depot)?;
     let principal = admin(&state, req, Permission::AdminUsersWrite).await?;
     let id = user_id(req)?;
-    let user = users_admin::reset_mfa(&state, id).await?;
-    audit_target(
-        &state,
-        req,
-        depot,
-        &principal,
-        AuditAction::AdminUserMfaReset,
-        id,
-        json!({}),
-    )
-    .await;
+    let by = acting(&state, req, depot, &principal);
+    let user = users_admin::reset_mfa(&state, id, &by).await?;
     respond::data(res, StatusCode::OK, admin_view(&user));
     Ok(())
 }
@@ -505,17 +391,8 @@ pub async fn revoke_user_sessions(
     let state = app_state(depot)?;
     let principal = admin(&state, req, Permission::AdminSessionsManage).await?;
     let id = user_id(req)?;
-    let revoked = users_admin::revoke_sessions(&state, id).await?;
-    audit_target(
-        &state,
-        req,
-        depot,
-        &principal,
-        AuditAction::AdminUserSessionsRevoked,
-        id,
-        json!({ "sessions": revoked.len() }),
-    )
-    .await;
+    let by = acting(&state, req, depot, &principal);
+    let revoked = users_admin::revoke_sessions(&state, id, &by).await?;
     respond::data_with_message(
         res,
         StatusCode::OK,

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use super::accounts::{NewUser, create_user, optional_text_field};
 use super::principal::Principal;
-use super::{ClientInfo, reauth};
+use super::reauth;
 use crate::audit::{Acting, AuditAction};
 use crate::domain::{Email, Password, PasswordContext, Role, UserRecord, UserStatus, Username};
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
@@ -180,13 +180,21 @@ pub async fn change_user(
     actor: &Principal,
     id: Uuid,
     mut input: UserUpdate,
-    client: &ClientInfo,
+    by: &Acting,
 ) -> ApiResult<UserRecord> {
     let password = input.password.take().map(Zeroizing::new);
     if input.roles.is_some() {
-        reauth::require(state, actor, password, client).await?;
+        reauth::require(state, actor, password, &by.client).await?;
     }
-    update_user(state, id, input).await
+    let changes = serde_json::json!({
+        "status": input.status,
+        "roles": input.roles,
+        "emailVerified": input.email_verified,
+    });
+    let user = update_user(state, id, input).await?;
+    by.record(state, AuditAction::AdminUserUpdated, Some(id), changes)
+        .await;
+    Ok(user)
 }
 
 async fn update_user(state: &AppState, id: Uuid, input: UserUpdate) -> ApiResult<UserRecord> {
@@ -266,31 +274,43 @@ async fn update_user(state: &AppState, id: Uuid, input: UserUpdate) -> ApiResult
     Ok(updated)
 }
 
-pub async fn delete_user(state: &AppState, id: Uuid) -> ApiResult<UserRecord> {
-    update_user(
+pub async fn delete_user(state: &AppState, id: Uuid, by: &Acting) -> ApiResult<UserRecord> {
+    let deletion = UserUpdate {
+        status: Some("deleted".into()),
+        ..UserUpdate::default()
+    };
+    let user = update_user(state, id, deletion).await?;
+    by.record(
         state,
-        id,
-        UserUpdate {
-            status: Some("deleted".into()),
-            ..UserUpdate::default()
-        },
+        AuditAction::AdminUserDeleted,
+        Some(id),
+        serde_json::json!({}),
     )
-    .await
+    .await;
+    Ok(user)
 }
 
-pub async fn unlock(state: &AppState, id: Uuid) -> ApiResult<UserRecord> {
-    state
+pub async fn unlock(state: &AppState, id: Uuid, by: &Acting) -> ApiResult<UserRecord> {
+    let user = state
         .stores
         .users
         .unlock(id, state.clock.now())
         .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::UserNotFound, "User not found"))
+        .ok_or_else(|| ApiError::new(ErrorCode::UserNotFound, "User not found"))?;
+    by.record(
+        state,
+        AuditAction::AdminUserUnlocked,
+        Some(id),
+        serde_json::json!({}),
+    )
+    .await;
+    Ok(user)
 }
 
 /// Turns MFA off (lost authenticator); the user can enrol again.
-pub async fn reset_mfa(state: &AppState, id: Uuid) -> ApiResult<UserRecord> {
+pub async fn reset_mfa(state: &AppState, id: Uuid, by: &Acting) -> ApiResult<UserRecord> {
     let now = state.clock.now();
-    state
+    let user = state
         .stores
         .users
         .update_user(
@@ -301,7 +321,15 @@ pub async fn reset_mfa(state: &AppState, id: Uuid) -> ApiResult<UserRecord> {
             }),
         )
         .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::UserNotFound, "User not found"))
+        .ok_or_else(|| ApiError::new(ErrorCode::UserNotFound, "User not found"))?;
+    by.record(
+        state,
+        AuditAction::AdminUserMfaReset,
+        Some(id),
+        serde_json::json!({}),
+    )
+    .await;
+    Ok(user)
 }
 
 pub async fn sessions(state: &AppState, id: Uuid) -> ApiResult<Vec<SessionRecord>> {
@@ -313,9 +341,18 @@ pub async fn sessions(state: &AppState, id: Uuid) -> ApiResult<Vec<SessionRecord
         .await?)
 }
 
-pub async fn revoke_sessions(state: &AppState, id: Uuid) -> ApiResult<Vec<String>> {
+pub async fn revoke_sessions(state: &AppState, id: Uuid, by: &Acting) -> ApiResult<Vec<String>> {
     get_user(state, id).await?;
-    Ok(state.stores.sessions.revoke_user_sessions(id, None).await?)
+    let revoked = state.stores.sessions.revoke_user_sessions(id, None).await?;
+    let details = serde_json::json!({ "sessions": revoked.len() });
+    by.record(
+        state,
+        AuditAction::AdminUserSessionsRevoked,
+        Some(id),
+        details,
+    )
+    .await;
+    Ok(revoked)
 }
 
 /// A user an admin creates: active and verified unless said otherwise.

@@ -135,7 +135,12 @@ pub async fn get(state: &AppState, id: Uuid) -> ApiResult<ApiResource> {
         .ok_or_else(not_found)
 }
 
-pub async fn update(state: &AppState, id: Uuid, input: ResourceInput) -> ApiResult<ApiResource> {
+pub async fn update(
+    state: &AppState,
+    id: Uuid,
+    input: ResourceInput,
+    by: &Acting,
+) -> ApiResult<ApiResource> {
     let mut resource = get(state, id).await?;
     let mut errors = Vec::new();
     if input
@@ -169,15 +174,21 @@ pub async fn update(state: &AppState, id: Uuid, input: ResourceInput) -> ApiResu
     if !state.stores.resources.replace_resource(&resource).await? {
         return Err(not_found());
     }
+    let details =
+        serde_json::json!({ "resourceId": resource.id, "identifier": resource.identifier });
+    by.record(state, AuditAction::AdminResourceUpdated, None, details)
+        .await;
     Ok(resource)
 }
 
 /// Deletes the resource: no new token is addressed to it, and refreshes drop it (and its
 /// scopes) from sessions that had it. Tokens already issued live until they expire.
-pub async fn delete(state: &AppState, id: Uuid) -> ApiResult<()> {
-    if state.stores.resources.delete_resource(id).await? {
-        Ok(())
-    } else {
-        Err(not_found())
+pub async fn delete(state: &AppState, id: Uuid, by: &Acting) -> ApiResult<()> {
+    if !state.stores.resources.delete_resource(id).await? {
+        return Err(not_found());
     }
+    let details = serde_json::json!({ "resourceId": id });
+    by.record(state, AuditAction::AdminResourceDeleted, None, details)
+        .await;
+    Ok(())
 }

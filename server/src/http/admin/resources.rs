@@ -1,12 +1,10 @@
 //! `/v1/admin/resources`: API resources (RFC 8707) that OAuth tokens can be addressed to.
 //! Managed with the `admin.clients.manage` permission, like the clients that use them.
 
-use crate::audit::AuditAction;
 use salvo::http::StatusCode;
 use salvo::prelude::*;
-use serde_json::json;
 
-use super::{acting, admin, audit_admin};
+use super::{acting, admin};
 use crate::domain::Permission;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::body;
@@ -78,16 +76,8 @@ pub async fn update_resource(
     let principal = admin(&state, req, Permission::AdminClientsManage).await?;
     let id = resource_id(req)?;
     let input: ResourceInput = body::json(req).await?;
-    let resource = api_resources::update(&state, id, input).await?;
-    audit_admin(
-        &state,
-        req,
-        depot,
-        &principal,
-        AuditAction::AdminResourceUpdated,
-        json!({ "resourceId": resource.id, "identifier": resource.identifier }),
-    )
-    .await;
+    let by = acting(&state, req, depot, &principal);
+    let resource = api_resources::update(&state, id, input, &by).await?;
     respond::data(res, StatusCode::OK, ResourceView::from(&resource));
     Ok(())
 }
@@ -101,16 +91,7 @@ pub async fn delete_resource(
     let state = app_state(depot)?;
     let principal = admin(&state, req, Permission::AdminClientsManage).await?;
     let id = resource_id(req)?;
-    api_resources::delete(&state, id).await?;
-    audit_admin(
-        &state,
-        req,
-        depot,
-        &principal,
-        AuditAction::AdminResourceDeleted,
-        json!({ "resourceId": id }),
-    )
-    .await;
+    api_resources::delete(&state, id, &acting(&state, req, depot, &principal)).await?;
     respond::message(res, "API resource deleted");
     Ok(())
 }

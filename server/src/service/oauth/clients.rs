@@ -196,6 +196,7 @@ pub async fn update(
     state: &AppState,
     client_id: &str,
     input: ClientInput,
+    by: &Acting,
 ) -> ApiResult<ClientRecord> {
     let current = get(state, client_id).await?;
     let mut client = validate(input)?;
@@ -212,25 +213,36 @@ pub async fn update(
     if !state.stores.clients.replace_client(&client).await? {
         return Err(not_found());
     }
+    let details = serde_json::json!({ "clientId": client.client_id });
+    by.record(state, AuditAction::AdminClientUpdated, None, details)
+        .await;
     Ok(client)
 }
 
 /// Deletes the client and ends everything it holds: its sessions (so its refresh tokens and
 /// its users' access tokens die) and, through the live check of every access token that names
 /// a client, its `client_credentials` tokens. Returns how many sessions ended.
-pub async fn delete(state: &AppState, client_id: &str) -> ApiResult<u64> {
+pub async fn delete(state: &AppState, client_id: &str, by: &Acting) -> ApiResult<u64> {
     if !state.stores.clients.delete_client(client_id).await? {
         return Err(not_found());
     }
-    Ok(state
+    let revoked = state
         .stores
         .sessions
         .revoke_client_sessions(client_id)
-        .await?)
+        .await?;
+    let details = serde_json::json!({ "clientId": client_id, "sessionsRevoked": revoked });
+    by.record(state, AuditAction::AdminClientDeleted, None, details)
+        .await;
+    Ok(revoked)
 }
 
 /// A new secret for a confidential client; the old one stops working at once.
-pub async fn rotate_secret(state: &AppState, client_id: &str) -> ApiResult<(ClientRecord, String)> {
+pub async fn rotate_secret(
+    state: &AppState,
+    client_id: &str,
+    by: &Acting,
+) -> ApiResult<(ClientRecord, String)> {
     let mut client = get(state, client_id).await?;
     if client.client_type != ClientType::Confidential {
         return Err(ApiError::bad_request("Public clients have no secret"));
@@ -241,6 +253,9 @@ pub async fn rotate_secret(state: &AppState, client_id: &str) -> ApiResult<(Clie
     if !state.stores.clients.replace_client(&client).await? {
         return Err(not_found());
     }
+    let details = serde_json::json!({ "clientId": client.client_id });
+    by.record(state, AuditAction::AdminClientSecretRotated, None, details)
+        .await;
     Ok((client, secret))
 }
 
