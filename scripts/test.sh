@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Formatting, clippy and rustdoc with warnings as errors: a change that fails them fails CI.
+scripts/lint.sh
+
 # The end-to-end tests start the real `sigil` binary too (kill -9, SIGTERM, replicas).
 cargo build --workspace --bins --tests
 

@@ -87,7 +87,7 @@ fn invalid_format() -> ApiError {
 }
 
 /// `/v1`: only REST tokens (client `sigil`, addressed to `SIGIL_REST_AUDIENCE`) are accepted,
-/// then the live checks of [`live`].
+/// then the live checks (`live`).
 pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<Principal> {
     let now = state.clock.now();
     let claims = verify_access(state, token, now).await?;
