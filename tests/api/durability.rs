@@ -61,15 +61,24 @@ async fn acknowledged_writes_survive_kill_9() {
     );
 }
 
+/// `sigil ARGS` on the data directory, with a clean environment and JSON logs.
+fn sigil_cli(dir: &std::path::Path, args: &[&str]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(sigil_tests::sigil_binary());
+    command
+        .env_clear()
+        .env("SIGIL_DATA_DIR", dir)
+        .env("SIGIL_LOG_FORMAT", "json")
+        .args(args);
+    command
+}
+
 /// `sigil clients create` registers a client in the store that a server then accepts.
 #[tokio::test]
 async fn cli_creates_clients() {
     let dir = tempfile::tempdir().unwrap();
-    let output = tokio::process::Command::new(sigil_tests::sigil_binary())
-        .env_clear()
-        .env("SIGIL_DATA_DIR", dir.path())
-        .env("SIGIL_LOG_FORMAT", "json")
-        .args([
+    let output = sigil_cli(
+        dir.path(),
+        &[
             "clients",
             "create",
             "--name",
@@ -80,10 +89,11 @@ async fn cli_creates_clients() {
             "client_credentials",
             "--scope",
             "email",
-        ])
-        .output()
-        .await
-        .unwrap();
+        ],
+    )
+    .output()
+    .await
+    .unwrap();
     assert!(
         output.status.success(),
         "{}",
@@ -93,20 +103,20 @@ async fn cli_creates_clients() {
     let id = created["clientId"].as_str().unwrap().to_owned();
     let secret = created["clientSecret"].as_str().unwrap().to_owned();
 
-    let bad = tokio::process::Command::new(sigil_tests::sigil_binary())
-        .env_clear()
-        .env("SIGIL_DATA_DIR", dir.path())
-        .args([
+    let bad = sigil_cli(
+        dir.path(),
+        &[
             "clients",
             "create",
             "--name",
             "x",
             "--redirect-uri",
             "http://evil.example.com/cb",
-        ])
-        .output()
-        .await
-        .unwrap();
+        ],
+    )
+    .output()
+    .await
+    .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("redirectUris"));
 
@@ -126,25 +136,19 @@ async fn cli_creates_clients() {
 #[tokio::test]
 async fn cli_creates_resources() {
     let dir = tempfile::tempdir().unwrap();
-    let sigil_cli = |args: &[&str]| {
-        let mut command = tokio::process::Command::new(sigil_tests::sigil_binary());
-        command
-            .env_clear()
-            .env("SIGIL_DATA_DIR", dir.path())
-            .env("SIGIL_LOG_FORMAT", "json")
-            .args(args);
-        command
-    };
-    let output = sigil_cli(&[
-        "resources",
-        "create",
-        "--identifier",
-        "https://reports.example.com",
-        "--name",
-        "Reports",
-        "--scope",
-        "reports:read",
-    ])
+    let output = sigil_cli(
+        dir.path(),
+        &[
+            "resources",
+            "create",
+            "--identifier",
+            "https://reports.example.com",
+            "--name",
+            "Reports",
+            "--scope",
+            "reports:read",
+        ],
+    )
     .output()
     .await
     .unwrap();
@@ -155,29 +159,35 @@ async fn cli_creates_resources() {
     );
     let created: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(created["scopes"], serde_json::json!(["reports:read"]));
-    let bad = sigil_cli(&[
-        "resources",
-        "create",
-        "--identifier",
-        "reports",
-        "--name",
-        "x",
-    ])
+    let bad = sigil_cli(
+        dir.path(),
+        &[
+            "resources",
+            "create",
+            "--identifier",
+            "reports",
+            "--name",
+            "x",
+        ],
+    )
     .output()
     .await
     .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("identifier"));
-    let client = sigil_cli(&[
-        "clients",
-        "create",
-        "--name",
-        "Reporter",
-        "--grant-type",
-        "client_credentials",
-        "--scope",
-        "email",
-    ])
+    let client = sigil_cli(
+        dir.path(),
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Reporter",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "email",
+        ],
+    )
     .output()
     .await
     .unwrap();
@@ -314,11 +324,7 @@ async fn cli_creates_admins() {
         .expect("the generated password on stderr")
         .to_owned();
 
-    let rotated = tokio::process::Command::new(sigil_tests::sigil_binary())
-        .env_clear()
-        .env("SIGIL_DATA_DIR", dir.path())
-        .env("SIGIL_LOG_FORMAT", "json")
-        .args(["keys", "rotate"])
+    let rotated = sigil_cli(dir.path(), &["keys", "rotate"])
         .output()
         .await
         .unwrap();

@@ -202,6 +202,19 @@ async fn app_tokens(w: &World) -> (Value, Browser) {
     (body, browser)
 }
 
+/// The bootstrap admin as stored.
+async fn admin_record(w: &World) -> sigil_server::domain::UserRecord {
+    let login = sigil_server::domain::Login::email(ADMIN_EMAIL);
+    w.app
+        .state
+        .stores
+        .users
+        .find_user(&login)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 /// A fresh token of the kind: every probe gets its own, since a refresh uses one up.
 async fn mint(w: &World, kind: Kind) -> String {
     let field = |body: &Value, name: &str| body[name].as_str().unwrap().to_owned();
@@ -558,15 +571,7 @@ async fn a_suspended_users_oauth_refresh_fails_and_ends_the_session() {
     let w = world().await;
     let (first, _) = app_tokens(&w).await;
     let refresh = first["refresh_token"].as_str().unwrap();
-    let admin = w
-        .app
-        .state
-        .stores
-        .users
-        .find_user(&sigil_server::domain::Login::email(ADMIN_EMAIL))
-        .await
-        .unwrap()
-        .unwrap();
+    let admin = admin_record(&w).await;
     let before = w
         .app
         .state
@@ -623,15 +628,7 @@ async fn a_second_sign_in_in_the_same_browser_ends_the_first_sso_session() {
     assert!(again.status.is_redirection(), "{again:?}");
     let second = browser.cookie("sigil_session").unwrap();
     assert_ne!(first, second);
-    let admin = w
-        .app
-        .state
-        .stores
-        .users
-        .find_user(&sigil_server::domain::Login::email(ADMIN_EMAIL))
-        .await
-        .unwrap()
-        .unwrap();
+    let admin = admin_record(&w).await;
     let browsers: Vec<_> = w
         .app
         .state

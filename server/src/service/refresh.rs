@@ -50,23 +50,41 @@ impl From<crate::store::StoreError> for Refused {
     }
 }
 
-/// Rotates `presented` if it is the current refresh token of a session of `client_id`.
+/// A presented refresh token, looked up once.
+#[derive(Debug)]
+pub struct Presented {
+    digest: String,
+    /// Its session, when the token is current (a caller may check the request against it
+    /// before anything rotates).
+    pub current: Option<SessionRecord>,
+}
+
+/// Looks the token up for `client_id`. Another client's token is refused before anything
+/// rotates, so presenting it cannot disturb its owner's session.
+pub async fn present(state: &AppState, token: &str, client_id: &str) -> Result<Presented, Refused> {
+    let digest = token_digest(token);
+    let current = state
+        .stores
+        .sessions
+        .find_by_refresh(&digest, state.clock.now())
+        .await?;
+    if current.as_ref().is_some_and(|s| s.client_id != client_id) {
+        return Err(Refused::Unknown);
+    }
+    Ok(Presented { digest, current })
+}
+
+/// Rotates the presented token if it is the current refresh token of a session of
+/// `client_id`.
 pub async fn rotate(
     state: &AppState,
-    presented: &str,
+    presented: Presented,
     client_id: &str,
     client: &ClientInfo,
 ) -> Result<Rotated, Refused> {
     let now = state.clock.now();
-    let digest = token_digest(presented);
+    let digest = presented.digest;
     let sessions = &state.stores.sessions;
-    // Another client's token is refused before anything rotates, so presenting it cannot
-    // disturb its owner's session.
-    if let Some(current) = sessions.find_by_refresh(&digest, now).await?
-        && current.client_id != client_id
-    {
-        return Err(Refused::Unknown);
-    }
     let replacement = random_token();
     let outcome = sessions
         .rotate_refresh(&digest, &token_digest(&replacement), now)

@@ -123,7 +123,8 @@ pub async fn refresh(
     client: &ClientInfo,
 ) -> ApiResult<IssuedTokens> {
     let now = state.clock.now();
-    let rotated = refresh::rotate(state, refresh_token, FIRST_PARTY_CLIENT_ID, client).await?;
+    let presented = refresh::present(state, refresh_token, FIRST_PARTY_CLIENT_ID).await?;
+    let rotated = refresh::rotate(state, presented, FIRST_PARTY_CLIENT_ID, client).await?;
     let grant = AccessGrant::whole_session(&state.config, &rotated.session);
     let (access_token, expires_in) =
         issue_access(state, &rotated.user, &rotated.session, &grant, now)?;

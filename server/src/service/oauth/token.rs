@@ -8,7 +8,6 @@ use super::authorize::{CodeGrant, code_key};
 use super::clients::{ClientCredentials, authenticate};
 use super::targets::{self, Target};
 use crate::audit::{self, Audit, AuditAction};
-use crate::crypto::token_digest;
 use crate::domain::oauth::{s256_challenge, valid_code_verifier};
 use crate::domain::{ClientRecord, ClientType, GrantType, Scope};
 use crate::error::ApiError;
@@ -263,6 +262,16 @@ async fn revoke_after_reuse(state: &AppState, code: &str, client_info: &ClientIn
     .await;
 }
 
+/// A refused refresh, in RFC 6749 terms.
+fn refusal(refused: Refused) -> OAuthError {
+    match refused {
+        Refused::Unknown => OAuthError::invalid_grant("The refresh token is invalid"),
+        Refused::Revoked => OAuthError::invalid_grant("The refresh token was revoked"),
+        Refused::Account(e) => OAuthError::invalid_grant(e.message),
+        Refused::Failed(e) => OAuthError::from(e),
+    }
+}
+
 /// What one refreshed access token is for: the session's grant, narrowed by the request.
 async fn token_target(
     state: &AppState,
@@ -283,29 +292,20 @@ async fn refresh_token(
     params: &TokenParams,
     client_info: &ClientInfo,
 ) -> Result<TokenResponse, OAuthError> {
-    let presented = required(&params.refresh_token, "refresh_token")?;
+    let token = required(&params.refresh_token, "refresh_token")?;
     let now = state.clock.now();
+    let presented = refresh::present(state, token, &client.client_id)
+        .await
+        .map_err(refusal)?;
     // A request the grant does not cover is refused before the token rotates, so that the
     // client keeps a working refresh token.
-    let current = state
-        .stores
-        .sessions
-        .find_by_refresh(&token_digest(presented), now)
-        .await
-        .map_err(ApiError::from)?
-        .filter(|s| s.client_id == client.client_id);
-    let early = match &current {
+    let early = match &presented.current {
         Some(session) => Some(token_target(state, session, params).await?),
         None => None,
     };
     let rotated = refresh::rotate(state, presented, &client.client_id, client_info)
         .await
-        .map_err(|refused| match refused {
-            Refused::Unknown => OAuthError::invalid_grant("The refresh token is invalid"),
-            Refused::Revoked => OAuthError::invalid_grant("The refresh token was revoked"),
-            Refused::Account(e) => OAuthError::invalid_grant(e.message),
-            Refused::Failed(e) => OAuthError::from(e),
-        })?;
+        .map_err(refusal)?;
     let session = rotated.session;
     let target = match early {
         Some(target) => target,
