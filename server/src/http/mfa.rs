@@ -19,8 +19,8 @@ use zeroize::Zeroizing;
 #[serde(rename_all = "camelCase")]
 struct SetupBody {
     #[serde(rename = "type")]
-    #[allow(dead_code)]
     kind: Option<String>,
+    /// Accepted as the seed documents it; Sigil names no devices.
     #[allow(dead_code)]
     device_name: Option<String>,
     password: Option<String>,
