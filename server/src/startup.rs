@@ -143,15 +143,12 @@ pub async fn open_stores(
         StorageConfig::Embedded => {
             let store_path = config.data_dir.join(STORE_FILE);
             let retention = config.audit_retention;
-            let latency = metrics.store_duration.with_label_values(&["embedded"]);
             let embedded = tokio::task::spawn_blocking(move || {
-                EmbeddedStore::open(&store_path)
-                    .map(|s| s.with_audit_retention(retention))
-                    .map(|s| s.with_latency(latency))
+                EmbeddedStore::open(&store_path).map(|s| s.with_audit_retention(retention))
             })
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))??;
-            let stores = Stores::embedded(embedded);
+            let stores = Stores::embedded(embedded).metered(&metrics.store_duration);
             tracing::info!(
                 storage = %stores.description,
                 "using the embedded store (SIGIL_MONGODB_URI and SIGIL_REDIS_URL are unset)"
@@ -163,11 +160,8 @@ pub async fn open_stores(
             redis,
             connect_timeout,
         } => {
-            let mongo_store = MongoStore::connect(mongo)
-                .await?
-                .with_latency(metrics.store_duration.with_label_values(&["mongodb"]));
-            let redis_store = RedisStore::connect(redis)?
-                .with_latency(metrics.store_duration.with_label_values(&["redis"]));
+            let mongo_store = MongoStore::connect(mongo).await?;
+            let redis_store = RedisStore::connect(redis)?;
             let deadline = Instant::now() + *connect_timeout;
             let mut backoff = Duration::from_millis(250);
             loop {
@@ -190,7 +184,8 @@ pub async fn open_stores(
                 mongo.database, redis.key_prefix
             );
             tracing::info!(storage = %description, "using MongoDB and Redis");
-            Ok(Stores::external(mongo_store, redis_store, description))
+            Ok(Stores::external(mongo_store, redis_store, description)
+                .metered(&metrics.store_duration))
         }
     }
 }

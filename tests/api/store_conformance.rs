@@ -100,6 +100,9 @@ backends!(
     users_guarded_update_keeps_an_admin,
     resources_crud,
     codes,
+    clients_and_consents,
+    users_listing_filters_sort_and_paging,
+    counts_and_sweep,
 );
 
 fn now() -> OffsetDateTime {
@@ -1517,4 +1520,321 @@ async fn codes(stores: &Stores) {
         None,
         "an expired code cannot be taken"
     );
+}
+
+fn client(client_id: &str, created_at: OffsetDateTime) -> sigil_server::domain::ClientRecord {
+    use sigil_server::domain::{ClientRecord, ClientType, GrantType};
+    ClientRecord {
+        client_id: client_id.into(),
+        name: format!("{client_id} app"),
+        client_type: ClientType::Confidential,
+        secret_digest: Some("digest".into()),
+        redirect_uris: vec!["https://app.example.com/cb".into()],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        scopes: vec!["openid".into(), "email".into()],
+        first_party: false,
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+/// Clients: a taken id conflicts, listed oldest first, replaced only when present, deleted
+/// with every consent given to them (and no one else's).
+async fn clients_and_consents(stores: &Stores) {
+    let t = now();
+    let web = client("web", t + Duration::from_secs(1));
+    let cli = client("cli", t);
+    stores.clients.insert_client(&web).await.unwrap();
+    stores.clients.insert_client(&cli).await.unwrap();
+    assert!(matches!(
+        stores.clients.insert_client(&client("web", t)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        stores.clients.get_client("web").await.unwrap(),
+        Some(web.clone())
+    );
+    assert_eq!(stores.clients.get_client("nope").await.unwrap(), None);
+    let ids: Vec<String> = stores
+        .clients
+        .list_clients()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.client_id)
+        .collect();
+    assert_eq!(ids, ["cli", "web"]);
+
+    let renamed = sigil_server::domain::ClientRecord {
+        name: "Web, renamed".into(),
+        ..web.clone()
+    };
+    assert!(stores.clients.replace_client(&renamed).await.unwrap());
+    assert_eq!(
+        stores
+            .clients
+            .get_client("web")
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "Web, renamed"
+    );
+    assert!(
+        !stores
+            .clients
+            .replace_client(&client("ghost", t))
+            .await
+            .unwrap()
+    );
+    assert_eq!(stores.clients.get_client("ghost").await.unwrap(), None);
+
+    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    assert_eq!(
+        stores.clients.get_consent(alice, "web").await.unwrap(),
+        None
+    );
+    let scopes = vec!["openid".to_owned(), "email".to_owned()];
+    stores
+        .clients
+        .put_consent(alice, "web", &scopes, t)
+        .await
+        .unwrap();
+    stores
+        .clients
+        .put_consent(bob, "web", &scopes[..1], t)
+        .await
+        .unwrap();
+    stores
+        .clients
+        .put_consent(alice, "cli", &scopes[..1], t)
+        .await
+        .unwrap();
+    assert_eq!(
+        stores.clients.get_consent(alice, "web").await.unwrap(),
+        Some(scopes.clone())
+    );
+    // A second consent replaces the first.
+    stores
+        .clients
+        .put_consent(alice, "web", &scopes[1..], t)
+        .await
+        .unwrap();
+    assert_eq!(
+        stores.clients.get_consent(alice, "web").await.unwrap(),
+        Some(vec!["email".to_owned()])
+    );
+
+    assert!(stores.clients.delete_client("web").await.unwrap());
+    assert!(!stores.clients.delete_client("web").await.unwrap());
+    assert_eq!(stores.clients.get_client("web").await.unwrap(), None);
+    assert_eq!(
+        stores.clients.get_consent(alice, "web").await.unwrap(),
+        None
+    );
+    assert_eq!(stores.clients.get_consent(bob, "web").await.unwrap(), None);
+    assert_eq!(
+        stores.clients.get_consent(alice, "cli").await.unwrap(),
+        Some(vec!["openid".to_owned()])
+    );
+}
+
+/// `list_users`: status, role and search filters combine; every sort order, both
+/// directions, ties broken by id; offset and limit page through the same order; the total
+/// counts every match, not the page.
+async fn users_listing_filters_sort_and_paging(stores: &Stores) {
+    use sigil_server::store::{UserQuery, UserSort};
+    let t = now();
+    let mut all = Vec::new();
+    for (i, name) in ["carol", "alice", "dave", "bob", "erin"].iter().enumerate() {
+        let mut u = user(&format!("{name}@Example.org"), &name.to_uppercase());
+        u.created_at = t + Duration::from_secs(10 * i as u64);
+        u.last_login = (i % 2 == 0).then(|| t + Duration::from_secs(100 - i as u64));
+        if *name == "dave" {
+            u.status = UserStatus::Suspended;
+        }
+        if *name == "bob" || *name == "erin" {
+            u.roles = vec![Role::User, Role::Admin];
+        }
+        stores.users.insert_user(&u).await.unwrap();
+        all.push(u);
+    }
+    let names = |users: &[UserRecord]| -> Vec<String> {
+        users
+            .iter()
+            .map(|u| u.username_normalized.clone())
+            .collect()
+    };
+    let list = |query: UserQuery| async move { stores.users.list_users(&query).await.unwrap() };
+    let everyone = UserQuery {
+        limit: 100,
+        ..UserQuery::default()
+    };
+
+    let (page, total) = list(everyone.clone()).await;
+    assert_eq!(total, 5);
+    assert_eq!(names(&page), ["carol", "alice", "dave", "bob", "erin"]);
+    let (page, _) = list(UserQuery {
+        descending: true,
+        ..everyone.clone()
+    })
+    .await;
+    assert_eq!(names(&page), ["erin", "bob", "dave", "alice", "carol"]);
+    let (page, _) = list(UserQuery {
+        sort: UserSort::Email,
+        ..everyone.clone()
+    })
+    .await;
+    assert_eq!(names(&page), ["alice", "bob", "carol", "dave", "erin"]);
+    let (page, _) = list(UserQuery {
+        sort: UserSort::Username,
+        descending: true,
+        ..everyone.clone()
+    })
+    .await;
+    assert_eq!(names(&page), ["erin", "dave", "carol", "bob", "alice"]);
+    // Never-logged-in users (alice, bob) sort before everyone else, then by id.
+    let (page, _) = list(UserQuery {
+        sort: UserSort::LastLogin,
+        ..everyone.clone()
+    })
+    .await;
+    let mut never: Vec<&UserRecord> = all.iter().filter(|u| u.last_login.is_none()).collect();
+    never.sort_by_key(|u| u.id);
+    let expected: Vec<String> = never
+        .iter()
+        .map(|u| u.username_normalized.clone())
+        .chain(["erin", "dave", "carol"].map(String::from))
+        .collect();
+    assert_eq!(names(&page), expected);
+
+    let (page, total) = list(UserQuery {
+        status: Some(UserStatus::Active),
+        ..everyone.clone()
+    })
+    .await;
+    assert_eq!(
+        (names(&page), total),
+        (
+            vec!["carol".into(), "alice".into(), "bob".into(), "erin".into()],
+            4
+        )
+    );
+    let (page, total) = list(UserQuery {
+        role: Some(Role::Admin),
+        ..everyone.clone()
+    })
+    .await;
+    assert_eq!(
+        (names(&page), total),
+        (vec!["bob".into(), "erin".into()], 2)
+    );
+    // Search is a literal substring of the normalized email or username.
+    let (page, _) = list(UserQuery {
+        search: Some("ar".into()),
+        ..everyone.clone()
+    })
+    .await;
+    assert_eq!(names(&page), ["carol"]);
+    let (page, _) = list(UserQuery {
+        search: Some("e.org".into()),
+        role: Some(Role::Admin),
+        ..everyone.clone()
+    })
+    .await;
+    assert_eq!(names(&page), ["bob", "erin"]);
+    let (page, total) = list(UserQuery {
+        search: Some("al.ce".into()),
+        ..everyone.clone()
+    })
+    .await;
+    assert_eq!(
+        (page.len(), total),
+        (0, 0),
+        "a regex metacharacter is literal"
+    );
+
+    let mut seen = Vec::new();
+    for offset in [0, 2, 4] {
+        let (page, total) = list(UserQuery {
+            offset,
+            limit: 2,
+            sort: UserSort::Email,
+            ..UserQuery::default()
+        })
+        .await;
+        assert_eq!(total, 5);
+        seen.extend(names(&page));
+    }
+    assert_eq!(seen, ["alice", "bob", "carol", "dave", "erin"]);
+    let (page, total) = list(UserQuery {
+        offset: 9,
+        limit: 2,
+        ..UserQuery::default()
+    })
+    .await;
+    assert_eq!((page.len(), total), (0, 5));
+}
+
+/// The dashboard counts: users, live sessions (not expired ones), audit events matching a
+/// filter; and a sweep never removes anything live.
+async fn counts_and_sweep(stores: &Stores) {
+    let t = now();
+    assert_eq!(stores.users.count_users().await.unwrap(), 0);
+    let alice = user("alice@example.com", "alice");
+    stores.users.insert_user(&alice).await.unwrap();
+    stores
+        .users
+        .insert_user(&user("bob@example.com", "bob"))
+        .await
+        .unwrap();
+    assert_eq!(stores.users.count_users().await.unwrap(), 2);
+
+    let before = stores.sessions.count_sessions(t).await.unwrap();
+    let live = session(alice.id, "live-digest", t, DAY);
+    let short = session(alice.id, "short-digest", t, Duration::from_secs(60));
+    stores.sessions.create_session(&live, 10, t).await.unwrap();
+    stores.sessions.create_session(&short, 10, t).await.unwrap();
+    assert_eq!(stores.sessions.count_sessions(t).await.unwrap(), before + 2);
+    let later = t + Duration::from_secs(120);
+    assert_eq!(
+        stores.sessions.count_sessions(later).await.unwrap(),
+        before + 1
+    );
+    stores.sessions.sweep_expired(later).await.unwrap();
+    assert_eq!(
+        stores
+            .sessions
+            .get_session(alice.id, &live.id, later)
+            .await
+            .unwrap()
+            .map(|s| s.id),
+        Some(live.id.clone())
+    );
+    assert_eq!(
+        stores.sessions.count_sessions(later).await.unwrap(),
+        before + 1
+    );
+
+    for action in ["user.login", "user.login", "user.logout"] {
+        let event = AuditEvent {
+            id: AuditEvent::new_id(t),
+            at: t,
+            action: action.into(),
+            actor_id: Some(alice.id),
+            target_id: None,
+            ip: None,
+            user_agent: None,
+            request_id: None,
+            details: serde_json::json!({}),
+        };
+        stores.audit.record_audit(&event).await.unwrap();
+    }
+    let logins = AuditFilter {
+        user_id: Some(alice.id),
+        action: Some("user.login".into()),
+        ..AuditFilter::default()
+    };
+    assert_eq!(stores.audit.count_audit(&logins).await.unwrap(), 2);
 }

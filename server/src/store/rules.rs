@@ -179,6 +179,9 @@ pub fn sort_users(users: &mut [UserRecord], query: &super::UserQuery) {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -7,7 +7,7 @@ use mongodb::{Collection, IndexModel};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{MongoStore, bson_time, is_duplicate_key, mongo_err};
+use super::{MongoStore, bson_time, collect, is_duplicate_key, mongo_err};
 use crate::domain::ApiResource;
 use crate::store::{Conflict, ResourceStore, StoreError, StoreResult};
 
@@ -45,10 +45,7 @@ impl MongoStore {
                     .build(),
             )
             .build();
-        self.resources()
-            .create_index(unique)
-            .await
-            .map_err(mongo_err)?;
+        self.resources().create_index(unique).await?;
         Ok(())
     }
 }
@@ -56,7 +53,6 @@ impl MongoStore {
 #[async_trait]
 impl ResourceStore for MongoStore {
     async fn insert_resource(&self, resource: &ApiResource) -> StoreResult<()> {
-        let _timer = self.timer();
         match self.resources().insert_one(resource_doc(resource)).await {
             Ok(_) => Ok(()),
             Err(e) if is_duplicate_key(&e) => {
@@ -67,42 +63,32 @@ impl ResourceStore for MongoStore {
     }
 
     async fn get_resource(&self, id: Uuid) -> StoreResult<Option<ApiResource>> {
-        let _timer = self.timer();
         Ok(self
             .resources()
             .find_one(doc! { "_id": id.to_string() })
-            .await
-            .map_err(mongo_err)?
+            .await?
             .map(|d| d.record))
     }
 
     async fn find_resource(&self, identifier: &str) -> StoreResult<Option<ApiResource>> {
-        let _timer = self.timer();
         Ok(self
             .resources()
             .find_one(doc! { "identifier": identifier })
-            .await
-            .map_err(mongo_err)?
+            .await?
             .map(|d| d.record))
     }
 
     async fn list_resources(&self) -> StoreResult<Vec<ApiResource>> {
-        let _timer = self.timer();
-        use futures_util::TryStreamExt;
-        let docs: Vec<ResourceDoc> = self
+        let docs = self
             .resources()
             .find(doc! {})
             .sort(doc! { "created_at": 1, "_id": 1 })
-            .await
-            .map_err(mongo_err)?
-            .try_collect()
-            .await
-            .map_err(mongo_err)?;
+            .await?;
+        let docs = collect(docs).await?;
         Ok(docs.into_iter().map(|d| d.record).collect())
     }
 
     async fn replace_resource(&self, resource: &ApiResource) -> StoreResult<bool> {
-        let _timer = self.timer();
         let Some(existing) = self.get_resource(resource.id).await? else {
             return Ok(false);
         };
@@ -113,18 +99,15 @@ impl ResourceStore for MongoStore {
         let replaced = self
             .resources()
             .replace_one(doc! { "_id": kept.id.to_string() }, resource_doc(&kept))
-            .await
-            .map_err(mongo_err)?;
+            .await?;
         Ok(replaced.matched_count == 1)
     }
 
     async fn delete_resource(&self, id: Uuid) -> StoreResult<bool> {
-        let _timer = self.timer();
         let deleted = self
             .resources()
             .delete_one(doc! { "_id": id.to_string() })
-            .await
-            .map_err(mongo_err)?;
+            .await?;
         Ok(deleted.deleted_count == 1)
     }
 }

@@ -1,0 +1,151 @@
+//! The zero-setup backend: one redb file holds users, keys, sessions and token state.
+//!
+//! Every write is a redb transaction committed with immediate durability (fsync) before the
+//! caller hears back, so an acknowledged write survives `kill -9`. redb allows one writer at a
+//! time, which makes every read-modify-write in these modules atomic.
+
+mod audit;
+mod clients;
+mod codes;
+mod keys;
+mod resources;
+mod sessions;
+mod tables;
+mod tokens;
+mod users;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, Table, WriteTransaction};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{StoreError, StoreResult};
+
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    path: PathBuf,
+    audit_retention: std::time::Duration,
+}
+
+/// Every redb failure is the store being unavailable: callers answer 503, never "not found".
+macro_rules! unavailable_from {
+    ($($error:ty),* $(,)?) => {$(
+        impl From<$error> for StoreError {
+            fn from(err: $error) -> Self {
+                StoreError::Unavailable(format!("embedded store: {}", redb::Error::from(err)))
+            }
+        }
+    )*};
+}
+
+unavailable_from!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+);
+
+fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> StoreResult<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// The JSON record stored under `key`, if any.
+fn get_json<T: DeserializeOwned>(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> StoreResult<Option<T>> {
+    let row = table.get(key)?;
+    row.map(|bytes| decode(bytes.value())).transpose()
+}
+
+fn put_json<T: Serialize>(
+    table: &mut Table<'_, &'static str, &'static [u8]>,
+    key: &str,
+    value: &T,
+) -> StoreResult<()> {
+    table.insert(key, encode(value)?.as_slice())?;
+    Ok(())
+}
+
+/// Every record of a JSON table, in key order.
+fn scan_json<T: DeserializeOwned>(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+) -> StoreResult<Vec<(String, T)>> {
+    let mut out = Vec::new();
+    for row in table.iter()? {
+        let (key, bytes) = row?;
+        out.push((key.value().to_owned(), decode(bytes.value())?));
+    }
+    Ok(out)
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the database file and its tables.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let db = Database::create(path)?;
+        let txn = db.begin_write()?;
+        tables::create_all(&txn)?;
+        txn.commit()?;
+        Ok(Self {
+            db: Arc::new(db),
+            path: path.to_owned(),
+            audit_retention: std::time::Duration::from_secs(90 * 86_400),
+        })
+    }
+
+    /// How long audit events are kept before the sweep removes them.
+    pub fn with_audit_retention(mut self, retention: std::time::Duration) -> Self {
+        self.audit_retention = retention;
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// redb is synchronous: run each operation on the blocking pool.
+    async fn run<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database) -> StoreResult<T> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || op(&db))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("embedded store task failed: {e}")))?
+    }
+
+    /// One read transaction: a consistent snapshot.
+    async fn read<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ReadTransaction) -> StoreResult<T> + Send + 'static,
+    {
+        self.run(move |db| op(&db.begin_read()?)).await
+    }
+
+    /// One write transaction, committed (fsync) when `op` succeeds and dropped, so rolled
+    /// back, when it fails.
+    async fn write<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> StoreResult<T> + Send + 'static,
+    {
+        self.run(move |db| {
+            let txn = db.begin_write()?;
+            let out = op(&txn)?;
+            txn.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+}
