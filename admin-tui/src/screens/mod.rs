@@ -102,11 +102,6 @@ impl Outcome {
         self.status = Some((message.into(), error));
         self
     }
-
-    pub fn and_send(mut self, request: Request) -> Self {
-        self.send = Some(request);
-        self
-    }
 }
 
 /// An error answering `tag`: the newest load of a pane marks that pane failed; an answer to a
