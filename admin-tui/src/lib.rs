@@ -1,18 +1,25 @@
-//! `sigil-admin`: the terminal console for Sigil operators. State and update in [`app`],
-//! drawing in [`ui`], the HTTP client in [`api`]; [`perform`] runs a request in the
-//! background and answers with the action the update loop expects.
+//! `sigil-admin`: the terminal console for Sigil operators. What is shared (screen, overlay,
+//! status line, requests under way) in [`app`]; each screen's state, update and view in
+//! [`screens`]; popups and dialogs in [`overlay`]; the frame around them in [`ui`]; the HTTP
+//! client in [`api`]. [`perform`] runs a request in the background and answers with the
+//! action the update loop expects, tagged like the request.
 
 pub mod action;
 pub mod api;
 pub mod app;
+pub mod overlay;
+pub mod remote;
+pub mod screens;
 pub mod ui;
 
-use action::{Action, Request, Response};
+use action::{Action, Request, Response, Tagged};
 use api::Client;
 
-/// Runs one request against the server; the answer goes back into `State::update`.
-pub async fn perform(client: &Client, request: Request) -> Action {
-    let result = match request {
+/// Runs one request against the server; the answer goes back into `App::update` with the
+/// request's tag.
+pub async fn perform(client: &Client, request: Tagged<Request>) -> Action {
+    let Tagged { tag, body } = request;
+    let result = match body {
         Request::SignIn {
             login,
             password,
@@ -74,5 +81,5 @@ pub async fn perform(client: &Client, request: Request) -> Action {
             .map(Response::KeysRotated),
         Request::Audit(filter) => client.audit(&filter).await.map(Response::Audit),
     };
-    Action::Response(result)
+    Action::Response(Tagged { tag, body: result })
 }

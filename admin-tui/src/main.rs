@@ -9,7 +9,7 @@ use clap::Parser;
 use crossterm::event::{self, Event, KeyEventKind};
 use sigil_admin::action::Action;
 use sigil_admin::api::Client;
-use sigil_admin::app::State;
+use sigil_admin::app::App;
 use sigil_admin::{perform, ui};
 use tokio::sync::mpsc;
 
@@ -55,7 +55,7 @@ async fn main() -> std::process::ExitCode {
     };
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let client = Arc::new(Client::new(&url));
-    let mut state = State::new(&url, color);
+    let mut app = App::new(&url, color);
     let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
 
     let keys = tx.clone();
@@ -93,14 +93,14 @@ async fn main() -> std::process::ExitCode {
     });
 
     let mut terminal = ratatui::init();
-    while !state.quit {
-        if terminal.draw(|frame| ui::view(&state, frame)).is_err() {
+    while !app.quit {
+        if terminal.draw(|frame| ui::view(&app, frame)).is_err() {
             break;
         }
         let Some(action) = rx.recv().await else { break };
         let mut next = Some(action);
         while let Some(action) = next.take() {
-            next = match state.update(action) {
+            next = match app.update(action) {
                 Some(Action::Request(request)) => {
                     let (client, tx) = (client.clone(), tx.clone());
                     tokio::spawn(async move {

@@ -7,11 +7,14 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifi
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use serde_json::json;
-use sigil_admin::action::{Action, Response};
+use sigil_admin::action::{Action, Pane, Purpose, Response, Tag, Tagged};
 use sigil_admin::api::{
     ApiResource, AuditEvent, Key, OAuthClient, Pagination, Session, Stats, User, UserPage,
 };
-use sigil_admin::app::{Loadable, Screen, State};
+use sigil_admin::app::App;
+use sigil_admin::overlay::Overlay;
+use sigil_admin::remote::Loadable;
+use sigil_admin::screens::Screen;
 use sigil_admin::ui::view;
 
 fn key(code: KeyCode) -> Action {
@@ -38,10 +41,10 @@ fn user(i: usize, name: &str, status: &str, roles: &[&str], mfa: bool) -> User {
     }
 }
 
-fn fixture() -> State {
-    let mut s = State::new("https://id.example.com", false);
+fn fixture() -> App {
+    let mut s = App::new("https://id.example.com", false);
     s.signed_in = true;
-    s.stats = Loadable::Ready(Stats {
+    s.screens.dashboard.stats.data = Loadable::Ready(Stats {
         users: HashMap::from([
             ("total".into(), 1289),
             ("active".into(), 1201),
@@ -56,8 +59,8 @@ fn fixture() -> State {
         failures_last_day: 93,
         lockouts_last_day: 2,
     });
-    s.login_rate = vec![12, 18, 25, 30, 41, 38, 52, 61, 55, 61];
-    s.users = Loadable::Ready(UserPage {
+    s.screens.dashboard.login_rate = vec![12, 18, 25, 30, 41, 38, 52, 61, 55, 61];
+    s.screens.users.list.data = Loadable::Ready(UserPage {
         users: vec![
             user(1, "ada", "active", &["admin"], true),
             user(2, "grace", "active", &["user", "moderator"], false),
@@ -72,14 +75,14 @@ fn fixture() -> State {
             pages: 1,
         },
     });
-    s.user_sessions = Loadable::Ready(vec![Session {
+    s.screens.users.detail.sessions.data = Loadable::Ready(vec![Session {
         id: "s1".into(),
         client_id: "sigil".into(),
         ip: Some("192.0.2.10".into()),
         device: json!({"browser": "Firefox 128.0", "os": "Linux", "device": "pc"}),
         last_activity: "2026-11-21T11:05:00Z".into(),
     }]);
-    s.clients = Loadable::Ready(vec![
+    s.screens.clients.list.data = Loadable::Ready(vec![
         OAuthClient {
             client_id: "k3Lq9ZrT0aXbC1dE2fG3hI".into(),
             name: "Photo Printer".into(),
@@ -97,7 +100,7 @@ fn fixture() -> State {
             client_secret: None,
         },
     ]);
-    s.resources = Loadable::Ready(vec![
+    s.screens.resources.list.data = Loadable::Ready(vec![
         ApiResource {
             id: "0b7e".into(),
             identifier: "https://orders.example.com".into(),
@@ -113,7 +116,7 @@ fn fixture() -> State {
             resource_servers: vec![],
         },
     ]);
-    s.keys = Loadable::Ready(vec![
+    s.screens.keys.list.data = Loadable::Ready(vec![
         Key {
             kid: "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs".into(),
             generation: 1,
@@ -127,7 +130,7 @@ fn fixture() -> State {
             activate_at: "2026-11-21T00:00:00Z".into(),
         },
     ]);
-    s.audit = Loadable::Ready(vec![
+    s.screens.audit.events.data = Loadable::Ready(vec![
         AuditEvent {
             id: "1".into(),
             at: "2026-11-21T11:05:00Z".into(),
@@ -156,13 +159,13 @@ fn fixture() -> State {
     s
 }
 
-fn render(state: &State, width: u16, height: u16) -> String {
+fn render(state: &App, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
     terminal.draw(|f| view(state, f)).expect("draw");
     terminal.backend().to_string()
 }
 
-fn snapshot_both(name: &str, state: &State) {
+fn snapshot_both(name: &str, state: &App) {
     insta::assert_snapshot!(format!("{name}_80x24"), render(state, 80, 24));
     insta::assert_snapshot!(format!("{name}_120x40"), render(state, 120, 40));
 }
@@ -180,12 +183,12 @@ fn screens() {
 /// Sign-in, first without then with the MFA code field.
 #[test]
 fn sign_in() {
-    let mut state = State::new("https://id.example.com", false);
-    state.sign_in.login = "ada".into();
-    state.sign_in.password = "secret".into();
+    let mut state = App::new("https://id.example.com", false);
+    state.screens.sign_in.login = "ada".into();
+    state.screens.sign_in.password = "secret".into();
     snapshot_both("sign_in", &state);
-    state.sign_in.needs_totp = true;
-    state.sign_in.focus = 2;
+    state.screens.sign_in.needs_totp = true;
+    state.screens.sign_in.focus = 2;
     snapshot_both("sign_in_mfa", &state);
 }
 
@@ -194,23 +197,30 @@ fn sign_in() {
 fn overlays() {
     let mut state = fixture();
     state.screen = Screen::Users;
-    state.selected_user = 1;
-    state.detail_open = true;
+    state.screens.users.selected = 1;
+    state.screens.users.detail.open = true;
     snapshot_both("user_detail", &state);
-    state.detail_open = false;
+    state.screens.users.detail.open = false;
     state.update(key(KeyCode::Char('s')));
     snapshot_both("confirm_suspend", &state);
-    state.confirm = None;
-    state.help = true;
+    state.overlay = Overlay::Help;
     snapshot_both("help", &state);
-    state.help = false;
-    state.update(Action::Response(Ok(Response::ClientSecret(OAuthClient {
-        client_id: "k3".into(),
-        name: "Photo Printer".into(),
-        client_type: "confidential".into(),
-        redirect_uris: vec![],
-        first_party: false,
-        client_secret: Some("Gq2f7W0x8pSeCretExampleValue_1234567890abc".into()),
-    }))));
+    state.overlay = Overlay::None;
+    let tag = Tag {
+        pane: Pane::Clients,
+        purpose: Purpose::Change,
+        seq: 1,
+    };
+    state.update(Action::Response(Tagged {
+        tag,
+        body: Ok(Response::ClientSecret(OAuthClient {
+            client_id: "k3".into(),
+            name: "Photo Printer".into(),
+            client_type: "confidential".into(),
+            redirect_uris: vec![],
+            first_party: false,
+            client_secret: Some("Gq2f7W0x8pSeCretExampleValue_1234567890abc".into()),
+        })),
+    }));
     snapshot_both("secret_once", &state);
 }
