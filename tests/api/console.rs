@@ -5,13 +5,16 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifi
 use reqwest::StatusCode;
 use sigil_admin::action::Action;
 use sigil_admin::api::Client;
-use sigil_admin::app::{Loadable, Screen, State};
+use sigil_admin::app::App;
+use sigil_admin::overlay::Overlay;
 use sigil_admin::perform;
+use sigil_admin::remote::Loadable;
+use sigil_admin::screens::Screen;
 use sigil_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp};
 
 /// Feeds an action through the update loop, running requests against the server the way the
 /// console's runtime does, until nothing is left to do.
-async fn drive(state: &mut State, client: &Client, action: Action) {
+async fn drive(state: &mut App, client: &Client, action: Action) {
     let mut next = Some(action);
     while let Some(action) = next.take() {
         next = match state.update(action) {
@@ -21,7 +24,7 @@ async fn drive(state: &mut State, client: &Client, action: Action) {
     }
 }
 
-async fn press(state: &mut State, client: &Client, code: KeyCode) {
+async fn press(state: &mut App, client: &Client, code: KeyCode) {
     let key = KeyEvent {
         code,
         modifiers: KeyModifiers::NONE,
@@ -31,7 +34,7 @@ async fn press(state: &mut State, client: &Client, code: KeyCode) {
     drive(state, client, Action::Key(key)).await;
 }
 
-async fn type_text(state: &mut State, client: &Client, text: &str) {
+async fn type_text(state: &mut App, client: &Client, text: &str) {
     for c in text.chars() {
         press(state, client, KeyCode::Char(c)).await;
     }
@@ -42,7 +45,7 @@ async fn operator_suspends_and_reactivates_a_user() {
     let app = TestApp::spawn().await;
     let (user, _) = app.signed_in_user().await;
     let client = Client::new(&app.base);
-    let mut state = State::new(&app.base, false);
+    let mut state = App::new(&app.base, false);
 
     // Sign in.
     type_text(&mut state, &client, ADMIN_EMAIL).await;
@@ -51,7 +54,7 @@ async fn operator_suspends_and_reactivates_a_user() {
     press(&mut state, &client, KeyCode::Enter).await;
     assert!(state.signed_in, "{:?}", state.status);
     assert!(
-        matches!(state.stats, Loadable::Ready(_)),
+        matches!(state.screens.dashboard.stats.data, Loadable::Ready(_)),
         "the dashboard loads"
     );
 
@@ -61,15 +64,18 @@ async fn operator_suspends_and_reactivates_a_user() {
     press(&mut state, &client, KeyCode::Char('/')).await;
     type_text(&mut state, &client, &user.username.to_uppercase()).await;
     press(&mut state, &client, KeyCode::Enter).await;
-    let page = state.users.ready().expect("users loaded");
+    let page = state.screens.users.list.ready().expect("users loaded");
     assert_eq!(page.users.len(), 1);
     assert_eq!(page.users[0].username, user.username);
 
     // Suspend (confirmed): the user can no longer sign in.
     press(&mut state, &client, KeyCode::Char('s')).await;
-    assert!(state.confirm.is_some());
+    assert!(matches!(state.overlay, Overlay::Confirm { .. }));
     press(&mut state, &client, KeyCode::Char('y')).await;
-    assert_eq!(state.users.ready().unwrap().users[0].status, "suspended");
+    assert_eq!(
+        state.screens.users.list.ready().unwrap().users[0].status,
+        "suspended"
+    );
     app.login(&user)
         .await
         .assert_error(403, "ACCOUNT_SUSPENDED");
@@ -77,19 +83,24 @@ async fn operator_suspends_and_reactivates_a_user() {
     // Reactivate.
     press(&mut state, &client, KeyCode::Char('a')).await;
     press(&mut state, &client, KeyCode::Enter).await;
-    assert_eq!(state.users.ready().unwrap().users[0].status, "active");
+    assert_eq!(
+        state.screens.users.list.ready().unwrap().users[0].status,
+        "active"
+    );
     assert_eq!(app.login(&user).await.status, StatusCode::OK);
 
     // Detail pane with the user's sessions.
     press(&mut state, &client, KeyCode::Enter).await;
-    assert!(state.detail_open);
-    assert!(matches!(&state.user_sessions, Loadable::Ready(s) if !s.is_empty()));
+    assert!(state.screens.users.detail.open);
+    assert!(
+        matches!(&state.screens.users.detail.sessions.data, Loadable::Ready(s) if !s.is_empty())
+    );
 
     // Keys and audit screens load; the audit trail shows the suspension.
     press(&mut state, &client, KeyCode::Char('4')).await;
-    assert!(matches!(&state.keys, Loadable::Ready(k) if !k.is_empty()));
+    assert!(matches!(&state.screens.keys.list.data, Loadable::Ready(k) if !k.is_empty()));
     press(&mut state, &client, KeyCode::Char('5')).await;
-    let events = state.audit.ready().expect("audit loaded");
+    let events = state.screens.audit.events.ready().expect("audit loaded");
     assert!(events.iter().any(|e| e.action == "admin.user.updated"));
 
     // Resources: register one (the server then issues tokens for it), delete it.
@@ -103,7 +114,12 @@ async fn operator_suspends_and_reactivates_a_user() {
     )
     .await;
     press(&mut state, &client, KeyCode::Enter).await;
-    let listed = state.resources.ready().expect("resources loaded");
+    let listed = state
+        .screens
+        .resources
+        .list
+        .ready()
+        .expect("resources loaded");
     assert_eq!(listed.len(), 1, "{:?}", state.status);
     assert_eq!(listed[0].scopes, vec!["reports:read".to_owned()]);
     let stored = app
@@ -116,7 +132,15 @@ async fn operator_suspends_and_reactivates_a_user() {
     assert!(stored.is_some());
     press(&mut state, &client, KeyCode::Char('d')).await;
     press(&mut state, &client, KeyCode::Char('y')).await;
-    assert!(state.resources.ready().expect("reloaded").is_empty());
+    assert!(
+        state
+            .screens
+            .resources
+            .list
+            .ready()
+            .expect("reloaded")
+            .is_empty()
+    );
 
     // Past the re-authentication window, a role change asks for the password and then goes
     // through; the console stays signed in.
@@ -130,13 +154,13 @@ async fn operator_suspends_and_reactivates_a_user() {
     press(&mut state, &client, KeyCode::Enter).await;
     assert!(state.signed_in, "{:?}", state.status);
     assert!(
-        state.input.is_some(),
+        matches!(state.overlay, Overlay::Form(_)),
         "a password prompt: {:?}",
         state.status
     );
     type_text(&mut state, &client, ADMIN_PASSWORD).await;
     press(&mut state, &client, KeyCode::Enter).await;
-    let roles = &state.users.ready().expect("users").users[0].roles;
+    let roles = &state.screens.users.list.ready().expect("users").users[0].roles;
     assert_eq!(
         roles,
         &vec!["user".to_owned(), "moderator".to_owned()],
@@ -151,7 +175,7 @@ async fn console_sign_in_errors_and_token_refresh() {
     let app =
         TestApp::spawn_with(|c| c.access_token_ttl = std::time::Duration::from_secs(30)).await;
     let client = Client::new(&app.base);
-    let mut state = State::new(&app.base, false);
+    let mut state = App::new(&app.base, false);
     type_text(&mut state, &client, ADMIN_EMAIL).await;
     press(&mut state, &client, KeyCode::Tab).await;
     type_text(&mut state, &client, "not-the-password").await;
