@@ -4,7 +4,6 @@
 //! This crate knows nothing about HTTP or storage. Relying services use [`Verifier`] (built from
 //! a [`JwkSet`]) to check Sigil's tokens offline.
 
-mod claims;
 mod error;
 mod jwk;
 mod keypair;
@@ -13,12 +12,14 @@ mod remote;
 mod sign;
 mod verify;
 
-pub use claims::{ACCESS_TOKEN_TYP, AccessClaims, Audience};
 pub use error::KeyError;
 pub use jwk::{Jwk, JwkSet};
 pub use keypair::{KeyPair, KeySize};
 #[cfg(feature = "client")]
 pub use remote::{RemoteError, RemoteJwks};
+/// The token claims live in the wire-types crate; re-exported so relying services need one
+/// dependency.
+pub use sigil_proto::claims::{ACCESS_TOKEN_TYP, AccessClaims, Audience, IdClaims, UserClaims};
 pub use sign::Signer;
 pub use verify::{Verified, Verifier, VerifyError, VerifyOptions, unverified_claims};
 

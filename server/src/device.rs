@@ -1,15 +1,7 @@
 //! What a User-Agent says about the device behind a session (woothee's parser).
 
-use serde::Serialize;
 use sha2::{Digest, Sha256};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, salvo::oapi::ToSchema)]
-pub struct Device {
-    pub browser: String,
-    pub os: String,
-    /// `pc`, `smartphone`, `mobilephone`, `appliance`, `crawler`, `misc` or `unknown`.
-    pub device: String,
-}
+pub use sigil_proto::users::Device;
 
 fn known(value: &str) -> Option<&str> {
     Some(value).filter(|v| !v.is_empty() && *v != woothee::woothee::VALUE_UNKNOWN)

@@ -66,19 +66,7 @@ struct Loaded {
 }
 
 /// A key as listed by the admin API.
-#[derive(Debug, Clone, serde::Serialize, salvo::oapi::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct KeyInfo {
-    pub kid: String,
-    pub generation: u64,
-    pub state: KeyState,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub activate_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub revoked_at: Option<OffsetDateTime>,
-}
+pub use sigil_proto::admin::KeyInfo;
 
 pub struct KeyRing {
     store: Arc<dyn KeyStore>,

@@ -22,5 +22,6 @@ pub mod store;
 pub mod telemetry;
 pub mod templates;
 pub mod tokens;
+pub mod views;
 
 pub use startup::{App, ShutdownHandle, StartupError};

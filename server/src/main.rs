@@ -315,7 +315,8 @@ fn clients_command(command: ClientsCommand) -> ExitCode {
 }
 
 async fn run_clients_command(command: ClientsCommand, config: Config) -> Result<String, String> {
-    use sigil_server::service::oauth::clients::{self, ClientInput, ClientView};
+    use sigil_server::service::oauth::clients::{self, ClientInput};
+    use sigil_server::views;
     let state = sigil_server::startup::tool_state(config)
         .await
         .map_err(|e| e.to_string())?;
@@ -333,7 +334,7 @@ async fn run_clients_command(command: ClientsCommand, config: Config) -> Result<
             let (created, secret) = clients::create(&state, input, &Acting::command_line())
                 .await
                 .map_err(error_line)?;
-            serde_json::to_string_pretty(&ClientView::new(&created, secret))
+            serde_json::to_string_pretty(&views::client(&created, secret))
         }
         ClientsCommand::List { .. } => {
             let list = state
@@ -342,8 +343,8 @@ async fn run_clients_command(command: ClientsCommand, config: Config) -> Result<
                 .list_clients()
                 .await
                 .map_err(|e| e.to_string())?;
-            let views: Vec<ClientView> = list.iter().map(|c| ClientView::new(c, None)).collect();
-            serde_json::to_string_pretty(&views)
+            let shown: Vec<_> = list.iter().map(|c| views::client(c, None)).collect();
+            serde_json::to_string_pretty(&shown)
         }
     };
     value.map_err(|e| e.to_string())
@@ -356,7 +357,8 @@ fn resources_command(command: ResourcesCommand) -> ExitCode {
         }
     };
     run_tool("resources", server, |config| async move {
-        use sigil_server::service::api_resources::{self, ResourceInput, ResourceView};
+        use sigil_server::service::api_resources::{self, ResourceInput};
+        use sigil_server::views;
         let state = sigil_server::startup::tool_state(config)
             .await
             .map_err(|e| e.to_string())?;
@@ -377,7 +379,7 @@ fn resources_command(command: ResourcesCommand) -> ExitCode {
                 let created = api_resources::create(&state, input, &Acting::command_line())
                     .await
                     .map_err(error_line)?;
-                serde_json::to_string_pretty(&ResourceView::from(&created))
+                serde_json::to_string_pretty(&views::resource(&created))
             }
             ResourcesCommand::List { .. } => {
                 let list = state
@@ -386,8 +388,8 @@ fn resources_command(command: ResourcesCommand) -> ExitCode {
                     .list_resources()
                     .await
                     .map_err(|e| e.to_string())?;
-                let views: Vec<ResourceView> = list.iter().map(ResourceView::from).collect();
-                serde_json::to_string_pretty(&views)
+                let shown: Vec<_> = list.iter().map(views::resource).collect();
+                serde_json::to_string_pretty(&shown)
             }
         };
         value.map_err(|e| e.to_string())

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 pub use sigil_keys::{ACCESS_TOKEN_TYP, AccessClaims, Audience};
-use sigil_keys::{VerifyError, VerifyOptions, unverified_claims};
+use sigil_keys::{IdClaims, UserClaims, VerifyError, VerifyOptions, unverified_claims};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -107,47 +107,36 @@ pub fn issue_client_access(
 }
 
 /// The claims a scope releases about the user (ID token and userinfo).
-pub fn user_claims(
-    user: &UserRecord,
-    scope: &crate::domain::Scope,
-) -> serde_json::Map<String, serde_json::Value> {
-    use serde_json::{Value, json};
-    let mut claims = serde_json::Map::new();
-    claims.insert("sub".into(), json!(user.id.to_string()));
+pub fn user_claims(user: &UserRecord, scope: &crate::domain::Scope) -> UserClaims {
+    let mut claims = UserClaims {
+        sub: user.id.to_string(),
+        ..UserClaims::default()
+    };
     if scope.contains("profile") {
         let name = [user.first_name.as_deref(), user.last_name.as_deref()]
             .into_iter()
             .flatten()
             .collect::<Vec<_>>()
             .join(" ");
-        if !name.is_empty() {
-            claims.insert("name".into(), json!(name));
-        }
-        if let Some(first) = &user.first_name {
-            claims.insert("given_name".into(), json!(first));
-        }
-        if let Some(last) = &user.last_name {
-            claims.insert("family_name".into(), json!(last));
-        }
-        claims.insert("preferred_username".into(), json!(user.username));
-        claims.insert("updated_at".into(), json!(unix(user.updated_at)));
+        claims.name = Some(name).filter(|n| !n.is_empty());
+        claims.given_name = user.first_name.clone();
+        claims.family_name = user.last_name.clone();
+        claims.preferred_username = Some(user.username.clone());
+        claims.updated_at = Some(unix(user.updated_at));
     }
     if scope.contains("email") {
-        claims.insert("email".into(), json!(user.email));
-        claims.insert("email_verified".into(), json!(user.email_verified));
+        claims.email = Some(user.email.clone());
+        claims.email_verified = Some(user.email_verified);
     }
     if scope.contains("phone")
         && let Some(phone) = &user.phone
     {
-        claims.insert("phone_number".into(), json!(phone));
+        claims.phone_number = Some(phone.clone());
         // Sigil does not verify phone numbers.
-        claims.insert("phone_number_verified".into(), Value::Bool(false));
+        claims.phone_number_verified = Some(false);
     }
     if scope.contains("roles") {
-        claims.insert(
-            "roles".into(),
-            json!(user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>()),
-        );
+        claims.roles = Some(user.roles.iter().map(|r| r.as_str().to_owned()).collect());
     }
     claims
 }
@@ -170,23 +159,19 @@ pub fn issue_id_token(
     access_token: &str,
     now: OffsetDateTime,
 ) -> ApiResult<String> {
-    use serde_json::json;
-    let mut claims = user_claims(user, scope);
-    claims.insert("iss".into(), json!(state.config.issuer));
-    claims.insert("aud".into(), json!(session.client_id));
-    claims.insert("azp".into(), json!(session.client_id));
-    claims.insert("iat".into(), json!(unix(now)));
-    claims.insert(
-        "exp".into(),
-        json!(unix(now) + state.config.access_token_ttl.as_secs()),
-    );
-    claims.insert("auth_time".into(), json!(unix(session.auth_time)));
-    claims.insert("amr".into(), json!(session.amr));
-    claims.insert("sid".into(), json!(session.id));
-    claims.insert("at_hash".into(), json!(at_hash(access_token)));
-    if let Some(nonce) = nonce {
-        claims.insert("nonce".into(), json!(nonce));
-    }
+    let claims = IdClaims {
+        iss: state.config.issuer.clone(),
+        user: user_claims(user, scope),
+        aud: Audience::One(session.client_id.clone()),
+        azp: session.client_id.clone(),
+        iat: unix(now),
+        exp: unix(now) + state.config.access_token_ttl.as_secs(),
+        auth_time: unix(session.auth_time),
+        amr: session.amr.clone(),
+        sid: session.id.clone(),
+        at_hash: at_hash(access_token),
+        nonce: nonce.map(str::to_owned),
+    };
     sign(state, "JWT", &claims, now)
 }
 

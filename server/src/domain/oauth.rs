@@ -17,14 +17,8 @@ pub const KNOWN_SCOPES: [&str; 6] = [
     "roles",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, salvo::oapi::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ClientType {
-    /// Can keep a secret (a server).
-    Confidential,
-    /// Cannot (a browser or mobile app): PKCE is mandatory, no secret.
-    Public,
-}
+/// Shown by the admin API as is, so it is the wire type.
+pub use sigil_proto::admin::ClientType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

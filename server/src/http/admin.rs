@@ -2,7 +2,6 @@
 
 use salvo::http::StatusCode;
 use salvo::prelude::*;
-use serde_json::json;
 
 mod resources;
 pub use resources::{
@@ -13,10 +12,15 @@ use super::body;
 use super::context::{app_state, client_info};
 use super::respond;
 use super::users::authenticated;
+use crate::views;
+use sigil_proto::ListEnvelope;
+use sigil_proto::admin::AuditPage;
+use sigil_proto::users::{AdminSessionView, RevokedView};
+
 use crate::audit::Acting;
 use crate::domain::Permission;
 use crate::error::ApiResult;
-use crate::service::oauth::clients::{self, ClientInput, ClientView};
+use crate::service::oauth::clients::{self, ClientInput};
 use crate::service::principal::Principal;
 use crate::state::AppState;
 
@@ -39,13 +43,13 @@ pub async fn list_clients(
 ) -> ApiResult<()> {
     let state = app_state(depot)?;
     admin(&state, req, Permission::AdminClientsManage).await?;
-    let list: Vec<ClientView> = state
+    let list: Vec<sigil_proto::admin::ClientView> = state
         .stores
         .clients
         .list_clients()
         .await?
         .iter()
-        .map(|c| ClientView::new(c, None))
+        .map(|c| views::client(c, None))
         .collect();
     respond::data(res, StatusCode::OK, list);
     Ok(())
@@ -70,7 +74,7 @@ pub async fn create_client(
         res,
         StatusCode::CREATED,
         "Client created. Store the secret now: it is not shown again.",
-        ClientView::new(&client, secret),
+        views::client(&client, secret),
     );
     Ok(())
 }
@@ -84,7 +88,7 @@ pub async fn get_client(req: &mut Request, depot: &mut Depot, res: &mut Response
     let state = app_state(depot)?;
     admin(&state, req, Permission::AdminClientsManage).await?;
     let client = clients::get(&state, &client_id(req)).await?;
-    respond::data(res, StatusCode::OK, ClientView::new(&client, None));
+    respond::data(res, StatusCode::OK, views::client(&client, None));
     Ok(())
 }
 
@@ -99,7 +103,7 @@ pub async fn update_client(
     let input: ClientInput = body::json(req).await?;
     let by = acting(&state, req, depot, &principal);
     let client = clients::update(&state, &client_id(req), input, &by).await?;
-    respond::data(res, StatusCode::OK, ClientView::new(&client, None));
+    respond::data(res, StatusCode::OK, views::client(&client, None));
     Ok(())
 }
 
@@ -135,7 +139,7 @@ pub async fn rotate_client_secret(
         res,
         StatusCode::OK,
         "New secret issued; the old one no longer works. Store it now: it is not shown again.",
-        ClientView::new(&client, Some(secret)),
+        views::client(&client, Some(secret)),
     );
     Ok(())
 }
@@ -201,54 +205,6 @@ pub async fn allowlist(
     }
 }
 
-/// A user as admins see it: the profile plus lockout and MFA state.
-#[derive(serde::Serialize, salvo::oapi::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AdminUserView {
-    #[serde(flatten)]
-    user: super::views::UserView,
-    failed_logins: u32,
-    #[serde(with = "time::serde::rfc3339::option")]
-    locked_until: Option<time::OffsetDateTime>,
-}
-
-/// A session as admins see it: which client and how the user signed in.
-#[derive(serde::Serialize, salvo::oapi::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AdminSessionView {
-    id: String,
-    client_id: String,
-    device: crate::device::Device,
-    ip: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    created_at: time::OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    last_activity: time::OffsetDateTime,
-    /// Authentication methods (`pwd`, `otp`, ...).
-    amr: Vec<String>,
-}
-
-#[derive(serde::Serialize, salvo::oapi::ToSchema)]
-pub struct RevokedView {
-    revoked: usize,
-}
-
-/// Audit events, newest first; `nextCursor` fetches the page after.
-#[derive(serde::Serialize, salvo::oapi::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditPage {
-    events: Vec<crate::store::AuditEvent>,
-    next_cursor: Option<String>,
-}
-
-fn admin_view(user: &crate::domain::UserRecord) -> AdminUserView {
-    AdminUserView {
-        user: super::views::UserView::from(user),
-        failed_logins: user.failed_logins,
-        locked_until: user.locked_until,
-    }
-}
-
 fn user_id(req: &Request) -> ApiResult<uuid::Uuid> {
     req.param::<String>("id")
         .and_then(|id| id.parse().ok())
@@ -266,11 +222,11 @@ pub async fn list_users(req: &mut Request, depot: &mut Depot, res: &mut Response
     let params: users_admin::UserListParams = req.parse_queries().unwrap_or_default();
     let (users, pagination) = users_admin::list_users(&state, &params).await?;
     res.status_code(StatusCode::OK);
-    res.render(Json(json!({
-        "success": true,
-        "data": users.iter().map(admin_view).collect::<Vec<_>>(),
-        "pagination": pagination,
-    })));
+    res.render(Json(ListEnvelope {
+        success: true,
+        data: users.iter().map(views::admin_user).collect(),
+        pagination,
+    }));
     Ok(())
 }
 
@@ -285,7 +241,12 @@ pub async fn create_user(
     let input: users_admin::NewUserInput = body::json(req).await?;
     let by = acting(&state, req, depot, &principal);
     let user = users_admin::create(&state, input, &by).await?;
-    respond::data_with_message(res, StatusCode::CREATED, "User created", admin_view(&user));
+    respond::data_with_message(
+        res,
+        StatusCode::CREATED,
+        "User created",
+        views::admin_user(&user),
+    );
     Ok(())
 }
 
@@ -294,7 +255,7 @@ pub async fn get_user(req: &mut Request, depot: &mut Depot, res: &mut Response) 
     let state = app_state(depot)?;
     admin(&state, req, Permission::AdminUsersRead).await?;
     let user = users_admin::get_user(&state, user_id(req)?).await?;
-    respond::data(res, StatusCode::OK, admin_view(&user));
+    respond::data(res, StatusCode::OK, views::admin_user(&user));
     Ok(())
 }
 
@@ -310,7 +271,7 @@ pub async fn update_user(
     let input: users_admin::UserUpdate = body::json(req).await?;
     let by = acting(&state, req, depot, &principal);
     let user = users_admin::change_user(&state, &principal, id, input, &by).await?;
-    respond::data(res, StatusCode::OK, admin_view(&user));
+    respond::data(res, StatusCode::OK, views::admin_user(&user));
     Ok(())
 }
 
@@ -338,7 +299,7 @@ pub async fn unlock_user(
     let principal = admin(&state, req, Permission::AdminUsersWrite).await?;
     let id = user_id(req)?;
     let user = users_admin::unlock(&state, id, &acting(&state, req, depot, &principal)).await?;
-    respond::data(res, StatusCode::OK, admin_view(&user));
+    respond::data(res, StatusCode::OK, views::admin_user(&user));
     Ok(())
 }
 
@@ -353,7 +314,7 @@ pub async fn reset_user_mfa(
     let id = user_id(req)?;
     let by = acting(&state, req, depot, &principal);
     let user = users_admin::reset_mfa(&state, id, &by).await?;
-    respond::data(res, StatusCode::OK, admin_view(&user));
+    respond::data(res, StatusCode::OK, views::admin_user(&user));
     Ok(())
 }
 
@@ -398,7 +359,7 @@ pub async fn revoke_user_sessions(
         StatusCode::OK,
         "Sessions revoked",
         RevokedView {
-            revoked: revoked.len(),
+            revoked: revoked.len() as u64,
         },
     );
     Ok(())
@@ -418,7 +379,7 @@ pub async fn audit_events(
         res,
         StatusCode::OK,
         AuditPage {
-            events,
+            events: events.into_iter().map(views::audit_event).collect(),
             next_cursor,
         },
     );

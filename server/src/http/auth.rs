@@ -10,7 +10,6 @@ use super::body;
 use super::context::{app_state, client_info};
 use super::respond;
 use super::users::authenticated;
-use super::views::{TokensView, UserView};
 use crate::error::ApiResult;
 use crate::service::accounts::{self, Registration};
 use crate::service::login::{self as sign_in, LoginInput};
@@ -18,6 +17,7 @@ use crate::service::principal::{Principal, authenticate, bearer_token};
 use crate::service::sessions::{self, IssuedTokens};
 use crate::service::{recovery, verification};
 use crate::state::AppState;
+use crate::views;
 
 pub const REFRESH_COOKIE: &str = "sigil_refresh";
 const REFRESH_COOKIE_PATH: &str = "/v1/auth";
@@ -55,7 +55,7 @@ pub async fn register(req: &mut Request, depot: &mut Depot, res: &mut Response) 
         res,
         StatusCode::CREATED,
         "User registered successfully. Please check your email for verification.",
-        UserView::from(&user),
+        views::user(&user),
     );
     Ok(())
 }
@@ -92,7 +92,7 @@ pub fn answer_with_tokens(
         "cache-control",
         salvo::http::HeaderValue::from_static("no-store"),
     );
-    respond::data_with_message(res, StatusCode::OK, message, TokensView::from(issued));
+    respond::data_with_message(res, StatusCode::OK, message, views::tokens(issued));
 }
 
 #[endpoint(responses((status_code = 200, description = "Tokens and the user, in the success envelope", body = respond::TokensEnvelope)), tags("auth"), request_body = LoginBody)]
@@ -221,7 +221,7 @@ pub async fn verify_email(
     let b: TokenBody = body::json(req).await?;
     let token = recovery::required("token", b.token)?;
     let user = verification::verify_email(&state, &token, &client_info(req, depot, &state)).await?;
-    respond::data_with_message(res, StatusCode::OK, "Email verified", UserView::from(&user));
+    respond::data_with_message(res, StatusCode::OK, "Email verified", views::user(&user));
     Ok(())
 }
 

@@ -66,12 +66,3 @@ pub async fn optional_json<T: DeserializeOwned + Default>(req: &mut Request) -> 
     }
     parse(bytes)
 }
-
-/// For PATCH-like fields: absent = `None`, `null` = `Some(None)`, a value = `Some(Some(v))`.
-pub fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de>,
-{
-    serde::Deserialize::deserialize(deserializer).map(Some)
-}

@@ -137,16 +137,9 @@ pub async fn backup_codes(
         res,
         StatusCode::OK,
         "New backup codes; the old ones no longer work. They are shown once.",
-        BackupCodesView {
+        sigil_proto::mfa::BackupCodesView {
             backup_codes: codes,
         },
     );
     Ok(())
-}
-
-/// Fresh backup codes; the old ones stop working.
-#[derive(serde::Serialize, salvo::oapi::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BackupCodesView {
-    backup_codes: Vec<String>,
 }

@@ -16,7 +16,6 @@ mod profiler;
 mod rate_limit;
 mod respond;
 mod users;
-mod views;
 mod wellknown;
 
 use salvo::catcher::Catcher;
@@ -28,7 +27,6 @@ use salvo::prelude::*;
 use crate::service::rate_limit::Bucket;
 use crate::state::AppState;
 
-pub use body::double_option;
 pub use context::REQUEST_ID_HEADER;
 #[cfg(feature = "pprof")]
 pub use profiler::service as profiler_service;

@@ -7,25 +7,14 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::context::request_id;
-use crate::error::{ApiError, ErrorCode, FieldError};
+use sigil_proto::{Envelope, ErrorBody, ErrorEnvelope};
 
-#[derive(Serialize)]
-struct Success<T: Serialize> {
-    success: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<T>,
-}
+use crate::error::{ApiError, ErrorCode};
 
 /// `{"success": true, "data": ...}` with the given status.
 pub fn data<T: Serialize + Send>(res: &mut Response, status: StatusCode, data: T) {
     res.status_code(status);
-    res.render(Json(Success {
-        success: true,
-        message: None,
-        data: Some(data),
-    }));
+    res.render(Json(Envelope::data(data)));
 }
 
 pub fn data_with_message<T: Serialize + Send>(
@@ -35,42 +24,12 @@ pub fn data_with_message<T: Serialize + Send>(
     data: T,
 ) {
     res.status_code(status);
-    res.render(Json(Success {
-        success: true,
-        message: Some(message),
-        data: Some(data),
-    }));
+    res.render(Json(Envelope::with_message(message, Some(data))));
 }
 
 pub fn message(res: &mut Response, message: &'static str) {
     res.status_code(StatusCode::OK);
-    res.render(Json(Success::<()> {
-        success: true,
-        message: Some(message),
-        data: None,
-    }));
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ErrorBody<'a> {
-    code: &'static str,
-    message: &'a str,
-    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
-    details: &'a [FieldError],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    retry_after: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    mfa_token: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Failure<'a> {
-    success: bool,
-    error: ErrorBody<'a>,
-    timestamp: String,
-    request_id: String,
+    res.render(Json(Envelope::<()>::with_message(message, None)));
 }
 
 pub fn render_error(err: &ApiError, depot: &Depot, res: &mut Response) {
@@ -92,14 +51,21 @@ pub fn render_error(err: &ApiError, depot: &Depot, res: &mut Response) {
         .format(&Rfc3339)
         .unwrap_or_default();
     res.status_code(status);
-    res.render(Json(Failure {
+    res.render(Json(ErrorEnvelope {
         success: false,
         error: ErrorBody {
-            code: err.code.as_str(),
-            message: &err.message,
-            details: &err.details,
+            code: err.code.as_str().to_owned(),
+            message: err.message.clone(),
+            details: err
+                .details
+                .iter()
+                .map(|d| sigil_proto::FieldError {
+                    field: d.field.clone(),
+                    message: d.message.clone(),
+                })
+                .collect(),
             retry_after,
-            mfa_token: err.mfa_token.as_deref(),
+            mfa_token: err.mfa_token.as_deref().map(str::to_owned),
         },
         timestamp,
         request_id: request_id(depot),
@@ -163,40 +129,28 @@ macro_rules! envelope {
     };
 }
 
-envelope!(UserEnvelope, super::views::UserView);
+envelope!(UserEnvelope, sigil_proto::users::UserView);
 envelope!(
     /// A sign-in, MFA challenge or refresh.
     TokensEnvelope,
-    super::views::TokensView
+    sigil_proto::users::TokensView
 );
-envelope!(AdminUserEnvelope, super::admin::AdminUserView);
-envelope!(ClientEnvelope, crate::service::oauth::clients::ClientView);
-envelope!(
-    ResourceEnvelope,
-    crate::service::api_resources::ResourceView
-);
-envelope!(
-    ResourceListEnvelope,
-    Vec<crate::service::api_resources::ResourceView>
-);
-envelope!(
-    ClientListEnvelope,
-    Vec<crate::service::oauth::clients::ClientView>
-);
-envelope!(
-    SessionListEnvelope,
-    Vec<crate::service::devices::SessionView>
-);
+envelope!(AdminUserEnvelope, sigil_proto::users::AdminUserView);
+envelope!(ClientEnvelope, sigil_proto::admin::ClientView);
+envelope!(ResourceEnvelope, sigil_proto::admin::ResourceView);
+envelope!(ResourceListEnvelope, Vec<sigil_proto::admin::ResourceView>);
+envelope!(ClientListEnvelope, Vec<sigil_proto::admin::ClientView>);
+envelope!(SessionListEnvelope, Vec<sigil_proto::users::SessionView>);
 envelope!(
     AdminSessionListEnvelope,
-    Vec<super::admin::AdminSessionView>
+    Vec<sigil_proto::users::AdminSessionView>
 );
-envelope!(RevokedEnvelope, super::admin::RevokedView);
-envelope!(AuditEnvelope, super::admin::AuditPage);
-envelope!(StatsEnvelope, crate::service::admin::Stats);
-envelope!(KeyListEnvelope, Vec<crate::keyring::KeyInfo>);
-envelope!(EnrolmentEnvelope, crate::service::mfa::Enrolment);
-envelope!(BackupCodesEnvelope, super::mfa::BackupCodesView);
+envelope!(RevokedEnvelope, sigil_proto::users::RevokedView);
+envelope!(AuditEnvelope, sigil_proto::admin::AuditPage);
+envelope!(StatsEnvelope, sigil_proto::admin::Stats);
+envelope!(KeyListEnvelope, Vec<sigil_proto::admin::KeyInfo>);
+envelope!(EnrolmentEnvelope, sigil_proto::mfa::Enrolment);
+envelope!(BackupCodesEnvelope, sigil_proto::mfa::BackupCodesView);
 
 /// The admin user list: the users and where the page is.
 #[derive(Serialize, salvo::oapi::ToSchema)]
@@ -204,8 +158,8 @@ envelope!(BackupCodesEnvelope, super::mfa::BackupCodesView);
 pub struct AdminUserListEnvelope {
     /// Always true.
     success: bool,
-    data: Vec<super::admin::AdminUserView>,
-    pagination: crate::service::admin::Pagination,
+    data: Vec<sigil_proto::users::AdminUserView>,
+    pagination: sigil_proto::Pagination,
 }
 
 /// The success envelope without data, for the OpenAPI document.
@@ -214,41 +168,6 @@ pub struct AdminUserListEnvelope {
 pub struct MessageEnvelope {
     /// Always true.
     success: bool,
-    message: String,
-}
-
-/// The error envelope of every `/v1` error, for the OpenAPI document.
-#[derive(Serialize, salvo::oapi::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // Only its schema is used.
-pub struct ErrorEnvelope {
-    /// Always false.
-    success: bool,
-    error: ErrorDetail,
-    /// RFC 3339.
-    timestamp: String,
-    /// Also in the X-Request-Id header.
-    request_id: String,
-}
-
-#[derive(Serialize, salvo::oapi::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-struct ErrorDetail {
-    /// e.g. VALIDATION_ERROR, INVALID_CREDENTIALS, TOKEN_REVOKED (README and SPEC list them).
-    code: String,
-    message: String,
-    details: Option<Vec<FieldDetail>>,
-    /// Seconds, with 423 and 429.
-    retry_after: Option<u64>,
-    /// With MFA_REQUIRED: the token for /v1/auth/mfa/challenge.
-    mfa_token: Option<String>,
-}
-
-#[derive(Serialize, salvo::oapi::ToSchema)]
-#[allow(dead_code)]
-struct FieldDetail {
-    field: String,
     message: String,
 }
 

@@ -7,12 +7,12 @@ use serde::Deserialize;
 use super::body;
 use super::context::{app_state, client_info};
 use super::respond;
-use super::views::UserView;
 use crate::error::ApiResult;
 use crate::service::accounts::{self, ProfileInput};
 use crate::service::devices;
 use crate::service::principal::{Principal, authenticate, bearer_token};
 use crate::state::AppState;
+use crate::views;
 
 /// The caller behind the request's `Authorization: Bearer` header, fully checked.
 pub async fn authenticated(state: &AppState, req: &Request) -> ApiResult<Principal> {
@@ -31,18 +31,18 @@ pub async fn authenticated(state: &AppState, req: &Request) -> ApiResult<Princip
 pub async fn me(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let principal = authenticated(&state, req).await?;
-    respond::data(res, StatusCode::OK, UserView::from(&principal.user));
+    respond::data(res, StatusCode::OK, views::user(&principal.user));
     Ok(())
 }
 
 #[derive(Deserialize, Default, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ProfileBody {
-    #[serde(default, deserialize_with = "body::double_option")]
+    #[serde(default, deserialize_with = "sigil_proto::double_option")]
     first_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "body::double_option")]
+    #[serde(default, deserialize_with = "sigil_proto::double_option")]
     last_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "body::double_option")]
+    #[serde(default, deserialize_with = "sigil_proto::double_option")]
     phone: Option<Option<String>>,
 }
 
@@ -61,12 +61,7 @@ pub async fn update_me(req: &mut Request, depot: &mut Depot, res: &mut Response)
         },
     )
     .await?;
-    respond::data_with_message(
-        res,
-        StatusCode::OK,
-        "Profile updated",
-        UserView::from(&user),
-    );
+    respond::data_with_message(res, StatusCode::OK, "Profile updated", views::user(&user));
     Ok(())
 }
 

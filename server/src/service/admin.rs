@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
@@ -56,13 +56,7 @@ pub struct UserListParams {
     pub sort: Option<String>,
 }
 
-#[derive(Debug, Serialize, salvo::oapi::ToSchema)]
-pub struct Pagination {
-    pub page: u64,
-    pub limit: u64,
-    pub total: u64,
-    pub pages: u64,
-}
+pub use sigil_proto::Pagination;
 
 pub fn parse_list(params: &UserListParams) -> ApiResult<(UserQuery, u64)> {
     let number = |name: &str, value: &Option<String>, default: u64| -> ApiResult<u64> {
@@ -159,11 +153,11 @@ pub async fn get_user(state: &AppState, id: Uuid) -> ApiResult<UserRecord> {
 #[derive(Debug, Default, Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UserUpdate {
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "sigil_proto::double_option")]
     pub first_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "sigil_proto::double_option")]
     pub last_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "sigil_proto::double_option")]
     pub phone: Option<Option<String>>,
     pub status: Option<String>,
     pub roles: Option<Vec<String>>,
@@ -511,21 +505,7 @@ pub async fn audit(
     Ok((events, next.flatten()))
 }
 
-#[derive(Debug, Serialize, salvo::oapi::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Stats {
-    /// Users by status, and `total`.
-    #[salvo(schema(value_type = HashMap<String, u64>))]
-    pub users: HashMap<&'static str, u64>,
-    pub active_sessions: u64,
-    pub logins_last_hour: u64,
-    pub logins_last_day: u64,
-    pub failures_last_hour: u64,
-    pub failures_last_day: u64,
-    pub lockouts_last_day: u64,
-    #[serde(with = "time::serde::rfc3339")]
-    pub generated_at: OffsetDateTime,
-}
+pub use sigil_proto::admin::Stats;
 
 pub async fn stats(state: &AppState) -> ApiResult<Stats> {
     let now = state.clock.now();
@@ -544,9 +524,9 @@ pub async fn stats(state: &AppState) -> ApiResult<Stats> {
         };
         let (_, count) = state.stores.users.list_users(&query).await?;
         total += count;
-        users.insert(status.as_str(), count);
+        users.insert(status.as_str().to_owned(), count);
     }
-    users.insert("total", total);
+    users.insert("total".to_owned(), total);
     let count = |action: &str, since: time::Duration| {
         let filter = AuditFilter {
             action: Some(action.to_owned()),

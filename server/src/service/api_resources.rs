@@ -1,8 +1,7 @@
 //! Registering API resources (RFC 8707) through the admin API and the CLI. Which resources
 //! and scopes an OAuth request may name is decided in `oauth::targets`.
 
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::audit::{Acting, AuditAction};
@@ -22,35 +21,6 @@ pub struct ResourceInput {
     pub scopes: Option<Vec<String>>,
     /// Client ids of the services that serve this resource: they may introspect its tokens.
     pub resource_servers: Option<Vec<String>>,
-}
-
-/// A resource as the admin API shows it.
-#[derive(Debug, Clone, Serialize, salvo::oapi::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ResourceView {
-    pub id: Uuid,
-    pub identifier: String,
-    pub name: String,
-    pub scopes: Vec<String>,
-    pub resource_servers: Vec<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-}
-
-impl From<&ApiResource> for ResourceView {
-    fn from(r: &ApiResource) -> Self {
-        Self {
-            id: r.id,
-            identifier: r.identifier.clone(),
-            name: r.name.clone(),
-            scopes: r.scopes.clone(),
-            resource_servers: r.resource_servers.clone(),
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        }
-    }
 }
 
 fn not_found() -> ApiError {

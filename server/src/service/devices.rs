@@ -1,29 +1,13 @@
 //! The user's own sessions ("devices").
 
-use serde::Serialize;
-use time::OffsetDateTime;
-
 use super::ClientInfo;
 use super::principal::Principal;
 use crate::audit::{self, Audit, AuditAction};
-use crate::device::{self, Device};
+use crate::device;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
-#[derive(Debug, Serialize, salvo::oapi::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SessionView {
-    pub id: String,
-    pub device: Device,
-    pub ip: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub last_activity: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: OffsetDateTime,
-    pub is_current: bool,
-}
+pub use sigil_proto::users::SessionView;
 
 pub async fn list(state: &AppState, principal: &Principal) -> ApiResult<Vec<SessionView>> {
     let sessions = state

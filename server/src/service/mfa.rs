@@ -9,7 +9,6 @@
 use std::sync::{Arc, Mutex};
 
 use rand::Rng;
-use serde::Serialize;
 use totp_rs::{Algorithm, Builder, Secret, Totp};
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -92,16 +91,7 @@ fn is_totp_shape(code: &str) -> bool {
     code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// What enrolment hands out, once.
-#[derive(Debug, Serialize, salvo::oapi::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Enrolment {
-    pub secret: String,
-    pub otpauth_uri: String,
-    /// `data:image/png;base64,...`
-    pub qr_code: String,
-    pub backup_codes: Vec<String>,
-}
+pub use sigil_proto::mfa::Enrolment;
 
 /// Starts enrolment: a fresh secret and backup codes, pending until [`verify`]. Needs a
 /// recent sign-in or the password.

@@ -57,21 +57,9 @@ pub enum RefreshOutcome {
 }
 
 /// Where a signing key is in its life, derived from the key ring and the time (see
-/// `keyring`): every replica computes the same state without coordination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, salvo::oapi::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyState {
-    /// Published, not signing yet.
-    Next,
-    /// The one key that signs.
-    Active,
-    /// Replaced; published until every token it signed has expired.
-    Retiring,
-    /// No longer published.
-    Retired,
-    /// Removed at once (compromised).
-    Revoked,
-}
+/// `keyring`): every replica computes the same state without coordination. The admin API
+/// shows it as is, so it is the wire type.
+pub use sigil_proto::admin::KeyState;
 
 /// A signing key as stored: the PKCS#8 PEM sealed with AES-256-GCM under the encryption key,
 /// and the times that decide its state.

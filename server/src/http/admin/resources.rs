@@ -10,7 +10,10 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::body;
 use crate::http::context::app_state;
 use crate::http::respond;
-use crate::service::api_resources::{self, ResourceInput, ResourceView};
+use sigil_proto::admin::ResourceView;
+
+use crate::service::api_resources::{self, ResourceInput};
+use crate::views;
 
 fn resource_id(req: &Request) -> ApiResult<uuid::Uuid> {
     req.param::<String>("id")
@@ -32,7 +35,7 @@ pub async fn list_resources(
         .list_resources()
         .await?
         .iter()
-        .map(ResourceView::from)
+        .map(views::resource)
         .collect();
     respond::data(res, StatusCode::OK, list);
     Ok(())
@@ -49,7 +52,7 @@ pub async fn create_resource(
     let input: ResourceInput = body::json(req).await?;
     let by = acting(&state, req, depot, &principal);
     let resource = api_resources::create(&state, input, &by).await?;
-    respond::data(res, StatusCode::CREATED, ResourceView::from(&resource));
+    respond::data(res, StatusCode::CREATED, views::resource(&resource));
     Ok(())
 }
 
@@ -62,7 +65,7 @@ pub async fn get_resource(
     let state = app_state(depot)?;
     admin(&state, req, Permission::AdminClientsManage).await?;
     let resource = api_resources::get(&state, resource_id(req)?).await?;
-    respond::data(res, StatusCode::OK, ResourceView::from(&resource));
+    respond::data(res, StatusCode::OK, views::resource(&resource));
     Ok(())
 }
 
@@ -78,7 +81,7 @@ pub async fn update_resource(
     let input: ResourceInput = body::json(req).await?;
     let by = acting(&state, req, depot, &principal);
     let resource = api_resources::update(&state, id, input, &by).await?;
-    respond::data(res, StatusCode::OK, ResourceView::from(&resource));
+    respond::data(res, StatusCode::OK, views::resource(&resource));
     Ok(())
 }
 

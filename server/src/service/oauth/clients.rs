@@ -1,6 +1,6 @@
 //! OAuth client registration (admin API and CLI) and client authentication.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::OAuthError;
@@ -26,47 +26,6 @@ pub struct ClientInput {
     pub scopes: Option<Vec<String>>,
     #[serde(default)]
     pub first_party: bool,
-}
-
-/// A client as the admin API shows it (never the secret digest).
-#[derive(Debug, Serialize, salvo::oapi::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ClientView {
-    pub client_id: String,
-    pub name: String,
-    #[serde(rename = "type")]
-    pub client_type: ClientType,
-    pub redirect_uris: Vec<String>,
-    pub post_logout_redirect_uris: Vec<String>,
-    #[salvo(schema(value_type = Vec<String>))]
-    pub grant_types: Vec<&'static str>,
-    pub scopes: Vec<String>,
-    pub first_party: bool,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-    /// Only in the answer that created or rotated it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_secret: Option<String>,
-}
-
-impl ClientView {
-    pub fn new(client: &ClientRecord, secret: Option<String>) -> Self {
-        Self {
-            client_id: client.client_id.clone(),
-            name: client.name.clone(),
-            client_type: client.client_type,
-            redirect_uris: client.redirect_uris.clone(),
-            post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
-            grant_types: client.grant_types.iter().map(|g| g.as_str()).collect(),
-            scopes: client.scopes.clone(),
-            first_party: client.first_party,
-            created_at: client.created_at,
-            updated_at: client.updated_at,
-            client_secret: secret,
-        }
-    }
 }
 
 /// Checks an input into the parts of a record (everything but ids, secret and times).

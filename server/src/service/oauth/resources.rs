@@ -1,6 +1,6 @@
 //! Userinfo, token introspection (RFC 7662) and revocation (RFC 7009).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::OAuthError;
 use crate::clock::unix;
@@ -14,7 +14,10 @@ use crate::tokens::user_claims;
 
 /// `/oauth2/userinfo`: any live access token of this issuer that speaks for a user and has
 /// the `openid` scope; answers the claims its scope releases.
-pub async fn userinfo(state: &AppState, token: &str) -> Result<Map<String, Value>, OAuthError> {
+pub async fn userinfo(
+    state: &AppState,
+    token: &str,
+) -> Result<sigil_proto::UserClaims, OAuthError> {
     let principal = match authenticate_any(state, token).await {
         Ok(Bearer::User(principal)) => principal,
         Ok(Bearer::Client(_)) => {
