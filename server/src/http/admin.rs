@@ -8,27 +8,19 @@ pub use resources::{
     create_resource, delete_resource, get_resource, list_resources, update_resource,
 };
 
-use super::body;
 use super::context::{app_state, client_info};
 use super::respond;
-use super::users::authenticated;
+use super::{body, guard};
 use crate::views;
 use sigil_proto::ListEnvelope;
 use sigil_proto::admin::AuditPage;
 use sigil_proto::users::{AdminSessionView, RevokedView};
 
 use crate::audit::Acting;
-use crate::domain::Permission;
 use crate::error::ApiResult;
 use crate::service::oauth::clients::{self, ClientInput};
 use crate::service::principal::Principal;
 use crate::state::AppState;
-
-async fn admin(state: &AppState, req: &Request, permission: Permission) -> ApiResult<Principal> {
-    let principal = authenticated(state, req).await?;
-    principal.require(permission)?;
-    Ok(principal)
-}
 
 /// The calling admin, for services that audit what they do.
 fn acting(state: &AppState, req: &Request, depot: &Depot, principal: &Principal) -> Acting {
@@ -36,13 +28,9 @@ fn acting(state: &AppState, req: &Request, depot: &Depot, principal: &Principal)
 }
 
 #[endpoint(responses((status_code = 200, description = "Every client, in the success envelope", body = respond::ClientListEnvelope)), tags("admin"), security(("bearer" = [])))]
-pub async fn list_clients(
-    req: &mut Request,
-    depot: &mut Depot,
-    res: &mut Response,
-) -> ApiResult<()> {
+pub async fn list_clients(depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
-    admin(&state, req, Permission::AdminClientsManage).await?;
+    guard::authorized(depot)?;
     let list: Vec<sigil_proto::admin::ClientView> = state
         .stores
         .clients
@@ -62,9 +50,9 @@ pub async fn create_client(
     res: &mut Response,
 ) -> ApiResult<()> {
     let state = app_state(depot)?;
-    let principal = admin(&state, req, Permission::AdminClientsManage).await?;
+    let principal = guard::authorized(depot)?;
     let input: ClientInput = body::json(req).await?;
-    let by = acting(&state, req, depot, &principal);
+    let by = acting(&state, req, depot, principal);
     let (client, secret) = clients::create(&state, input, &by).await?;
     res.headers_mut().insert(
         "cache-control",
@@ -86,7 +74,7 @@ fn client_id(req: &Request) -> String {
 #[endpoint(responses((status_code = 200, description = "The client, in the success envelope", body = respond::ClientEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn get_client(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
-    admin(&state, req, Permission::AdminClientsManage).await?;
+    guard::authorized(depot)?;
     let client = clients::get(&state, &client_id(req)).await?;
     respond::data(res, StatusCode::OK, views::client(&client, None));
     Ok(())
@@ -99,9 +87,9 @@ pub async fn update_client(
     res: &mut Response,
 ) -> ApiResult<()> {
     let state = app_state(depot)?;
-    let principal = admin(&state, req, Permission::AdminClientsManage).await?;
+    let principal = guard::authorized(depot)?;
     let input: ClientInput = body::json(req).await?;
-    let by = acting(&state, req, depot, &principal);
+    let by = acting(&state, req, depot, principal);
     let client = clients::update(&state, &client_id(req), input, &by).await?;
     respond::data(res, StatusCode::OK, views::client(&client, None));
     Ok(())
@@ -114,9 +102,9 @@ pub async fn delete_client(
     res: &mut Response,
 ) -> ApiResult<()> {
     let state = app_state(depot)?;
-    let principal = admin(&state, req, Permission::AdminClientsManage).await?;
+    let principal = guard::authorized(depot)?;
     let id = client_id(req);
-    clients::delete(&state, &id, &acting(&state, req, depot, &principal)).await?;
+    clients::delete(&state, &id, &acting(&state, req, depot, principal)).await?;
     respond::message(res, "Client deleted");
     Ok(())
 }
@@ -128,8 +116,8 @@ pub async fn rotate_client_secret(
     res: &mut Response,
 ) -> ApiResult<()> {
     let state = app_state(depot)?;
-    let principal = admin(&state, req, Permission::AdminClientsManage).await?;
-    let by = acting(&state, req, depot, &principal);
+    let principal = guard::authorized(depot)?;
+    let by = acting(&state, req, depot, principal);
     let (client, secret) = clients::rotate_secret(&state, &client_id(req), &by).await?;
     res.headers_mut().insert(
         "cache-control",
@@ -145,9 +133,9 @@ pub async fn rotate_client_secret(
 }
 
 #[endpoint(responses((status_code = 200, description = "The key ring, newest first", body = respond::KeyListEnvelope)), tags("admin"), security(("bearer" = [])))]
-pub async fn list_keys(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
+pub async fn list_keys(depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
-    admin(&state, req, Permission::AdminKeysManage).await?;
+    guard::authorized(depot)?;
     let keys = state
         .keyring
         .list(state.clock.now())
@@ -173,9 +161,9 @@ pub async fn rotate_keys(
     res: &mut Response,
 ) -> ApiResult<()> {
     let state = app_state(depot)?;
-    let principal = admin(&state, req, Permission::AdminKeysManage).await?;
+    let principal = guard::authorized(depot)?;
     let b: RotateBody = body::optional_json(req).await?;
-    let by = acting(&state, req, depot, &principal);
+    let by = acting(&state, req, depot, principal);
     let keys = users_admin::rotate_keys(&state, b.revoke_current, &by).await?;
     respond::data_with_message(res, StatusCode::OK, "Key ring rotated", keys);
     Ok(())
@@ -218,7 +206,7 @@ use crate::service::admin as users_admin;
 #[endpoint(responses((status_code = 200, description = "A page of users", body = respond::AdminUserListEnvelope)), tags("admin"), security(("bearer" = [])))]
 pub async fn list_users(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
-    admin(&state, req, Permission::AdminUsersRead).await?;
+    guard::authorized(depot)?;
     let params: users_admin::UserListParams = req.parse_queries().unwrap_or_default();
     let (users, pagination) = users_admin::list_users(&state, &params).await?;
     res.status_code(StatusCode::OK);
@@ -237,9 +225,9 @@ pub async fn create_user(
     res: &mut Response,
 ) -> ApiResult<()> {
     let state = app_state(depot)?;
-    let principal = admin(&state, req, Permission::AdminUsersWrite).await?;
+    let principal = guard::authorized(depot)?;
     let input: users_admin::NewUserInput = body::json(req).await?;
-    let by = acting(&state, req, depot, &principal);
+    let by = acting(&state, req, depot, principal);
     let user = users_admin::create(&state, input, &by).await?;
     respond::data_with_message(
         res,
@@ -253,7 +241,7 @@ pub async fn create_user(
 #[endpoint(responses((status_code = 200, description = "The user, in the success envelope", body = respond::AdminUserEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
 pub async fn get_user(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
-    admin(&state, req, Permission::AdminUsersRead).await?;
+    guard::authorized(depot)?;
     let user = users_admin::get_user(&state, user_id(req)?).await?;
     respond::data(res, StatusCode::OK, views::admin_user(&user));
     Ok(())
@@ -266,11 +254,11 @@ pub async fn update_user(
     res: &mut Response,
 ) -> ApiResult<()> {
     let state = app_state(depot)?;
-    let principal = admin(&state, req, Permission::AdminUsersWrite).await?;
+    let principal = guard::authorized(depot)?;
     let id = user_id(req)?;
     let input: users_admin::UserUpdate = body::json(req).await?;
-    let by = acting(&state, req, depot, &principal);
-    let user = users_admin::change_user(&state, &principal, id, input, &by).await?;
+    let by = acting(&state, req, depot, principal);
+    let user = users_admin::change_user(&state, principal, id, input, &by).await?;
     respond::data(res, StatusCode::OK, views::admin_user(&user));
     Ok(())
 }
@@ -282,9 +270,9 @@ pub async fn delete_user(
     res: &mut Response,
 ) -> ApiResult<()> {
     let state = app_state(depot)?;
-    let principal = admin(&state, req, Permission::AdminUsersWrite).await?;
+    let principal = guard::authorized(depot)?;
     let id = user_id(req)?;
-    users_admin::delete_user(&state, id, &acting(&state, req, depot, &principal)).await?;
+    users_admin::delete_user(&state, id, &acting(&state, req, depot, principal)).await?;
     respond::message(res, "User deleted; their sessions were revoked");
     Ok(())
 }
@@ -296,9 +284,9 @@ pub async fn unlock_user(
     res: &mut Response,
 ) -> ApiResult<()> {
     let state = app_state(depot)?;
-    let principal = admin(&state, req, Permission::AdminUsersWrite).await?;
+    let principal = guard::authorized(depot)?;
     let id = user_id(req)?;
-    let user = users_admin::unlock(&state, id, &acting(&state, req, depot, &principal)).await?;
+    let user = users_admin::unlock(&state, id, &acting(&state, req, depot, principal)).await?;
     respond::data(res, StatusCode::OK, views::admin_user(&user));
     Ok(())
 }
@@ -310,9 +298,9 @@ pub async fn reset_user_mfa(
     res: &mut Response,
 ) -> ApiResult<()> {
     let state = app_state(depot)?;
-    let principal = admin(&state, req, Permission::AdminUsersWrite).await?;
+    let principal = guard::authorized(depot)?;
     let id = user_id(req)?;
-    let by = acting(&state, req, depot, &principal);
+    let by = acting(&state, req, depot, principal);
     let user = users_admin::reset_mfa(&state, id, &by).await?;
     respond::data(res, StatusCode::OK, views::admin_user(&user));
     Ok(())
@@ -325,7 +313,7 @@ pub async fn user_sessions(
     res: &mut Response,
 ) -> ApiResult<()> {
     let state = app_state(depot)?;
-    admin(&state, req, Permission::AdminUsersRead).await?;
+    guard::authorized(depot)?;
     let sessions = users_admin::sessions(&state, user_id(req)?).await?;
     let view: Vec<AdminSessionView> = sessions
         .iter()
@@ -350,9 +338,9 @@ pub async fn revoke_user_sessions(
     res: &mut Response,
 ) -> ApiResult<()> {
     let state = app_state(depot)?;
-    let principal = admin(&state, req, Permission::AdminSessionsManage).await?;
+    let principal = guard::authorized(depot)?;
     let id = user_id(req)?;
-    let by = acting(&state, req, depot, &principal);
+    let by = acting(&state, req, depot, principal);
     let revoked = users_admin::revoke_sessions(&state, id, &by).await?;
     respond::data_with_message(
         res,
@@ -372,7 +360,7 @@ pub async fn audit_events(
     res: &mut Response,
 ) -> ApiResult<()> {
     let state = app_state(depot)?;
-    admin(&state, req, Permission::AdminAuditRead).await?;
+    guard::authorized(depot)?;
     let params: users_admin::AuditParams = req.parse_queries().unwrap_or_default();
     let (events, next_cursor) = users_admin::audit(&state, &params).await?;
     respond::data(
@@ -387,9 +375,9 @@ pub async fn audit_events(
 }
 
 #[endpoint(responses((status_code = 200, description = "Counts for the dashboard", body = respond::StatsEnvelope)), tags("admin"), security(("bearer" = [])))]
-pub async fn stats(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
+pub async fn stats(depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
-    admin(&state, req, Permission::AdminUsersRead).await?;
+    guard::authorized(depot)?;
     let numbers = users_admin::stats(&state).await?;
     respond::data(res, StatusCode::OK, numbers);
     Ok(())

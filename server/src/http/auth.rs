@@ -6,10 +6,9 @@ use salvo::prelude::*;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::body;
 use super::context::{app_state, client_info};
 use super::respond;
-use super::users::authenticated;
+use super::{body, guard};
 use crate::error::ApiResult;
 use crate::service::accounts::{self, Registration};
 use crate::service::login::{self as sign_in, LoginInput};
@@ -190,7 +189,7 @@ pub async fn change_password(
     res: &mut Response,
 ) -> ApiResult<()> {
     let state = app_state(depot)?;
-    let principal = authenticated(&state, req).await?;
+    let principal = guard::principal(depot)?;
     let b: ChangePasswordBody = body::json(req).await?;
     accounts::change_password(
         &state,

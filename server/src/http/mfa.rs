@@ -5,10 +5,9 @@ use salvo::prelude::*;
 use serde::Deserialize;
 
 use super::auth::answer_with_tokens;
-use super::body;
 use super::context::{app_state, client_info};
 use super::respond;
-use super::users::authenticated;
+use super::{body, guard};
 use crate::error::ApiResult;
 use crate::service::mfa;
 use zeroize::Zeroizing;
@@ -29,7 +28,7 @@ struct SetupBody {
 #[endpoint(responses((status_code = 200, description = "The secret, QR code and backup codes, shown once", body = respond::EnrolmentEnvelope)), tags("mfa"), request_body = SetupBody, security(("bearer" = [])))]
 pub async fn setup(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
-    let principal = authenticated(&state, req).await?;
+    let principal = guard::principal(depot)?;
     let b: SetupBody = body::optional_json(req).await?;
     if b.kind.as_deref().is_some_and(|k| k != "totp") {
         return Err(crate::error::ApiError::validation(vec![
@@ -37,7 +36,7 @@ pub async fn setup(req: &mut Request, depot: &mut Depot, res: &mut Response) -> 
         ]));
     }
     let client = client_info(req, depot, &state);
-    let enrolment = mfa::setup(&state, &principal, b.password.map(Zeroizing::new), &client).await?;
+    let enrolment = mfa::setup(&state, principal, b.password.map(Zeroizing::new), &client).await?;
     res.headers_mut().insert(
         "cache-control",
         salvo::http::HeaderValue::from_static("no-store"),
@@ -62,11 +61,11 @@ struct CodeBody {
 #[endpoint(responses((status_code = 200, description = "Done", body = respond::MessageEnvelope)), tags("mfa"), request_body = CodeBody, security(("bearer" = [])))]
 pub async fn verify(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
-    let principal = authenticated(&state, req).await?;
+    let principal = guard::principal(depot)?;
     let b: CodeBody = body::json(req).await?;
     let client = client_info(req, depot, &state);
     let password = b.password.map(Zeroizing::new);
-    mfa::verify(&state, &principal, b.code, password, &client).await?;
+    mfa::verify(&state, principal, b.code, password, &client).await?;
     respond::message(res, "MFA is now enabled");
     Ok(())
 }
@@ -103,11 +102,11 @@ struct DisableBody {
 #[endpoint(responses((status_code = 200, description = "Done", body = respond::MessageEnvelope)), tags("mfa"), request_body = DisableBody, security(("bearer" = [])))]
 pub async fn disable(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
-    let principal = authenticated(&state, req).await?;
+    let principal = guard::principal(depot)?;
     let b: DisableBody = body::json(req).await?;
     mfa::disable(
         &state,
-        &principal,
+        principal,
         b.password,
         b.code,
         &client_info(req, depot, &state),
@@ -124,11 +123,11 @@ pub async fn backup_codes(
     res: &mut Response,
 ) -> ApiResult<()> {
     let state = app_state(depot)?;
-    let principal = authenticated(&state, req).await?;
+    let principal = guard::principal(depot)?;
     let b: CodeBody = body::json(req).await?;
     let client = client_info(req, depot, &state);
     let password = b.password.map(Zeroizing::new);
-    let codes = mfa::regenerate_backup_codes(&state, &principal, b.code, password, &client).await?;
+    let codes = mfa::regenerate_backup_codes(&state, principal, b.code, password, &client).await?;
     res.headers_mut().insert(
         "cache-control",
         salvo::http::HeaderValue::from_static("no-store"),

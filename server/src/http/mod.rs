@@ -6,6 +6,7 @@ mod auth;
 mod body;
 mod context;
 mod csrf;
+mod guard;
 mod health;
 mod hosted;
 mod mfa;
@@ -24,6 +25,9 @@ use salvo::oapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use salvo::oapi::swagger_ui::SwaggerUi;
 use salvo::prelude::*;
 
+use guard::{Authenticate, require};
+
+use crate::domain::Permission;
 use crate::service::rate_limit::Bucket;
 use crate::state::AppState;
 
@@ -58,7 +62,11 @@ pub fn service(state: AppState) -> Service {
                         )
                         .push(Router::with_path("refresh").post(auth::refresh))
                         .push(Router::with_path("logout").post(auth::logout))
-                        .push(Router::with_path("change-password").put(auth::change_password))
+                        .push(
+                            Router::with_path("change-password")
+                                .hoop(Authenticate)
+                                .put(auth::change_password),
+                        )
                         .push(Router::with_path("verify-email").post(auth::verify_email))
                         .push(
                             Router::with_path("resend-verification")
@@ -77,73 +85,24 @@ pub fn service(state: AppState) -> Service {
                         )
                         .push(
                             Router::with_path("mfa")
-                                .push(Router::with_path("setup").post(mfa::setup))
-                                .push(Router::with_path("verify").post(mfa::verify))
                                 .push(Router::with_path("challenge").post(mfa::challenge))
-                                .push(Router::with_path("disable").post(mfa::disable))
-                                .push(Router::with_path("backup-codes").post(mfa::backup_codes)),
-                        ),
-                )
-                .push(
-                    Router::with_path("admin")
-                        .hoop(admin::allowlist)
-                        .push(
-                            Router::with_path("users")
-                                .get(admin::list_users)
-                                .post(admin::create_user)
                                 .push(
-                                    Router::with_path("{id}")
-                                        .get(admin::get_user)
-                                        .put(admin::update_user)
-                                        .delete(admin::delete_user)
-                                        .push(Router::with_path("unlock").post(admin::unlock_user))
+                                    Router::new()
+                                        .hoop(Authenticate)
+                                        .push(Router::with_path("setup").post(mfa::setup))
+                                        .push(Router::with_path("verify").post(mfa::verify))
+                                        .push(Router::with_path("disable").post(mfa::disable))
                                         .push(
-                                            Router::with_path("reset-mfa")
-                                                .post(admin::reset_user_mfa),
-                                        )
-                                        .push(
-                                            Router::with_path("sessions")
-                                                .get(admin::user_sessions)
-                                                .delete(admin::revoke_user_sessions),
+                                            Router::with_path("backup-codes")
+                                                .post(mfa::backup_codes),
                                         ),
-                                ),
-                        )
-                        .push(Router::with_path("audit").get(admin::audit_events))
-                        .push(Router::with_path("stats").get(admin::stats))
-                        .push(
-                            Router::with_path("keys")
-                                .get(admin::list_keys)
-                                .push(Router::with_path("rotate").post(admin::rotate_keys)),
-                        )
-                        .push(
-                            Router::with_path("clients")
-                                .get(admin::list_clients)
-                                .post(admin::create_client)
-                                .push(
-                                    Router::with_path("{id}")
-                                        .get(admin::get_client)
-                                        .put(admin::update_client)
-                                        .delete(admin::delete_client)
-                                        .push(
-                                            Router::with_path("rotate-secret")
-                                                .post(admin::rotate_client_secret),
-                                        ),
-                                ),
-                        )
-                        .push(
-                            Router::with_path("resources")
-                                .get(admin::list_resources)
-                                .post(admin::create_resource)
-                                .push(
-                                    Router::with_path("{id}")
-                                        .get(admin::get_resource)
-                                        .put(admin::update_resource)
-                                        .delete(admin::delete_resource),
                                 ),
                         ),
                 )
+                .push(admin_routes())
                 .push(
                     Router::with_path("users/me")
+                        .hoop(Authenticate)
                         .get(users::me)
                         .put(users::update_me)
                         .delete(users::delete_me)
@@ -237,6 +196,80 @@ pub fn service(state: AppState) -> Service {
         service = service.hoop(cors);
     }
     service.catcher(Catcher::default().hoop(respond::envelope_for_bare_errors))
+}
+
+/// `/v1/admin`: the IP allowlist, then the caller, then the permission each route names.
+fn admin_routes() -> Router {
+    use Permission::*;
+    let with = |permission| Router::new().hoop(require(permission));
+    Router::with_path("admin")
+        .hoop(admin::allowlist)
+        .hoop(Authenticate)
+        .push(
+            Router::with_path("users")
+                .push(with(AdminUsersRead).get(admin::list_users))
+                .push(with(AdminUsersWrite).post(admin::create_user))
+                .push(
+                    Router::with_path("{id}")
+                        .push(with(AdminUsersRead).get(admin::get_user))
+                        .push(
+                            with(AdminUsersWrite)
+                                .put(admin::update_user)
+                                .delete(admin::delete_user),
+                        )
+                        .push(
+                            with(AdminUsersWrite)
+                                .push(Router::with_path("unlock").post(admin::unlock_user))
+                                .push(Router::with_path("reset-mfa").post(admin::reset_user_mfa)),
+                        )
+                        .push(
+                            Router::with_path("sessions")
+                                .push(with(AdminUsersRead).get(admin::user_sessions))
+                                .push(
+                                    with(AdminSessionsManage).delete(admin::revoke_user_sessions),
+                                ),
+                        ),
+                ),
+        )
+        .push(Router::with_path("audit").push(with(AdminAuditRead).get(admin::audit_events)))
+        .push(Router::with_path("stats").push(with(AdminUsersRead).get(admin::stats)))
+        .push(
+            with(AdminKeysManage).push(
+                Router::with_path("keys")
+                    .get(admin::list_keys)
+                    .push(Router::with_path("rotate").post(admin::rotate_keys)),
+            ),
+        )
+        .push(
+            with(AdminClientsManage)
+                .push(
+                    Router::with_path("clients")
+                        .get(admin::list_clients)
+                        .post(admin::create_client)
+                        .push(
+                            Router::with_path("{id}")
+                                .get(admin::get_client)
+                                .put(admin::update_client)
+                                .delete(admin::delete_client)
+                                .push(
+                                    Router::with_path("rotate-secret")
+                                        .post(admin::rotate_client_secret),
+                                ),
+                        ),
+                )
+                // API resources are managed with clients: both decide who gets which tokens.
+                .push(
+                    Router::with_path("resources")
+                        .get(admin::list_resources)
+                        .post(admin::create_resource)
+                        .push(
+                            Router::with_path("{id}")
+                                .get(admin::get_resource)
+                                .put(admin::update_resource)
+                                .delete(admin::delete_resource),
+                        ),
+                ),
+        )
 }
 
 fn metrics_route() -> Router {

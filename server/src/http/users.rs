@@ -4,33 +4,17 @@ use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde::Deserialize;
 
-use super::body;
 use super::context::{app_state, client_info};
 use super::respond;
+use super::{body, guard};
 use crate::error::ApiResult;
 use crate::service::accounts::{self, ProfileInput};
 use crate::service::devices;
-use crate::service::principal::{Principal, authenticate, bearer_token};
-use crate::state::AppState;
 use crate::views;
 
-/// The caller behind the request's `Authorization: Bearer` header, fully checked.
-pub async fn authenticated(state: &AppState, req: &Request) -> ApiResult<Principal> {
-    let header = req.headers().get("authorization").map(|v| v.to_str());
-    let header = match header {
-        None => None,
-        // A header that is not visible ASCII is no valid bearer header.
-        Some(Err(_)) => Some(""),
-        Some(Ok(value)) => Some(value),
-    };
-    let token = bearer_token(header)?;
-    authenticate(state, token).await
-}
-
 #[endpoint(responses((status_code = 200, description = "The user, in the success envelope", body = respond::UserEnvelope)), tags("users"), security(("bearer" = [])))]
-pub async fn me(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
-    let state = app_state(depot)?;
-    let principal = authenticated(&state, req).await?;
+pub async fn me(depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
+    let principal = guard::principal(depot)?;
     respond::data(res, StatusCode::OK, views::user(&principal.user));
     Ok(())
 }
@@ -49,7 +33,7 @@ struct ProfileBody {
 #[endpoint(responses((status_code = 200, description = "The user, in the success envelope", body = respond::UserEnvelope)), tags("users"), request_body = ProfileBody, security(("bearer" = [])))]
 pub async fn update_me(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
-    let principal = authenticated(&state, req).await?;
+    let principal = guard::principal(depot)?;
     let b: ProfileBody = body::json(req).await?;
     let user = accounts::update_profile(
         &state,
@@ -66,10 +50,10 @@ pub async fn update_me(req: &mut Request, depot: &mut Depot, res: &mut Response)
 }
 
 #[endpoint(responses((status_code = 200, description = "The signed-in user's sessions, in the success envelope", body = respond::SessionListEnvelope)), tags("users"), security(("bearer" = [])))]
-pub async fn sessions(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
+pub async fn sessions(depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
-    let principal = authenticated(&state, req).await?;
-    let list = devices::list(&state, &principal).await?;
+    let principal = guard::principal(depot)?;
+    let list = devices::list(&state, principal).await?;
     respond::data(res, StatusCode::OK, list);
     Ok(())
 }
@@ -81,9 +65,9 @@ pub async fn revoke_session(
     res: &mut Response,
 ) -> ApiResult<()> {
     let state = app_state(depot)?;
-    let principal = authenticated(&state, req).await?;
+    let principal = guard::principal(depot)?;
     let id: String = req.param("id").unwrap_or_default();
-    devices::revoke(&state, &principal, &id, &client_info(req, depot, &state)).await?;
+    devices::revoke(&state, principal, &id, &client_info(req, depot, &state)).await?;
     respond::message(res, "Session revoked");
     Ok(())
 }
@@ -97,7 +81,7 @@ struct DeleteBody {
 #[endpoint(responses((status_code = 200, description = "Done", body = respond::MessageEnvelope)), tags("users"), request_body = DeleteBody, security(("bearer" = [])))]
 pub async fn delete_me(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
-    let principal = authenticated(&state, req).await?;
+    let principal = guard::principal(depot)?;
     let b: DeleteBody = body::optional_json(req).await?;
     accounts::delete_account(
         &state,

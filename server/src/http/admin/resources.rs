@@ -4,11 +4,11 @@
 use salvo::http::StatusCode;
 use salvo::prelude::*;
 
-use super::{acting, admin};
-use crate::domain::Permission;
+use super::acting;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::body;
 use crate::http::context::app_state;
+use crate::http::guard;
 use crate::http::respond;
 use sigil_proto::admin::ResourceView;
 
@@ -22,13 +22,9 @@ fn resource_id(req: &Request) -> ApiResult<uuid::Uuid> {
 }
 
 #[endpoint(responses((status_code = 200, description = "Every API resource, in the success envelope", body = respond::ResourceListEnvelope)), tags("admin"), security(("bearer" = [])))]
-pub async fn list_resources(
-    req: &mut Request,
-    depot: &mut Depot,
-    res: &mut Response,
-) -> ApiResult<()> {
+pub async fn list_resources(depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
-    admin(&state, req, Permission::AdminClientsManage).await?;
+    guard::authorized(depot)?;
     let list: Vec<ResourceView> = state
         .stores
         .resources
@@ -48,9 +44,9 @@ pub async fn create_resource(
     res: &mut Response,
 ) -> ApiResult<()> {
     let state = app_state(depot)?;
-    let principal = admin(&state, req, Permission::AdminClientsManage).await?;
+    let principal = guard::authorized(depot)?;
     let input: ResourceInput = body::json(req).await?;
-    let by = acting(&state, req, depot, &principal);
+    let by = acting(&state, req, depot, principal);
     let resource = api_resources::create(&state, input, &by).await?;
     respond::data(res, StatusCode::CREATED, views::resource(&resource));
     Ok(())
@@ -63,7 +59,7 @@ pub async fn get_resource(
     res: &mut Response,
 ) -> ApiResult<()> {
     let state = app_state(depot)?;
-    admin(&state, req, Permission::AdminClientsManage).await?;
+    guard::authorized(depot)?;
     let resource = api_resources::get(&state, resource_id(req)?).await?;
     respond::data(res, StatusCode::OK, views::resource(&resource));
     Ok(())
@@ -76,10 +72,10 @@ pub async fn update_resource(
     res: &mut Response,
 ) -> ApiResult<()> {
     let state = app_state(depot)?;
-    let principal = admin(&state, req, Permission::AdminClientsManage).await?;
+    let principal = guard::authorized(depot)?;
     let id = resource_id(req)?;
     let input: ResourceInput = body::json(req).await?;
-    let by = acting(&state, req, depot, &principal);
+    let by = acting(&state, req, depot, principal);
     let resource = api_resources::update(&state, id, input, &by).await?;
     respond::data(res, StatusCode::OK, views::resource(&resource));
     Ok(())
@@ -92,9 +88,9 @@ pub async fn delete_resource(
     res: &mut Response,
 ) -> ApiResult<()> {
     let state = app_state(depot)?;
-    let principal = admin(&state, req, Permission::AdminClientsManage).await?;
+    let principal = guard::authorized(depot)?;
     let id = resource_id(req)?;
-    api_resources::delete(&state, id, &acting(&state, req, depot, &principal)).await?;
+    api_resources::delete(&state, id, &acting(&state, req, depot, principal)).await?;
     respond::message(res, "API resource deleted");
     Ok(())
 }
