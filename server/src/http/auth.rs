@@ -1,25 +1,20 @@
 //! `/v1/auth/*`: registration, login, refresh, logout, password change.
 
 use salvo::http::StatusCode;
-use salvo::http::cookie::{Cookie, SameSite};
 use salvo::prelude::*;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::context::{app_state, client_info};
 use super::respond;
-use super::{body, guard};
+use super::{body, cookies, guard};
 use crate::error::ApiResult;
 use crate::service::accounts::{self, Registration};
 use crate::service::login::{self as sign_in, LoginInput};
 use crate::service::principal::{Principal, authenticate, bearer_token};
-use crate::service::sessions::{self, IssuedTokens};
+use crate::service::sessions;
 use crate::service::{recovery, verification};
-use crate::state::AppState;
 use crate::views;
-
-pub const REFRESH_COOKIE: &str = "sigil_refresh";
-const REFRESH_COOKIE_PATH: &str = "/v1/auth";
 
 #[derive(Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -69,31 +64,6 @@ struct LoginBody {
     remember_me: bool,
 }
 
-fn refresh_cookie(state: &AppState, value: String, max_age_secs: i64) -> Cookie<'static> {
-    Cookie::build((REFRESH_COOKIE, value))
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(state.config.issuer_is_https)
-        .path(REFRESH_COOKIE_PATH)
-        .max_age(salvo::http::cookie::time::Duration::seconds(max_age_secs))
-        .build()
-}
-
-pub fn answer_with_tokens(
-    state: &AppState,
-    res: &mut Response,
-    issued: &IssuedTokens,
-    message: &'static str,
-) {
-    let max_age = (issued.session.expires_at - state.clock.now()).whole_seconds();
-    res.add_cookie(refresh_cookie(state, issued.refresh_token.clone(), max_age));
-    res.headers_mut().insert(
-        "cache-control",
-        salvo::http::HeaderValue::from_static("no-store"),
-    );
-    respond::data_with_message(res, StatusCode::OK, message, views::tokens(issued));
-}
-
 #[endpoint(responses((status_code = 200, description = "Tokens and the user, in the success envelope", body = respond::TokensEnvelope)), tags("auth"), request_body = LoginBody)]
 pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
@@ -109,7 +79,7 @@ pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) -> 
         client_info(req, depot, &state),
     )
     .await?;
-    answer_with_tokens(&state, res, &issued, "Login successful");
+    respond::tokens(&state, res, &issued, "Login successful");
     Ok(())
 }
 
@@ -119,17 +89,11 @@ struct RefreshBody {
     refresh_token: Option<String>,
 }
 
-fn refresh_from_cookie(req: &Request) -> Option<String> {
-    req.cookie(REFRESH_COOKIE)
-        .map(|c| c.value().to_owned())
-        .filter(|v| !v.is_empty())
-}
-
 #[endpoint(responses((status_code = 200, description = "Tokens and the user, in the success envelope", body = respond::TokensEnvelope)), tags("auth"), request_body = RefreshBody)]
 pub async fn refresh(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let b: RefreshBody = body::optional_json(req).await?;
-    let Some(token) = b.refresh_token.or_else(|| refresh_from_cookie(req)) else {
+    let Some(token) = b.refresh_token.or_else(|| cookies::refresh(req)) else {
         return Err(crate::error::ApiError::validation(vec![
             crate::error::FieldError::new(
                 "refreshToken",
@@ -138,7 +102,7 @@ pub async fn refresh(req: &mut Request, depot: &mut Depot, res: &mut Response) -
         ]));
     };
     let issued = sessions::refresh(&state, &token, &client_info(req, depot, &state)).await?;
-    answer_with_tokens(&state, res, &issued, "Token refreshed");
+    respond::tokens(&state, res, &issued, "Token refreshed");
     Ok(())
 }
 
@@ -161,7 +125,7 @@ pub async fn logout(req: &mut Request, depot: &mut Depot, res: &mut Response) ->
             Some(authenticate(&state, token).await?)
         }
     };
-    let refresh_token = b.refresh_token.or_else(|| refresh_from_cookie(req));
+    let refresh_token = b.refresh_token.or_else(|| cookies::refresh(req));
     sessions::logout(
         &state,
         &client_info(req, depot, &state),
@@ -170,7 +134,7 @@ pub async fn logout(req: &mut Request, depot: &mut Depot, res: &mut Response) ->
         b.logout_all_devices,
     )
     .await?;
-    res.add_cookie(refresh_cookie(&state, String::new(), 0));
+    cookies::clear_refresh(&state, res);
     respond::message(res, "Logged out successfully");
     Ok(())
 }

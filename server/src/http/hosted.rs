@@ -2,14 +2,13 @@
 //! forms with CSRF tokens; they work without JavaScript.
 
 use salvo::http::StatusCode;
-use salvo::http::cookie::{Cookie, SameSite};
 use salvo::prelude::*;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::context::{app_state, client_info};
-use super::csrf;
 use super::pages::{failure, html, message};
+use super::{cookies, csrf};
 use crate::error::{ApiError, ErrorCode};
 use crate::service::ClientInfo;
 use crate::service::login::{self, LoginInput, check_credentials, record_sign_in};
@@ -31,43 +30,14 @@ fn forbidden_form(state: &AppState, res: &mut Response) {
     );
 }
 
-pub fn browser_cookie(req: &Request) -> Option<String> {
-    req.cookie(browser::COOKIE).map(|c| c.value().to_owned())
-}
-
 pub async fn current_browser(state: &AppState, req: &Request) -> Option<BrowserSession> {
-    match browser::current(state, browser_cookie(req).as_deref()).await {
+    match browser::current(state, cookies::browser(req).as_deref()).await {
         Ok(session) => session,
         Err(e) => {
             tracing::warn!(error = %e.message, "browser session lookup failed");
             None
         }
     }
-}
-
-fn set_browser_cookie(state: &AppState, res: &mut Response, value: String, remember_me: bool) {
-    let mut cookie = Cookie::build((browser::COOKIE, value))
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(state.config.issuer_is_https)
-        .path("/");
-    if remember_me {
-        let secs = i64::try_from(state.config.remember_me_ttl.as_secs()).unwrap_or(i64::MAX);
-        cookie = cookie.max_age(salvo::http::cookie::time::Duration::seconds(secs));
-    }
-    res.add_cookie(cookie.build());
-}
-
-pub fn clear_browser_cookie(state: &AppState, res: &mut Response) {
-    res.add_cookie(
-        Cookie::build((browser::COOKIE, ""))
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(state.config.issuer_is_https)
-            .path("/")
-            .max_age(salvo::http::cookie::time::Duration::ZERO)
-            .build(),
-    );
 }
 
 async fn client_name(state: &AppState, request: &str) -> Option<String> {
@@ -171,7 +141,7 @@ async fn sign_in_browser(
     };
     match opened {
         Ok((_, cookie)) => {
-            set_browser_cookie(state, res, cookie, remember_me);
+            cookies::set_browser(state, res, cookie, remember_me);
             // A new token after sign-in: one seen before cannot be replayed.
             csrf::renew(state, res);
             after_sign_in(state, res, request);
@@ -222,7 +192,7 @@ pub async fn login_submit(req: &mut Request, depot: &mut Depot, res: &mut Respon
             sign_in_browser(
                 &state,
                 res,
-                browser_cookie(req),
+                cookies::browser(req),
                 Proven {
                     user,
                     amr: vec!["pwd".into()],
@@ -297,7 +267,7 @@ pub async fn mfa_submit(req: &mut Request, depot: &mut Depot, res: &mut Response
     {
         Ok((user, remember_me)) => {
             let amr = vec!["pwd".to_owned(), "otp".to_owned()];
-            let previous = browser_cookie(req);
+            let previous = cookies::browser(req);
             sign_in_browser(
                 &state,
                 res,

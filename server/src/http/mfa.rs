@@ -4,7 +4,6 @@ use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde::Deserialize;
 
-use super::auth::answer_with_tokens;
 use super::context::{app_state, client_info};
 use super::respond;
 use super::{body, guard};
@@ -88,7 +87,7 @@ pub async fn challenge(req: &mut Request, depot: &mut Depot, res: &mut Response)
         &client_info(req, depot, &state),
     )
     .await?;
-    answer_with_tokens(&state, res, &issued, "Login successful");
+    respond::tokens(&state, res, &issued, "Login successful");
     Ok(())
 }
 

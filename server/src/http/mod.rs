@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod body;
 mod context;
+mod cookies;
 mod csrf;
 mod guard;
 mod health;

@@ -8,8 +8,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::context::{app_state, client_info};
+use super::cookies;
 use super::csrf;
-use super::hosted::{clear_browser_cookie, current_browser, show_next};
+use super::hosted::{current_browser, show_next};
 use super::pages::{html, message};
 use super::respond::set_rate_headers;
 use crate::service::oauth::authorize::{self as authorization, AuthorizeParams};
@@ -347,7 +348,7 @@ pub async fn logout_submit(req: &mut Request, depot: &mut Depot, res: &mut Respo
         )
         .await;
     }
-    clear_browser_cookie(&state, res);
+    cookies::clear_browser(&state, res);
     csrf::renew(&state, res);
     match request.post_logout_redirect_uri {
         Some(uri) => {

@@ -10,6 +10,8 @@ use super::context::request_id;
 use sigil_proto::{Envelope, ErrorBody, ErrorEnvelope};
 
 use crate::error::{ApiError, ErrorCode};
+use crate::service::sessions::IssuedTokens;
+use crate::state::AppState;
 
 /// `{"success": true, "data": ...}` with the given status.
 pub fn data<T: Serialize + Send>(res: &mut Response, status: StatusCode, data: T) {
@@ -30,6 +32,18 @@ pub fn data_with_message<T: Serialize + Send>(
 pub fn message(res: &mut Response, message: &'static str) {
     res.status_code(StatusCode::OK);
     res.render(Json(Envelope::<()>::with_message(message, None)));
+}
+
+/// A sign-in, MFA challenge or refresh: the tokens in the envelope, the refresh token also in
+/// its cookie, and nothing cached.
+pub fn tokens(state: &AppState, res: &mut Response, issued: &IssuedTokens, message: &'static str) {
+    let max_age = (issued.session.expires_at - state.clock.now()).whole_seconds();
+    super::cookies::set_refresh(state, res, issued.refresh_token.clone(), max_age);
+    res.headers_mut().insert(
+        "cache-control",
+        salvo::http::HeaderValue::from_static("no-store"),
+    );
+    data_with_message(res, StatusCode::OK, message, crate::views::tokens(issued));
 }
 
 pub fn render_error(err: &ApiError, depot: &Depot, res: &mut Response) {

@@ -1,0 +1,87 @@
+//! Every cookie Sigil sets, in one place: name, scope and flags decide who can read and send
+//! them, so they are decided once.
+//!
+//! - `sigil_refresh`: the REST refresh token, HttpOnly, SameSite=Strict, sent to `/v1/auth`
+//!   only; lives as long as the session.
+//! - `sigil_session`: the browser's SSO session for the hosted pages, HttpOnly, SameSite=Lax
+//!   (it must ride along the top-level redirect back from a client); a session cookie unless
+//!   "remember me" was ticked.
+//! - `sigil_csrf`: the double-submit token of the hosted forms, HttpOnly, SameSite=Strict.
+//!
+//! All are `Secure` when the issuer is https.
+
+use salvo::http::cookie::time::Duration;
+use salvo::http::cookie::{Cookie, CookieBuilder, SameSite};
+use salvo::prelude::*;
+
+use crate::service::oauth::browser;
+use crate::state::AppState;
+
+pub const REFRESH: &str = "sigil_refresh";
+const REFRESH_PATH: &str = "/v1/auth";
+pub const CSRF: &str = "sigil_csrf";
+
+fn base(
+    state: &AppState,
+    name: &'static str,
+    value: String,
+    same_site: SameSite,
+) -> CookieBuilder<'static> {
+    Cookie::build((name, value))
+        .http_only(true)
+        .same_site(same_site)
+        .secure(state.config.issuer_is_https)
+}
+
+fn read(req: &Request, name: &str) -> Option<String> {
+    req.cookie(name)
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+pub fn set_refresh(state: &AppState, res: &mut Response, token: String, max_age_secs: i64) {
+    res.add_cookie(
+        base(state, REFRESH, token, SameSite::Strict)
+            .path(REFRESH_PATH)
+            .max_age(Duration::seconds(max_age_secs))
+            .build(),
+    );
+}
+
+pub fn clear_refresh(state: &AppState, res: &mut Response) {
+    set_refresh(state, res, String::new(), 0);
+}
+
+pub fn refresh(req: &Request) -> Option<String> {
+    read(req, REFRESH)
+}
+
+pub fn set_browser(state: &AppState, res: &mut Response, value: String, remember_me: bool) {
+    let mut cookie = base(state, browser::COOKIE, value, SameSite::Lax).path("/");
+    if remember_me {
+        let secs = i64::try_from(state.config.remember_me_ttl.as_secs()).unwrap_or(i64::MAX);
+        cookie = cookie.max_age(Duration::seconds(secs));
+    }
+    res.add_cookie(cookie.build());
+}
+
+pub fn clear_browser(state: &AppState, res: &mut Response) {
+    res.add_cookie(
+        base(state, browser::COOKIE, String::new(), SameSite::Lax)
+            .path("/")
+            .max_age(Duration::ZERO)
+            .build(),
+    );
+}
+
+pub fn browser(req: &Request) -> Option<String> {
+    req.cookie(browser::COOKIE).map(|c| c.value().to_owned())
+}
+
+pub fn set_csrf(state: &AppState, res: &mut Response, token: String) {
+    res.add_cookie(base(state, CSRF, token, SameSite::Strict).path("/").build());
+}
+
+pub fn csrf(req: &Request) -> Option<String> {
+    req.cookie(CSRF).map(|c| c.value().to_owned())
+}
