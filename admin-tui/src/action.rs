@@ -4,9 +4,11 @@
 
 use crossterm::event::KeyEvent;
 use serde_json::Value;
+use uuid::Uuid;
 
 use crate::api::{
-    ApiError, ApiResource, AuditEvent, Key, OAuthClient, Session, Stats, User, UserPage, UserQuery,
+    ApiError, ApiResource, AuditEvent, ClientType, Key, OAuthClient, Session, Stats, User,
+    UserPage, UserQuery,
 };
 
 /// Work the runtime does in the background; the answer comes back as [`Action::Response`].
@@ -19,21 +21,21 @@ pub enum Request {
     },
     Stats,
     Users(UserQuery),
-    UserSessions(String),
+    UserSessions(Uuid),
     UpdateUser {
-        id: String,
+        id: Uuid,
         change: Value,
         done: String,
     },
     UserAction {
-        id: String,
+        id: Uuid,
         action: &'static str,
         done: String,
     },
     Clients,
     CreateClient {
         name: String,
-        client_type: String,
+        client_type: ClientType,
         redirect_uri: String,
     },
     RotateClientSecret(String),
@@ -44,7 +46,7 @@ pub enum Request {
         name: String,
         scopes: Vec<String>,
     },
-    DeleteResource(String),
+    DeleteResource(Uuid),
     Keys,
     RotateKeys {
         revoke_current: bool,
@@ -130,7 +132,12 @@ pub enum Response {
     Stats(Stats),
     Users(UserPage),
     UserSessions(Vec<Session>),
-    UserChanged { user: Option<User>, done: String },
+    /// Boxed: a user is several times the size of any other answer, and every action would
+    /// carry that size.
+    UserChanged {
+        user: Option<Box<User>>,
+        done: String,
+    },
     Clients(Vec<OAuthClient>),
     ClientSecret(OAuthClient),
     ClientDeleted,

@@ -1,14 +1,18 @@
 //! The admin API over HTTP: sign-in (with TOTP when the account has MFA), tokens kept fresh in
-//! memory (never written to disk), and one typed method per call the console makes. The
-//! end-to-end tests drive the server through this same client.
+//! memory (never written to disk), and one typed method per call the console makes, each
+//! answer read as the `sigil-proto` type the server wrote. The end-to-end tests drive the
+//! server through this same client.
 
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use sigil_proto::admin::AuditPage;
+use sigil_proto::users::TokensView;
+use sigil_proto::{Envelope, ErrorEnvelope};
 use tokio::sync::Mutex;
+use uuid::Uuid;
 
 /// Refresh this long before the access token expires.
 const REFRESH_MARGIN: Duration = Duration::from_secs(60);
@@ -46,102 +50,17 @@ pub struct Client {
     tokens: Mutex<Option<Tokens>>,
 }
 
-/// A user row as the admin API lists it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct User {
-    pub id: String,
-    pub email: String,
-    pub username: String,
-    pub status: String,
-    pub roles: Vec<String>,
-    #[serde(default)]
-    pub mfa_enabled: bool,
-    #[serde(default)]
-    pub email_verified: bool,
-    pub locked_until: Option<String>,
-    pub last_login: Option<String>,
-    pub created_at: String,
-}
+// The answers' bodies are the server's own wire types (sigil-proto), so a field the server
+// renames cannot silently go blank here; the short names read better in the screens.
+pub use sigil_proto::admin::{
+    AuditEventView as AuditEvent, ClientType, ClientView as OAuthClient, KeyInfo as Key, KeyState,
+    ResourceView as ApiResource, Stats,
+};
+pub use sigil_proto::users::{AdminSessionView as Session, AdminUserView as User, Device};
+pub use sigil_proto::{ListEnvelope, Pagination};
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Pagination {
-    pub page: u64,
-    pub limit: u64,
-    pub total: u64,
-    pub pages: u64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct UserPage {
-    pub users: Vec<User>,
-    pub pagination: Pagination,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Session {
-    pub id: String,
-    pub client_id: String,
-    pub ip: Option<String>,
-    pub device: Value,
-    pub last_activity: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OAuthClient {
-    pub client_id: String,
-    pub name: String,
-    #[serde(rename = "type")]
-    pub client_type: String,
-    pub redirect_uris: Vec<String>,
-    pub first_party: bool,
-    pub client_secret: Option<String>,
-}
-
-/// An API resource (RFC 8707) tokens can be addressed to.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiResource {
-    pub id: String,
-    pub identifier: String,
-    pub name: String,
-    pub scopes: Vec<String>,
-    pub resource_servers: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Key {
-    pub kid: String,
-    pub generation: u64,
-    pub state: String,
-    pub activate_at: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditEvent {
-    pub id: String,
-    pub at: String,
-    pub action: String,
-    pub actor_id: Option<String>,
-    pub target_id: Option<String>,
-    pub ip: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Stats {
-    pub users: std::collections::HashMap<String, u64>,
-    pub active_sessions: u64,
-    pub logins_last_hour: u64,
-    pub logins_last_day: u64,
-    pub failures_last_hour: u64,
-    pub failures_last_day: u64,
-    pub lockouts_last_day: u64,
-}
+/// A page of the user list, as the server sends it.
+pub type UserPage = ListEnvelope<User>;
 
 /// Filters of the user list.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -173,7 +92,7 @@ impl Client {
         path: &str,
         bearer: Option<&str>,
         body: Option<Value>,
-    ) -> Result<(StatusCode, Value), ApiError> {
+    ) -> Result<(StatusCode, Vec<u8>), ApiError> {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = bearer {
             req = req.bearer_auth(token);
@@ -186,36 +105,14 @@ impl Client {
             .await
             .map_err(|e| ApiError::Network(e.to_string()))?;
         let status = response.status();
-        let body = response.json::<Value>().await.unwrap_or(Value::Null);
+        // A body that cannot be read is treated like one that does not parse: the status
+        // still says what happened.
+        let body = response
+            .bytes()
+            .await
+            .map(|b| b.to_vec())
+            .unwrap_or_default();
         Ok((status, body))
-    }
-
-    fn error(status: StatusCode, body: &Value) -> ApiError {
-        let code = body["error"]["code"].as_str().unwrap_or("ERROR").to_owned();
-        let message = body["error"]["message"]
-            .as_str()
-            .unwrap_or("request failed")
-            .to_owned();
-        match (status.as_u16(), code.as_str()) {
-            (_, "MFA_REQUIRED") => ApiError::MfaRequired,
-            (_, "REAUTHENTICATION_REQUIRED") => ApiError::ReauthenticationRequired,
-            (401, _) => ApiError::Unauthorized(message),
-            _ => ApiError::Server {
-                status: status.as_u16(),
-                code,
-                message,
-            },
-        }
-    }
-
-    fn keep(&self, body: &Value) -> Option<Tokens> {
-        let data = &body["data"];
-        Some(Tokens {
-            access: data["accessToken"].as_str()?.to_owned(),
-            refresh: data["refreshToken"].as_str()?.to_owned(),
-            expires_at: Instant::now()
-                + Duration::from_secs(data["expiresIn"].as_u64().unwrap_or(60)),
-        })
     }
 
     /// Signs in with email or username and password; with MFA on, a first call answers
@@ -239,30 +136,29 @@ impl Client {
                 Some(json!({ key: login, "password": password })),
             )
             .await?;
-        let body = if status == StatusCode::UNAUTHORIZED && body["error"]["code"] == "MFA_REQUIRED"
-        {
-            let Some(code) = totp.filter(|c| !c.is_empty()) else {
-                return Err(ApiError::MfaRequired);
-            };
-            let token = body["error"]["mfaToken"].as_str().unwrap_or_default();
-            let (status, body) = self
-                .send(
-                    Method::POST,
-                    "/v1/auth/mfa/challenge",
-                    None,
-                    Some(json!({ "mfaToken": token, "code": code })),
-                )
-                .await?;
-            if !status.is_success() {
-                return Err(Self::error(status, &body));
+        let body = match mfa_token(status, &body) {
+            Some(token) => {
+                let Some(code) = totp.filter(|c| !c.is_empty()) else {
+                    return Err(ApiError::MfaRequired);
+                };
+                let (status, body) = self
+                    .send(
+                        Method::POST,
+                        "/v1/auth/mfa/challenge",
+                        None,
+                        Some(json!({ "mfaToken": token, "code": code })),
+                    )
+                    .await?;
+                if !status.is_success() {
+                    return Err(error(status, &body));
+                }
+                body
             }
-            body
-        } else if status.is_success() {
-            body
-        } else {
-            return Err(Self::error(status, &body));
+            None if status.is_success() => body,
+            None => return Err(error(status, &body)),
         };
-        *self.tokens.lock().await = self.keep(&body);
+        let tokens = Tokens::from(data::<TokensView>(&body)?);
+        *self.tokens.lock().await = Some(tokens);
         Ok(())
     }
 
@@ -304,27 +200,28 @@ impl Client {
             .await?;
         if !status.is_success() {
             *tokens = None;
-            return Err(Self::error(status, &body));
+            return Err(error(status, &body));
         }
-        *tokens = self.keep(&body);
+        *tokens = data::<TokensView>(&body).ok().map(Tokens::from);
         tokens
             .as_ref()
             .map(|t| t.access.clone())
             .ok_or_else(|| ApiError::Unauthorized("refresh gave no token".into()))
     }
 
+    /// An authenticated call; the body of a successful answer, unparsed.
     async fn call(
         &self,
         method: Method,
         path: &str,
         body: Option<Value>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Vec<u8>, ApiError> {
         let token = self.access_token().await?;
         let (status, body) = self.send(method, path, Some(&token), body).await?;
         if status.is_success() {
             Ok(body)
         } else {
-            let error = Self::error(status, &body);
+            let error = error(status, &body);
             // A 401 ends the session, except one asking to confirm a change with the password.
             if matches!(error, ApiError::Unauthorized(_)) {
                 *self.tokens.lock().await = None;
@@ -333,14 +230,18 @@ impl Client {
         }
     }
 
-    fn parse<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
-        serde_json::from_value(value)
-            .map_err(|e| ApiError::Network(format!("unexpected answer: {e}")))
+    /// An authenticated call whose answer carries `T` in its envelope.
+    async fn fetch<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<T, ApiError> {
+        data(&self.call(method, path, body).await?)
     }
 
     pub async fn stats(&self) -> Result<Stats, ApiError> {
-        let body = self.call(Method::GET, "/v1/admin/stats", None).await?;
-        Self::parse(body["data"].clone())
+        self.fetch(Method::GET, "/v1/admin/stats", None).await
     }
 
     pub async fn users(&self, query: &UserQuery) -> Result<UserPage, ApiError> {
@@ -362,28 +263,20 @@ impl Client {
         if let Some(status) = &query.status {
             path.push_str(&format!("&status={}", encode(status)));
         }
-        let body = self.call(Method::GET, &path, None).await?;
-        Ok(UserPage {
-            users: Self::parse(body["data"].clone())?,
-            pagination: Self::parse(body["pagination"].clone())?,
-        })
+        parse(&self.call(Method::GET, &path, None).await?)
     }
 
-    pub async fn user_sessions(&self, id: &str) -> Result<Vec<Session>, ApiError> {
-        let body = self
-            .call(Method::GET, &format!("/v1/admin/users/{id}/sessions"), None)
-            .await?;
-        Self::parse(body["data"].clone())
+    pub async fn user_sessions(&self, id: Uuid) -> Result<Vec<Session>, ApiError> {
+        self.fetch(Method::GET, &format!("/v1/admin/users/{id}/sessions"), None)
+            .await
     }
 
-    pub async fn update_user(&self, id: &str, change: Value) -> Result<User, ApiError> {
-        let body = self
-            .call(Method::PUT, &format!("/v1/admin/users/{id}"), Some(change))
-            .await?;
-        Self::parse(body["data"].clone())
+    pub async fn update_user(&self, id: Uuid, change: Value) -> Result<User, ApiError> {
+        self.fetch(Method::PUT, &format!("/v1/admin/users/{id}"), Some(change))
+            .await
     }
 
-    pub async fn user_action(&self, id: &str, action: &str) -> Result<(), ApiError> {
+    pub async fn user_action(&self, id: Uuid, action: &str) -> Result<(), ApiError> {
         let (method, path) = match action {
             "unlock" => (Method::POST, format!("/v1/admin/users/{id}/unlock")),
             "reset-mfa" => (Method::POST, format!("/v1/admin/users/{id}/reset-mfa")),
@@ -395,35 +288,30 @@ impl Client {
     }
 
     pub async fn clients(&self) -> Result<Vec<OAuthClient>, ApiError> {
-        let body = self.call(Method::GET, "/v1/admin/clients", None).await?;
-        Self::parse(body["data"].clone())
+        self.fetch(Method::GET, "/v1/admin/clients", None).await
     }
 
     pub async fn create_client(
         &self,
         name: &str,
-        client_type: &str,
+        client_type: ClientType,
         redirect_uri: &str,
     ) -> Result<OAuthClient, ApiError> {
-        let body = self
-            .call(
-                Method::POST,
-                "/v1/admin/clients",
-                Some(json!({ "name": name, "type": client_type, "redirectUris": [redirect_uri] })),
-            )
-            .await?;
-        Self::parse(body["data"].clone())
+        self.fetch(
+            Method::POST,
+            "/v1/admin/clients",
+            Some(json!({ "name": name, "type": client_type, "redirectUris": [redirect_uri] })),
+        )
+        .await
     }
 
     pub async fn rotate_client_secret(&self, id: &str) -> Result<OAuthClient, ApiError> {
-        let body = self
-            .call(
-                Method::POST,
-                &format!("/v1/admin/clients/{id}/rotate-secret"),
-                None,
-            )
-            .await?;
-        Self::parse(body["data"].clone())
+        self.fetch(
+            Method::POST,
+            &format!("/v1/admin/clients/{id}/rotate-secret"),
+            None,
+        )
+        .await
     }
 
     pub async fn delete_client(&self, id: &str) -> Result<(), ApiError> {
@@ -433,8 +321,7 @@ impl Client {
     }
 
     pub async fn resources(&self) -> Result<Vec<ApiResource>, ApiError> {
-        let body = self.call(Method::GET, "/v1/admin/resources", None).await?;
-        Self::parse(body["data"].clone())
+        self.fetch(Method::GET, "/v1/admin/resources", None).await
     }
 
     pub async fn create_resource(
@@ -443,36 +330,31 @@ impl Client {
         name: &str,
         scopes: &[String],
     ) -> Result<ApiResource, ApiError> {
-        let body = self
-            .call(
-                Method::POST,
-                "/v1/admin/resources",
-                Some(json!({ "identifier": identifier, "name": name, "scopes": scopes })),
-            )
-            .await?;
-        Self::parse(body["data"].clone())
+        self.fetch(
+            Method::POST,
+            "/v1/admin/resources",
+            Some(json!({ "identifier": identifier, "name": name, "scopes": scopes })),
+        )
+        .await
     }
 
-    pub async fn delete_resource(&self, id: &str) -> Result<(), ApiError> {
+    pub async fn delete_resource(&self, id: Uuid) -> Result<(), ApiError> {
         self.call(Method::DELETE, &format!("/v1/admin/resources/{id}"), None)
             .await
             .map(|_| ())
     }
 
     pub async fn keys(&self) -> Result<Vec<Key>, ApiError> {
-        let body = self.call(Method::GET, "/v1/admin/keys", None).await?;
-        Self::parse(body["data"].clone())
+        self.fetch(Method::GET, "/v1/admin/keys", None).await
     }
 
     pub async fn rotate_keys(&self, revoke_current: bool) -> Result<Vec<Key>, ApiError> {
-        let body = self
-            .call(
-                Method::POST,
-                "/v1/admin/keys/rotate",
-                Some(json!({ "revokeCurrent": revoke_current })),
-            )
-            .await?;
-        Self::parse(body["data"].clone())
+        self.fetch(
+            Method::POST,
+            "/v1/admin/keys/rotate",
+            Some(json!({ "revokeCurrent": revoke_current })),
+        )
+        .await
     }
 
     pub async fn audit(&self, action: &str) -> Result<Vec<AuditEvent>, ApiError> {
@@ -480,7 +362,61 @@ impl Client {
         if !action.is_empty() {
             path.push_str(&format!("&type={action}"));
         }
-        let body = self.call(Method::GET, &path, None).await?;
-        Self::parse(body["data"]["events"].clone())
+        let page: AuditPage = self.fetch(Method::GET, &path, None).await?;
+        Ok(page.events)
     }
 }
+
+impl From<TokensView> for Tokens {
+    fn from(view: TokensView) -> Self {
+        Self {
+            access: view.access_token,
+            refresh: view.refresh_token,
+            expires_at: Instant::now() + Duration::from_secs(view.expires_in),
+        }
+    }
+}
+
+/// A whole answer body as `T`.
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::Network(format!("unexpected answer: {e}")))
+}
+
+/// What a success envelope carries; an envelope without data is as unexpected as a wrong one.
+fn data<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    parse::<Envelope<T>>(body)?
+        .data
+        .ok_or_else(|| ApiError::Network("unexpected answer: no data".into()))
+}
+
+/// The error an answer that failed stands for. A body that is not the server's error
+/// envelope (a proxy's page, say) still gives the status.
+fn error(status: StatusCode, body: &[u8]) -> ApiError {
+    let (code, message) = match serde_json::from_slice::<ErrorEnvelope>(body) {
+        Ok(envelope) => (envelope.error.code, envelope.error.message),
+        Err(_) => ("ERROR".to_owned(), "request failed".to_owned()),
+    };
+    match (status.as_u16(), code.as_str()) {
+        (_, "MFA_REQUIRED") => ApiError::MfaRequired,
+        (_, "REAUTHENTICATION_REQUIRED") => ApiError::ReauthenticationRequired,
+        (401, _) => ApiError::Unauthorized(message),
+        _ => ApiError::Server {
+            status: status.as_u16(),
+            code,
+            message,
+        },
+    }
+}
+
+/// With a sign-in that needs the second factor, the token for the challenge. A missing token
+/// becomes an empty one, which the challenge rejects with its own error.
+fn mfa_token(status: StatusCode, body: &[u8]) -> Option<String> {
+    if status != StatusCode::UNAUTHORIZED {
+        return None;
+    }
+    let envelope = serde_json::from_slice::<ErrorEnvelope>(body).ok()?;
+    (envelope.error.code == "MFA_REQUIRED").then(|| envelope.error.mfa_token.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests;

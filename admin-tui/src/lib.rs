@@ -30,18 +30,18 @@ pub async fn perform(client: &Client, request: Tagged<Request>) -> Action {
             .map(|()| Response::SignedIn),
         Request::Stats => client.stats().await.map(Response::Stats),
         Request::Users(query) => client.users(&query).await.map(Response::Users),
-        Request::UserSessions(id) => client.user_sessions(&id).await.map(Response::UserSessions),
+        Request::UserSessions(id) => client.user_sessions(id).await.map(Response::UserSessions),
         Request::UpdateUser { id, change, done } => {
             client
-                .update_user(&id, change)
+                .update_user(id, change)
                 .await
                 .map(|user| Response::UserChanged {
-                    user: Some(user),
+                    user: Some(Box::new(user)),
                     done,
                 })
         }
         Request::UserAction { id, action, done } => client
-            .user_action(&id, action)
+            .user_action(id, action)
             .await
             .map(|()| Response::UserChanged { user: None, done }),
         Request::Clients => client.clients().await.map(Response::Clients),
@@ -50,7 +50,7 @@ pub async fn perform(client: &Client, request: Tagged<Request>) -> Action {
             client_type,
             redirect_uri,
         } => client
-            .create_client(&name, &client_type, &redirect_uri)
+            .create_client(&name, client_type, &redirect_uri)
             .await
             .map(Response::ClientSecret),
         Request::RotateClientSecret(id) => client
@@ -71,7 +71,7 @@ pub async fn perform(client: &Client, request: Tagged<Request>) -> Action {
             .await
             .map(Response::ResourceCreated),
         Request::DeleteResource(id) => client
-            .delete_resource(&id)
+            .delete_resource(id)
             .await
             .map(|()| Response::ResourceDeleted),
         Request::Keys => client.keys().await.map(Response::Keys),

@@ -32,7 +32,7 @@ pub enum Overlay {
 pub enum FormKind {
     UserSearch,
     Roles {
-        user_id: String,
+        user_id: uuid::Uuid,
     },
     AuditFilter,
     NewClient,

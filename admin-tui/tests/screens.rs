@@ -6,16 +6,23 @@ use std::collections::HashMap;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use serde_json::json;
 use sigil_admin::action::{Action, Pane, Purpose, Response, Tag, Tagged};
 use sigil_admin::api::{
-    ApiResource, AuditEvent, Key, OAuthClient, Pagination, Session, Stats, User, UserPage,
+    ApiResource, AuditEvent, ClientType, Device, Key, KeyState, OAuthClient, Pagination, Session,
+    Stats, User, UserPage,
 };
 use sigil_admin::app::App;
 use sigil_admin::overlay::Overlay;
 use sigil_admin::remote::Loadable;
 use sigil_admin::screens::Screen;
 use sigil_admin::ui::view;
+use sigil_proto::users::UserView;
+use time::OffsetDateTime;
+use time::macros::datetime;
+use uuid::Uuid;
+
+/// When the fixture's records were created; no screen shows it.
+const CREATED: OffsetDateTime = datetime!(2026-10-01 00:00 UTC);
 
 fn key(code: KeyCode) -> Action {
     Action::Key(KeyEvent {
@@ -26,18 +33,84 @@ fn key(code: KeyCode) -> Action {
     })
 }
 
-fn user(i: usize, name: &str, status: &str, roles: &[&str], mfa: bool) -> User {
+/// `7c9e6679-7425-40de-944b-e07fc1f90a01` for user 1; the fixture has users 1 to 5.
+fn user_id(i: u8) -> Uuid {
+    Uuid::from_u128(0x7c9e6679_7425_40de_944b_e07fc1f90a00 + u128::from(i))
+}
+
+fn user(i: u8, name: &str, status: &str, roles: &[&str], mfa: bool) -> User {
     User {
-        id: format!("7c9e6679-7425-40de-944b-e07fc1f90a{i:02}"),
-        email: format!("{name}@example.com"),
-        username: name.into(),
-        status: status.into(),
-        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-        mfa_enabled: mfa,
-        email_verified: true,
-        locked_until: (status == "active" && i == 3).then(|| "2026-11-21T12:30:00Z".into()),
-        last_login: Some("2026-11-21T11:02:03Z".into()),
-        created_at: "2026-11-01T09:00:00Z".into(),
+        user: UserView {
+            id: user_id(i),
+            email: format!("{name}@example.com"),
+            username: name.into(),
+            first_name: None,
+            last_name: None,
+            phone: None,
+            status: status.into(),
+            email_verified: true,
+            mfa_enabled: mfa,
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            permissions: vec![],
+            last_login: Some(datetime!(2026-11-21 11:02:03 UTC)),
+            created_at: datetime!(2026-11-01 09:00 UTC),
+            updated_at: datetime!(2026-11-01 09:00 UTC),
+        },
+        failed_logins: 0,
+        locked_until: (status == "active" && i == 3).then_some(datetime!(2026-11-21 12:30 UTC)),
+    }
+}
+
+fn client(id: &str, name: &str, client_type: ClientType, redirect: Option<&str>) -> OAuthClient {
+    OAuthClient {
+        client_id: id.into(),
+        name: name.into(),
+        client_type,
+        redirect_uris: redirect.map(str::to_owned).into_iter().collect(),
+        post_logout_redirect_uris: vec![],
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        scopes: vec!["openid".into()],
+        first_party: false,
+        created_at: CREATED,
+        updated_at: CREATED,
+        client_secret: None,
+    }
+}
+
+fn resource(id: u128, identifier: &str, name: &str, scopes: &[&str]) -> ApiResource {
+    ApiResource {
+        id: Uuid::from_u128(id),
+        identifier: identifier.into(),
+        name: name.into(),
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        resource_servers: vec![],
+        created_at: CREATED,
+        updated_at: CREATED,
+    }
+}
+
+fn signing_key(kid: &str, generation: u64, state: KeyState, activate_at: OffsetDateTime) -> Key {
+    Key {
+        kid: kid.into(),
+        generation,
+        state,
+        created_at: CREATED,
+        activate_at,
+        revoked_at: None,
+    }
+}
+
+fn event(id: &str, at: OffsetDateTime, action: &str, actor: Option<Uuid>, ip: &str) -> AuditEvent {
+    AuditEvent {
+        id: id.into(),
+        at,
+        action: action.into(),
+        actor_id: actor,
+        target_id: None,
+        ip: Some(ip.into()),
+        user_agent: None,
+        request_id: None,
+        details: serde_json::Value::Null,
     }
 }
 
@@ -58,10 +131,12 @@ fn fixture() -> App {
         failures_last_hour: 7,
         failures_last_day: 93,
         lockouts_last_day: 2,
+        generated_at: datetime!(2026-11-21 11:05 UTC),
     });
     s.screens.dashboard.login_rate = vec![12, 18, 25, 30, 41, 38, 52, 61, 55, 61];
     s.screens.users.list.data = Loadable::Ready(UserPage {
-        users: vec![
+        success: true,
+        data: vec![
             user(1, "ada", "active", &["admin"], true),
             user(2, "grace", "active", &["user", "moderator"], false),
             user(3, "linus", "active", &["user"], false),
@@ -78,82 +153,80 @@ fn fixture() -> App {
     s.screens.users.detail.sessions.data = Loadable::Ready(vec![Session {
         id: "s1".into(),
         client_id: "sigil".into(),
+        device: Device {
+            browser: "Firefox 128.0".into(),
+            os: "Linux".into(),
+            device: "pc".into(),
+        },
         ip: Some("192.0.2.10".into()),
-        device: json!({"browser": "Firefox 128.0", "os": "Linux", "device": "pc"}),
-        last_activity: "2026-11-21T11:05:00Z".into(),
+        created_at: datetime!(2026-11-21 11:02:03 UTC),
+        last_activity: datetime!(2026-11-21 11:05 UTC),
+        amr: vec!["pwd".into()],
     }]);
     s.screens.clients.list.data = Loadable::Ready(vec![
+        client(
+            "k3Lq9ZrT0aXbC1dE2fG3hI",
+            "Photo Printer",
+            ClientType::Confidential,
+            Some("https://print.example.com/cb"),
+        ),
         OAuthClient {
-            client_id: "k3Lq9ZrT0aXbC1dE2fG3hI".into(),
-            name: "Photo Printer".into(),
-            client_type: "confidential".into(),
-            redirect_uris: vec!["https://print.example.com/cb".into()],
-            first_party: false,
-            client_secret: None,
-        },
-        OAuthClient {
-            client_id: "Zz9Yy8Xx7Ww6Vv5Uu4Tt3S".into(),
-            name: "Portal".into(),
-            client_type: "public".into(),
-            redirect_uris: vec!["https://portal.example.com/cb".into()],
             first_party: true,
-            client_secret: None,
+            ..client(
+                "Zz9Yy8Xx7Ww6Vv5Uu4Tt3S",
+                "Portal",
+                ClientType::Public,
+                Some("https://portal.example.com/cb"),
+            )
         },
     ]);
     s.screens.resources.list.data = Loadable::Ready(vec![
-        ApiResource {
-            id: "0b7e".into(),
-            identifier: "https://orders.example.com".into(),
-            name: "Orders".into(),
-            scopes: vec!["orders:read".into(), "orders:write".into()],
-            resource_servers: vec![],
-        },
-        ApiResource {
-            id: "9f1c".into(),
-            identifier: "urn:example:billing".into(),
-            name: "Billing".into(),
-            scopes: vec!["invoices:read".into()],
-            resource_servers: vec![],
-        },
+        resource(
+            0x0b7e,
+            "https://orders.example.com",
+            "Orders",
+            &["orders:read", "orders:write"],
+        ),
+        resource(0x9f1c, "urn:example:billing", "Billing", &["invoices:read"]),
     ]);
     s.screens.keys.list.data = Loadable::Ready(vec![
-        Key {
-            kid: "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs".into(),
-            generation: 1,
-            state: "retiring".into(),
-            activate_at: "2026-10-22T00:00:00Z".into(),
-        },
-        Key {
-            kid: "wsAvOx5KGjait4wOfQnZs00TKJozHU_k1h1KpAW2fwI".into(),
-            generation: 2,
-            state: "active".into(),
-            activate_at: "2026-11-21T00:00:00Z".into(),
-        },
+        signing_key(
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs",
+            1,
+            KeyState::Retiring,
+            datetime!(2026-10-22 00:00 UTC),
+        ),
+        signing_key(
+            "wsAvOx5KGjait4wOfQnZs00TKJozHU_k1h1KpAW2fwI",
+            2,
+            KeyState::Active,
+            datetime!(2026-11-21 00:00 UTC),
+        ),
     ]);
     s.screens.audit.events.data = Loadable::Ready(vec![
+        event(
+            "1",
+            datetime!(2026-11-21 11:05 UTC),
+            "login.succeeded",
+            Some(user_id(1)),
+            "192.0.2.10",
+        ),
+        event(
+            "2",
+            datetime!(2026-11-21 11:04 UTC),
+            "login.failed",
+            None,
+            "198.51.100.4",
+        ),
         AuditEvent {
-            id: "1".into(),
-            at: "2026-11-21T11:05:00Z".into(),
-            action: "login.succeeded".into(),
-            actor_id: Some("7c9e6679-7425".into()),
-            target_id: None,
-            ip: Some("192.0.2.10".into()),
-        },
-        AuditEvent {
-            id: "2".into(),
-            at: "2026-11-21T11:04:00Z".into(),
-            action: "login.failed".into(),
-            actor_id: None,
-            target_id: None,
-            ip: Some("198.51.100.4".into()),
-        },
-        AuditEvent {
-            id: "3".into(),
-            at: "2026-11-21T11:00:00Z".into(),
-            action: "admin.user.suspended".into(),
-            actor_id: Some("7c9e6679-7425".into()),
-            target_id: Some("x".into()),
-            ip: Some("192.0.2.10".into()),
+            target_id: Some(user_id(4)),
+            ..event(
+                "3",
+                datetime!(2026-11-21 11:00 UTC),
+                "admin.user.suspended",
+                Some(user_id(1)),
+                "192.0.2.10",
+            )
         },
     ]);
     s
@@ -214,12 +287,8 @@ fn overlays() {
     state.update(Action::Response(Tagged {
         tag,
         body: Ok(Response::ClientSecret(OAuthClient {
-            client_id: "k3".into(),
-            name: "Photo Printer".into(),
-            client_type: "confidential".into(),
-            redirect_uris: vec![],
-            first_party: false,
             client_secret: Some("Gq2f7W0x8pSeCretExampleValue_1234567890abc".into()),
+            ..client("k3", "Photo Printer", ClientType::Confidential, None)
         })),
     }));
     snapshot_both("secret_once", &state);

@@ -3,10 +3,14 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
 use serde_json::json;
+use sigil_proto::users::UserView;
+use time::OffsetDateTime;
+use time::macros::datetime;
+use uuid::Uuid;
 
 use super::*;
 use crate::action::{Pane, Purpose};
-use crate::api::{ApiResource, OAuthClient, Pagination, User, UserPage};
+use crate::api::{ApiResource, ClientType, OAuthClient, Pagination, User, UserPage};
 use crate::remote::Loadable;
 
 mod tagging;
@@ -56,24 +60,36 @@ fn unasked(app: &mut App, pane: Pane, purpose: Purpose, reply: Reply) -> Option<
     app.update(Action::Response(Tagged { tag, body: reply }))
 }
 
+const CREATED: OffsetDateTime = datetime!(2026-11-01 10:00 UTC);
+
+/// User `i` has the id `00000000-0000-0000-0000-00000000000i`.
 pub fn user(i: usize, status: &str) -> User {
     User {
-        id: format!("00000000-0000-0000-0000-00000000000{i}"),
-        email: format!("user{i}@example.com"),
-        username: format!("user{i}"),
-        status: status.into(),
-        roles: vec!["user".into()],
-        mfa_enabled: false,
-        email_verified: true,
+        user: UserView {
+            id: Uuid::from_u128(i as u128),
+            email: format!("user{i}@example.com"),
+            username: format!("user{i}"),
+            first_name: None,
+            last_name: None,
+            phone: None,
+            status: status.into(),
+            email_verified: true,
+            mfa_enabled: false,
+            roles: vec!["user".into()],
+            permissions: vec![],
+            last_login: None,
+            created_at: CREATED,
+            updated_at: CREATED,
+        },
+        failed_logins: 0,
         locked_until: None,
-        last_login: None,
-        created_at: "2026-11-01T10:00:00Z".into(),
     }
 }
 
 fn page(users: Vec<User>, total: u64, pages: u64) -> UserPage {
     UserPage {
-        users,
+        success: true,
+        data: users,
         pagination: Pagination {
             page: 1,
             limit: 20,
@@ -135,15 +151,18 @@ fn resources_screen() {
     let asked = app.update(key(KeyCode::Char('6')));
     assert_eq!(sent(asked.clone()), Some(Request::Resources));
     assert_eq!(app.screen, Screen::Resources);
+    let r1 = Uuid::from_u128(0x71);
     answer(
         &mut app,
         &asked,
         Ok(Response::Resources(vec![ApiResource {
-            id: "r1".into(),
+            id: r1,
             identifier: "https://orders.example.com".into(),
             name: "Orders".into(),
             scopes: vec!["orders:read".into()],
             resource_servers: vec![],
+            created_at: CREATED,
+            updated_at: CREATED,
         }])),
     );
     app.update(key(KeyCode::Char('c')));
@@ -163,7 +182,7 @@ fn resources_screen() {
     app.update(key(KeyCode::Char('d')));
     assert_eq!(
         sent(app.update(key(KeyCode::Char('y')))),
-        Some(Request::DeleteResource("r1".into()))
+        Some(Request::DeleteResource(r1))
     );
 }
 
@@ -252,7 +271,9 @@ fn users_search_page_and_suspend() {
     assert_eq!(app.update(key(KeyCode::Char('s'))), None, "asks first");
     assert!(matches!(app.overlay, Overlay::Confirm { .. }));
     let asked = sent(app.update(key(KeyCode::Char('y'))));
-    assert!(matches!(asked, Some(Request::UpdateUser { ref id, .. }) if id.ends_with('2')));
+    assert!(
+        matches!(asked, Some(Request::UpdateUser { ref id, .. }) if id.to_string().ends_with('2'))
+    );
     assert!(!matches!(app.overlay, Overlay::Confirm { .. }));
 }
 
@@ -297,9 +318,14 @@ fn secret_shown_once() {
         Ok(Response::ClientSecret(OAuthClient {
             client_id: "c1".into(),
             name: "App".into(),
-            client_type: "confidential".into(),
+            client_type: ClientType::Confidential,
             redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![],
+            scopes: vec![],
             first_party: false,
+            created_at: CREATED,
+            updated_at: CREATED,
             client_secret: Some("s3cr3t".into()),
         })),
     );

@@ -10,7 +10,7 @@ use crate::action::{Reply, Request, Response, Tag};
 use crate::api::AuditEvent;
 use crate::overlay::{Form, FormKind, Overlay};
 use crate::remote::Remote;
-use crate::ui::{Theme, loading};
+use crate::ui::{Theme, loading, timestamp};
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct State {
@@ -70,12 +70,11 @@ impl State {
         };
         let rows = events.iter().map(|e| {
             Row::new(vec![
-                Cell::from(e.at.chars().take(19).collect::<String>()),
+                Cell::from(timestamp(e.at).chars().take(19).collect::<String>()),
                 Cell::from(e.action.clone()),
                 Cell::from(
                     e.actor_id
-                        .clone()
-                        .map(|a| a.chars().take(8).collect::<String>())
+                        .map(|a| a.to_string().chars().take(8).collect::<String>())
                         .unwrap_or_else(|| "-".into()),
                 ),
                 Cell::from(e.ip.clone().unwrap_or_default()),

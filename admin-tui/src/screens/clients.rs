@@ -7,10 +7,12 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 
 use super::{Outcome, failed};
 use crate::action::{Reply, Request, Response, Tag};
-use crate::api::OAuthClient;
+use crate::api::{ClientType, OAuthClient};
 use crate::overlay::{Form, FormKind, Overlay};
 use crate::remote::Remote;
 use crate::ui::{Theme, loading};
+
+const NEW_CLIENT_USAGE: &str = "Write: name, confidential|public, redirect URI";
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct State {
@@ -59,14 +61,19 @@ impl State {
     pub fn create(&self, text: &str) -> Outcome {
         let parts: Vec<&str> = text.split(',').map(str::trim).collect();
         match parts.as_slice() {
-            [name, kind @ ("confidential" | "public"), redirect] if !name.is_empty() => {
+            [name, kind, redirect] if !name.is_empty() => {
+                let client_type = match *kind {
+                    "confidential" => ClientType::Confidential,
+                    "public" => ClientType::Public,
+                    _ => return Outcome::error(NEW_CLIENT_USAGE),
+                };
                 Outcome::send(Request::CreateClient {
                     name: (*name).to_owned(),
-                    client_type: (*kind).to_owned(),
+                    client_type,
                     redirect_uri: (*redirect).to_owned(),
                 })
             }
-            _ => Outcome::error("Write: name, confidential|public, redirect URI"),
+            _ => Outcome::error(NEW_CLIENT_USAGE),
         }
     }
 
@@ -116,7 +123,7 @@ impl State {
             let row = Row::new(vec![
                 Cell::from(c.name.clone()),
                 Cell::from(c.client_id.clone()),
-                Cell::from(c.client_type.clone()),
+                Cell::from(type_word(c.client_type)),
                 Cell::from(if c.first_party { "first-party" } else { "" }),
                 Cell::from(c.redirect_uris.first().cloned().unwrap_or_default()),
             ]);
@@ -141,5 +148,13 @@ impl State {
         )
         .block(block);
         frame.render_widget(table, area);
+    }
+}
+
+/// The type as the API and the new-client form spell it.
+fn type_word(client_type: ClientType) -> &'static str {
+    match client_type {
+        ClientType::Confidential => "confidential",
+        ClientType::Public => "public",
     }
 }

@@ -8,9 +8,9 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 
 use super::{Outcome, failed};
 use crate::action::{Reply, Request, Response, Tag};
-use crate::api::Key;
+use crate::api::{Key, KeyState};
 use crate::remote::Remote;
-use crate::ui::{Theme, loading};
+use crate::ui::{Theme, loading, timestamp};
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct State {
@@ -67,10 +67,10 @@ impl State {
             let row = Row::new(vec![
                 Cell::from(k.generation.to_string()),
                 Cell::from(k.kid.clone()),
-                Cell::from(k.state.clone()),
-                Cell::from(k.activate_at.clone()),
+                Cell::from(state_word(k.state)),
+                Cell::from(timestamp(k.activate_at)),
             ]);
-            if k.state == "active" {
+            if k.state == KeyState::Active {
                 row.style(theme.accent())
             } else {
                 row
@@ -88,5 +88,16 @@ impl State {
         .header(Row::new(vec!["Gen", "Kid", "State", "Signs from"]).style(theme.accent()))
         .block(block);
         frame.render_widget(table, area);
+    }
+}
+
+/// The state as the API spells it.
+fn state_word(state: KeyState) -> &'static str {
+    match state {
+        KeyState::Next => "next",
+        KeyState::Active => "active",
+        KeyState::Retiring => "retiring",
+        KeyState::Retired => "retired",
+        KeyState::Revoked => "revoked",
     }
 }

@@ -43,7 +43,7 @@ impl State {
                             "Delete resource {}? No new token is addressed to {}.",
                             r.name, r.identifier
                         ),
-                        Request::DeleteResource(r.id.clone()),
+                        Request::DeleteResource(r.id),
                     )
                 }),
             _ => Outcome::default(),

@@ -9,7 +9,7 @@ use super::{Outcome, failed};
 use crate::action::{Reply, Response, Tag};
 use crate::api::{Session, User};
 use crate::remote::{Loadable, Remote};
-use crate::ui::{Theme, loading};
+use crate::ui::{Theme, loading, timestamp};
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct State {
@@ -33,18 +33,24 @@ impl State {
         let mut lines = vec![
             Line::from(vec![
                 Span::styled("Id ", theme.accent()),
-                Span::raw(user.id.clone()),
+                Span::raw(user.user.id.to_string()),
             ]),
             Line::from(format!(
                 "Created {}  last login {}",
-                user.created_at,
-                user.last_login.clone().unwrap_or_else(|| "never".into())
+                timestamp(user.user.created_at),
+                user.user
+                    .last_login
+                    .map_or_else(|| "never".into(), timestamp)
             )),
             Line::from(format!(
                 "MFA {}  email verified {}  locked until {}",
-                if user.mfa_enabled { "on" } else { "off" },
-                if user.email_verified { "yes" } else { "no" },
-                user.locked_until.clone().unwrap_or_else(|| "-".into())
+                if user.user.mfa_enabled { "on" } else { "off" },
+                if user.user.email_verified {
+                    "yes"
+                } else {
+                    "no"
+                },
+                user.locked_until.map_or_else(|| "-".into(), timestamp)
             )),
             Line::styled(
                 "s suspend  a activate  e roles  u unlock  m reset MFA  x revoke sessions  d delete",
@@ -62,7 +68,7 @@ impl State {
             Paragraph::new(lines).wrap(Wrap { trim: true }).block(
                 Block::default()
                     .borders(Borders::ALL)
-                    .title(format!(" {} ", user.username)),
+                    .title(format!(" {} ", user.user.username)),
             ),
             area,
         );
@@ -70,16 +76,12 @@ impl State {
 }
 
 fn session_line(s: &Session) -> Line<'static> {
-    let device = format!(
-        "{} on {}",
-        s.device["browser"].as_str().unwrap_or("?"),
-        s.device["os"].as_str().unwrap_or("?")
-    );
+    let device = format!("{} on {}", s.device.browser, s.device.os);
     Line::raw(format!(
         "• {} {} {} {}",
         s.client_id,
         device,
         s.ip.clone().unwrap_or_default(),
-        s.last_activity
+        timestamp(s.last_activity)
     ))
 }

@@ -6,6 +6,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 use serde_json::json;
+use uuid::Uuid;
 
 use super::{Outcome, failed, user_detail};
 use crate::action::{Reply, Request, Response, Tag};
@@ -54,11 +55,11 @@ impl State {
     }
 
     pub fn selected_user(&self) -> Option<&User> {
-        self.list.ready().and_then(|p| p.users.get(self.selected))
+        self.list.ready().and_then(|p| p.data.get(self.selected))
     }
 
     pub fn on_key(&mut self, key: KeyEvent) -> Outcome {
-        let count = self.list.ready().map_or(0, |p| p.users.len());
+        let count = self.list.ready().map_or(0, |p| p.data.len());
         let pages = self.list.ready().map_or(1, |p| p.pagination.pages.max(1));
         match key.code {
             KeyCode::Down | KeyCode::Char('j') => {
@@ -96,7 +97,7 @@ impl State {
             }
             KeyCode::Enter => match self.selected_user() {
                 Some(user) => {
-                    let id = user.id.clone();
+                    let id = user.user.id;
                     self.detail.open = true;
                     Outcome::send(Request::UserSessions(id))
                 }
@@ -111,17 +112,13 @@ impl State {
         let Some(user) = self.selected_user() else {
             return Outcome::default();
         };
-        let (id, name) = (user.id.clone(), &user.username);
+        let (id, name) = (user.user.id, &user.user.username);
         let status = |status: &str, done: String| Request::UpdateUser {
-            id: id.clone(),
+            id,
             change: json!({ "status": status }),
             done,
         };
-        let action = |action, done| Request::UserAction {
-            id: id.clone(),
-            action,
-            done,
-        };
+        let action = |action, done| Request::UserAction { id, action, done };
         match key.code {
             KeyCode::Char('s') => Outcome::ask(
                 format!("Suspend {name}? Their sessions end at once."),
@@ -132,11 +129,9 @@ impl State {
                 status("active", format!("{name} activated")),
             ),
             KeyCode::Char('e') => Outcome::open(Overlay::Form(Form::new(
-                FormKind::Roles {
-                    user_id: id.clone(),
-                },
+                FormKind::Roles { user_id: id },
                 format!("Roles of {name} (user, moderator, admin)"),
-                user.roles.join(","),
+                user.user.roles.join(","),
             ))),
             KeyCode::Char('u') => Outcome::send(action("unlock", format!("{name} unlocked"))),
             KeyCode::Char('m') => Outcome::ask(
@@ -164,7 +159,7 @@ impl State {
     }
 
     /// The roles form was submitted: roles separated by commas or spaces.
-    pub fn set_roles(&mut self, user_id: String, text: &str) -> Outcome {
+    pub fn set_roles(&mut self, user_id: Uuid, text: &str) -> Outcome {
         let roles: Vec<String> = text
             .split([',', ' '])
             .map(str::trim)
@@ -198,7 +193,7 @@ impl State {
     pub fn on_reply(&mut self, tag: Tag, reply: Reply) -> Outcome {
         match reply {
             Ok(Response::Users(page)) => {
-                let last = page.users.len().saturating_sub(1);
+                let last = page.data.len().saturating_sub(1);
                 if self.list.settle(tag.seq, page) {
                     self.selected = self.selected.min(last);
                 }
@@ -261,19 +256,19 @@ impl State {
     }
 
     fn table<'a>(&self, page: &'a UserPage, theme: &Theme) -> Table<'a> {
-        let rows = page.users.iter().enumerate().map(|(i, u)| {
+        let rows = page.data.iter().enumerate().map(|(i, u)| {
             let mut flags = String::new();
-            if u.mfa_enabled {
+            if u.user.mfa_enabled {
                 flags.push('M');
             }
             if u.locked_until.is_some() {
                 flags.push('L');
             }
             let row = Row::new(vec![
-                Cell::from(u.username.clone()),
-                Cell::from(u.email.clone()),
-                Cell::from(u.status.clone()),
-                Cell::from(u.roles.join(",")),
+                Cell::from(u.user.username.clone()),
+                Cell::from(u.user.email.clone()),
+                Cell::from(u.user.status.clone()),
+                Cell::from(u.user.roles.join(",")),
                 Cell::from(flags),
             ]);
             if i == self.selected {

@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 pub use theme::Theme;
-pub use widgets::{centered, loading, popup};
+pub use widgets::{centered, loading, popup, timestamp};
 
 use crate::app::App;
 use crate::screens::Screen;

@@ -1,8 +1,10 @@
-//! Pieces every screen draws with: a centred box, a popup, the "still loading" line.
+//! Pieces every screen draws with: a centred box, a popup, the "still loading" line, a time.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::remote::Loadable;
 
@@ -13,6 +15,12 @@ pub fn loading<T>(value: &Loadable<T>) -> Option<String> {
         Loadable::Failed(message) => Some(format!("Could not load: {message}")),
         Loadable::Ready(_) => None,
     }
+}
+
+/// A time as the server wrote it (RFC 3339), so what the operator reads matches the logs and
+/// the API. Only a year past 9999 fails to format, and then nothing is better than a guess.
+pub fn timestamp(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_default()
 }
 
 pub fn centered(area: Rect, width: u16, height: u16) -> Rect {

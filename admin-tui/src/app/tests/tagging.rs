@@ -24,6 +24,7 @@ fn stats() -> Stats {
         failures_last_hour: 7,
         failures_last_day: 93,
         lockouts_last_day: 2,
+        generated_at: time::macros::datetime!(2026-11-21 11:05 UTC),
     }
 }
 
@@ -88,7 +89,7 @@ fn a_failed_detail_leaves_the_list_beside_it_alone() {
         &list_asked,
         Ok(Response::Users(page(vec![user(2, "active")], 1, 1))),
     );
-    let users = app.screens.users.list.ready().map(|p| p.users.clone());
+    let users = app.screens.users.list.ready().map(|p| p.data.clone());
     assert_eq!(users, Some(vec![user(2, "active")]));
     assert!(matches!(
         app.screens.users.detail.sessions.data,
@@ -121,7 +122,7 @@ fn a_stale_answer_does_not_overwrite_a_newer_one() {
         &older,
         Ok(Response::Users(page(vec![user(1, "active")], 1, 1))),
     );
-    let shown = app.screens.users.list.ready().map(|p| p.users.clone());
+    let shown = app.screens.users.list.ready().map(|p| p.data.clone());
     assert_eq!(shown, Some(vec![user(2, "active")]));
     assert_eq!(app.pending, 0);
 
