@@ -7,38 +7,15 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::context::{app_state, client_info};
-use super::pages::{failure, html, message};
+use super::flow::{current_browser, see_other, show_next, urlencode};
+use super::page::{PageError, PageResult, html, message};
 use super::{cookies, csrf};
 use crate::error::{ApiError, ErrorCode};
 use crate::service::ClientInfo;
 use crate::service::login::{self, LoginInput, check_credentials, record_sign_in};
 use crate::service::oauth::authorize::{self, Next, Pending, Refusal};
-use crate::service::oauth::browser::{self, BrowserSession};
+use crate::service::oauth::browser;
 use crate::state::AppState;
-
-fn see_other(res: &mut Response, location: &str) {
-    res.render(Redirect::other(location));
-}
-
-fn forbidden_form(state: &AppState, res: &mut Response) {
-    message(
-        state,
-        res,
-        StatusCode::FORBIDDEN,
-        "This form has expired",
-        "Go back, reload the page and try again.",
-    );
-}
-
-pub async fn current_browser(state: &AppState, req: &Request) -> Option<BrowserSession> {
-    match browser::current(state, cookies::browser(req).as_deref()).await {
-        Ok(session) => session,
-        Err(e) => {
-            tracing::warn!(error = %e.message, "browser session lookup failed");
-            None
-        }
-    }
-}
 
 async fn client_name(state: &AppState, request: &str) -> Option<String> {
     let pending = authorize::load(state, request).await.ok().flatten()?;
@@ -79,14 +56,15 @@ struct RequestQuery {
 }
 
 #[handler]
-pub async fn login_form(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    let Ok(state) = app_state(depot) else { return };
+pub async fn login_form(req: &mut Request, depot: &mut Depot, res: &mut Response) -> PageResult {
+    let state = app_state(depot)?;
     let request: String = req.query("request").unwrap_or_default();
     let hint = match authorize::load(&state, &request).await {
         Ok(Some(pending)) => pending.login_hint.unwrap_or_default(),
         _ => String::new(),
     };
     login_page(&state, req, res, StatusCode::OK, &request, &hint, None).await;
+    Ok(())
 }
 
 /// Where the browser goes once signed in: back to the authorization request, or a notice.
@@ -107,10 +85,6 @@ fn after_sign_in(state: &AppState, res: &mut Response, request: &str) {
     }
 }
 
-fn urlencode(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
 /// A user who just proved who they are on a hosted page, and how.
 struct Proven {
     user: crate::domain::UserRecord,
@@ -125,7 +99,7 @@ async fn sign_in_browser(
     proven: Proven,
     client: &ClientInfo,
     request: &str,
-) {
+) -> PageResult {
     let now = state.clock.now();
     let Proven {
         user,
@@ -139,15 +113,12 @@ async fn sign_in_browser(
         }
         Err(e) => Err(e),
     };
-    match opened {
-        Ok((_, cookie)) => {
-            cookies::set_browser(state, res, cookie, remember_me);
-            // A new token after sign-in: one seen before cannot be replayed.
-            csrf::renew(state, res);
-            after_sign_in(state, res, request);
-        }
-        Err(e) => failure(state, res, &e),
-    }
+    let (_, cookie) = opened?;
+    cookies::set_browser(state, res, cookie, remember_me);
+    // A new token after sign-in: one seen before cannot be replayed.
+    csrf::renew(state, res);
+    after_sign_in(state, res, request);
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -162,21 +133,13 @@ struct LoginForm {
 }
 
 #[handler]
-pub async fn login_submit(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    let Ok(state) = app_state(depot) else { return };
+pub async fn login_submit(req: &mut Request, depot: &mut Depot, res: &mut Response) -> PageResult {
+    let state = app_state(depot)?;
     let Ok(form) = req.parse_form::<LoginForm>().await else {
-        message(
-            &state,
-            res,
-            StatusCode::BAD_REQUEST,
-            "That did not work",
-            "The form was incomplete.",
-        );
-        return;
+        return Err(PageError::incomplete_form());
     };
     if !csrf::verify(req, &form.csrf) {
-        forbidden_form(&state, res);
-        return;
+        return Err(PageError::Expired);
     }
     let client = client_info(req, depot, &state);
     let remember_me = form.remember.is_some();
@@ -201,7 +164,7 @@ pub async fn login_submit(req: &mut Request, depot: &mut Depot, res: &mut Respon
                 &client,
                 &form.request,
             )
-            .await;
+            .await?;
         }
         Err(e) if e.code == ErrorCode::MfaRequired => {
             let mfa_token = e.mfa_token.as_deref().unwrap_or_default().to_owned();
@@ -228,6 +191,7 @@ pub async fn login_submit(req: &mut Request, depot: &mut Depot, res: &mut Respon
             .await;
         }
     }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -240,21 +204,13 @@ struct MfaForm {
 }
 
 #[handler]
-pub async fn mfa_submit(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    let Ok(state) = app_state(depot) else { return };
+pub async fn mfa_submit(req: &mut Request, depot: &mut Depot, res: &mut Response) -> PageResult {
+    let state = app_state(depot)?;
     let Ok(form) = req.parse_form::<MfaForm>().await else {
-        message(
-            &state,
-            res,
-            StatusCode::BAD_REQUEST,
-            "That did not work",
-            "The form was incomplete.",
-        );
-        return;
+        return Err(PageError::incomplete_form());
     };
     if !csrf::verify(req, &form.csrf) {
-        forbidden_form(&state, res);
-        return;
+        return Err(PageError::Expired);
     }
     let client = client_info(req, depot, &state);
     match login::pass_challenge(
@@ -280,7 +236,7 @@ pub async fn mfa_submit(req: &mut Request, depot: &mut Depot, res: &mut Response
                 &client,
                 &form.request,
             )
-            .await;
+            .await?;
         }
         Err(e)
             if matches!(
@@ -311,114 +267,31 @@ pub async fn mfa_submit(req: &mut Request, depot: &mut Depot, res: &mut Response
             .await;
         }
     }
-}
-
-/// Renders what [`authorize::proceed`] decided.
-pub async fn show_next(
-    state: &AppState,
-    req: &Request,
-    res: &mut Response,
-    next: Result<Next, Refusal>,
-    after_post: bool,
-) {
-    match next {
-        Ok(Next::Redirect(url)) | Err(Refusal::Redirect(url)) => {
-            if after_post {
-                see_other(res, &url);
-            } else {
-                res.render(Redirect::found(url));
-            }
-        }
-        Ok(Next::Login { request_id }) => {
-            let location = format!("/login?request={}", urlencode(&request_id));
-            if after_post {
-                see_other(res, &location);
-            } else {
-                res.render(Redirect::found(location));
-            }
-        }
-        Ok(Next::Consent {
-            request_id,
-            client,
-            scope,
-        }) => {
-            let Some(browser) = current_browser(state, req).await else {
-                message(
-                    state,
-                    res,
-                    StatusCode::UNAUTHORIZED,
-                    "Please sign in",
-                    "Your session ended.",
-                );
-                return;
-            };
-            let csrf = csrf::token_for_form(state, req, res);
-            let scopes: Vec<_> = scope.items().iter().map(|s| scope_text(s)).collect();
-            html(
-                state,
-                res,
-                StatusCode::OK,
-                "pages/consent.html",
-                minijinja::context! {
-                    csrf,
-                    request => request_id,
-                    client_name => client.name,
-                    username => browser.user.username,
-                    scopes,
-                },
-            );
-        }
-        Err(Refusal::Page(text)) => {
-            message(
-                state,
-                res,
-                StatusCode::BAD_REQUEST,
-                "This sign-in request is not valid",
-                &text,
-            );
-        }
-    }
-}
-
-fn scope_text(scope: &str) -> std::borrow::Cow<'static, str> {
-    match scope {
-        "openid" => "Know who you are".into(),
-        "profile" => "See your name and username".into(),
-        "email" => "See your email address".into(),
-        "phone" => "See your phone number".into(),
-        "offline_access" => "Stay signed in when you are not using it".into(),
-        "roles" => "See your roles".into(),
-        // A scope an API resource defines.
-        other => format!("Use {other} on your behalf").into(),
-    }
+    Ok(())
 }
 
 /// Continues a stored authorization request after sign-in.
 #[handler]
-pub async fn resume(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    let Ok(state) = app_state(depot) else { return };
+pub async fn resume(req: &mut Request, depot: &mut Depot, res: &mut Response) -> PageResult {
+    let state = app_state(depot)?;
     let query: RequestQuery = req
         .parse_queries()
         .unwrap_or(RequestQuery { request: None });
     let pending = match authorize::load(&state, query.request.as_deref().unwrap_or("")).await {
         Ok(Some(pending)) => pending,
-        Ok(None) => {
-            message(
-                &state,
-                res,
-                StatusCode::BAD_REQUEST,
-                "This sign-in request has expired",
-                "Go back to the application and start again.",
-            );
-            return;
-        }
-        Err(e) => {
-            failure(&state, res, &e);
-            return;
-        }
+        Ok(None) => return Err(request_expired()),
+        Err(e) => return Err(e.into()),
     };
     let next = continue_pending(&state, req, &pending).await;
     show_next(&state, req, res, next, false).await;
+    Ok(())
+}
+
+fn request_expired() -> PageError {
+    PageError::bad_request(
+        "This sign-in request has expired",
+        "Go back to the application and start again.",
+    )
 }
 
 async fn continue_pending(
@@ -447,45 +320,30 @@ struct ConsentForm {
 }
 
 #[handler]
-pub async fn consent_submit(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    let Ok(state) = app_state(depot) else { return };
+pub async fn consent_submit(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> PageResult {
+    let state = app_state(depot)?;
     let Ok(form) = req.parse_form::<ConsentForm>().await else {
-        message(
-            &state,
-            res,
-            StatusCode::BAD_REQUEST,
-            "That did not work",
-            "The form was incomplete.",
-        );
-        return;
+        return Err(PageError::incomplete_form());
     };
     if !csrf::verify(req, &form.csrf) {
-        forbidden_form(&state, res);
-        return;
+        return Err(PageError::Expired);
     }
     let Some(browser) = current_browser(&state, req).await else {
         see_other(res, &format!("/login?request={}", urlencode(&form.request)));
-        return;
+        return Ok(());
     };
-    let pending = match authorize::load(&state, &form.request).await {
-        Ok(Some(pending)) => pending,
-        _ => {
-            message(
-                &state,
-                res,
-                StatusCode::BAD_REQUEST,
-                "This sign-in request has expired",
-                "Go back to the application and start again.",
-            );
-            return;
-        }
+    let Ok(Some(pending)) = authorize::load(&state, &form.request).await else {
+        return Err(request_expired());
     };
     if form.decision == "allow" {
-        match authorize::consent_given(&state, &pending, &browser).await {
-            Ok(url) => see_other(res, &url),
-            Err(e) => failure(&state, res, &e),
-        }
+        let url = authorize::consent_given(&state, &pending, &browser).await?;
+        see_other(res, &url);
     } else {
         see_other(res, &authorize::consent_denied(&state, &pending));
     }
+    Ok(())
 }

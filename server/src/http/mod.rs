@@ -7,11 +7,13 @@ mod body;
 mod context;
 mod cookies;
 mod csrf;
+mod flow;
 mod guard;
 mod health;
 mod hosted;
 mod mfa;
 mod oauth;
+mod page;
 mod pages;
 #[cfg(feature = "pprof")]
 mod profiler;

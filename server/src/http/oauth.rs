@@ -10,9 +10,10 @@ use serde_json::json;
 use super::context::{app_state, client_info};
 use super::cookies;
 use super::csrf;
-use super::hosted::{current_browser, show_next};
-use super::pages::{html, message};
+use super::flow::{current_browser, show_next};
+use super::page::{PageError, PageResult, html, message};
 use super::respond::set_rate_headers;
+use crate::error::ApiError;
 use crate::service::oauth::authorize::{self as authorization, AuthorizeParams};
 use crate::service::oauth::clients::{ClientCredentials, authenticate};
 use crate::service::oauth::logout::{self, LogoutParams};
@@ -95,8 +96,12 @@ async fn form<T: serde::de::DeserializeOwned>(req: &mut Request) -> Result<T, OA
 }
 
 #[handler]
-pub async fn authorize_endpoint(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    let Ok(state) = app_state(depot) else { return };
+pub async fn authorize_endpoint(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> PageResult {
+    let state = app_state(depot)?;
     let params: AuthorizeParams = if req.method() == salvo::http::Method::POST {
         req.parse_form().await.unwrap_or_default()
     } else {
@@ -110,6 +115,7 @@ pub async fn authorize_endpoint(req: &mut Request, depot: &mut Depot, res: &mut 
         Err(refusal) => Err(refusal),
     };
     show_next(&state, req, res, next, false).await;
+    Ok(())
 }
 
 #[handler]
@@ -250,8 +256,8 @@ pub async fn revoke_endpoint(
 
 /// Shows the sign-out confirmation; a GET never signs anybody out.
 #[handler]
-pub async fn logout_form(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    let Ok(state) = app_state(depot) else { return };
+pub async fn logout_form(req: &mut Request, depot: &mut Depot, res: &mut Response) -> PageResult {
+    let state = app_state(depot)?;
     let params: LogoutParams = req.parse_queries().unwrap_or_default();
     match logout::validate(&state, params.clone()).await {
         Ok(request) => {
@@ -271,14 +277,13 @@ pub async fn logout_form(req: &mut Request, depot: &mut Depot, res: &mut Respons
                 },
             );
         }
-        Err(text) => message(
-            &state,
-            res,
-            StatusCode::BAD_REQUEST,
-            "This sign-out request is not valid",
-            &text,
-        ),
+        Err(text) => return Err(invalid_logout(&text)),
     }
+    Ok(())
+}
+
+fn invalid_logout(text: &str) -> PageError {
+    PageError::bad_request("This sign-out request is not valid", text)
 }
 
 #[derive(Deserialize)]
@@ -289,41 +294,17 @@ struct LogoutForm {
 }
 
 #[handler]
-pub async fn logout_submit(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    let Ok(state) = app_state(depot) else { return };
+pub async fn logout_submit(req: &mut Request, depot: &mut Depot, res: &mut Response) -> PageResult {
+    let state = app_state(depot)?;
     let Ok(form) = req.parse_form::<LogoutForm>().await else {
-        message(
-            &state,
-            res,
-            StatusCode::BAD_REQUEST,
-            "That did not work",
-            "The form was incomplete.",
-        );
-        return;
+        return Err(PageError::incomplete_form());
     };
     if !csrf::verify(req, &form.csrf) {
-        message(
-            &state,
-            res,
-            StatusCode::FORBIDDEN,
-            "This form has expired",
-            "Go back, reload the page and try again.",
-        );
-        return;
+        return Err(PageError::Expired);
     }
-    let request = match logout::validate(&state, form.params).await {
-        Ok(request) => request,
-        Err(text) => {
-            message(
-                &state,
-                res,
-                StatusCode::BAD_REQUEST,
-                "This sign-out request is not valid",
-                &text,
-            );
-            return;
-        }
-    };
+    let request = logout::validate(&state, form.params)
+        .await
+        .map_err(|text| invalid_logout(&text))?;
     let client = client_info(req, depot, &state);
     let browser = current_browser(&state, req).await;
     let mut ended = Vec::new();
@@ -334,10 +315,12 @@ pub async fn logout_submit(req: &mut Request, depot: &mut Depot, res: &mut Respo
         ended.push((user_id, sid));
     }
     for (user_id, sid) in &ended {
-        if let Err(e) = state.stores.sessions.revoke_session(*user_id, sid).await {
-            crate::http::pages::failure(&state, res, &e.into());
-            return;
-        }
+        state
+            .stores
+            .sessions
+            .revoke_session(*user_id, sid)
+            .await
+            .map_err(ApiError::from)?;
     }
     if let Some(user_id) = browser.as_ref().map(|b| b.user.id).or(request.user_id) {
         crate::audit::record(
@@ -366,4 +349,5 @@ pub async fn logout_submit(req: &mut Request, depot: &mut Depot, res: &mut Respo
             "You can close this page.",
         ),
     }
+    Ok(())
 }

@@ -10,60 +10,10 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::context::{app_state, client_info};
-use crate::error::{ApiError, ErrorCode};
+use super::page::{PageError, PageResult, html, message};
+use crate::error::ErrorCode;
 use crate::service::{recovery, verification};
-use crate::state::AppState;
 use crate::templates::STYLESHEET;
-
-pub(super) fn html(
-    state: &AppState,
-    res: &mut Response,
-    status: StatusCode,
-    name: &str,
-    ctx: minijinja::Value,
-) {
-    match state.templates.render(name, ctx) {
-        Ok(page) => {
-            res.status_code(status);
-            res.headers_mut()
-                .insert("cache-control", HeaderValue::from_static("no-store"));
-            res.render(Text::Html(page));
-        }
-        Err(e) => {
-            tracing::error!(error = %e, page = name, "rendering a page failed");
-            res.status_code(StatusCode::INTERNAL_SERVER_ERROR);
-            res.render(Text::Plain("Something went wrong."));
-        }
-    }
-}
-
-pub(super) fn message(
-    state: &AppState,
-    res: &mut Response,
-    status: StatusCode,
-    heading: &str,
-    text: &str,
-) {
-    let failed = !status.is_success();
-    html(
-        state,
-        res,
-        status,
-        "pages/message.html",
-        minijinja::context! { heading, message => text, failed },
-    );
-}
-
-pub(super) fn failure(state: &AppState, res: &mut Response, err: &ApiError) {
-    let status = StatusCode::from_u16(err.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let heading = match err.code {
-        ErrorCode::TokenGone => "This link has expired",
-        ErrorCode::LinkNotFound => "This link is not valid",
-        ErrorCode::ServiceUnavailable => "Please try again shortly",
-        _ => "That did not work",
-    };
-    message(state, res, status, heading, &err.message);
-}
 
 #[handler]
 pub async fn stylesheet(res: &mut Response) {
@@ -75,18 +25,18 @@ pub async fn stylesheet(res: &mut Response) {
 }
 
 #[handler]
-pub async fn verify_email_form(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    let Ok(state) = app_state(depot) else { return };
+pub async fn verify_email_form(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> PageResult {
+    let state = app_state(depot)?;
     let token: String = req.query("token").unwrap_or_default();
     if token.is_empty() {
-        message(
-            &state,
-            res,
-            StatusCode::BAD_REQUEST,
+        return Err(PageError::bad_request(
             "This link is not valid",
             "The link has no token.",
-        );
-        return;
+        ));
     }
     html(
         &state,
@@ -95,6 +45,7 @@ pub async fn verify_email_form(req: &mut Request, depot: &mut Depot, res: &mut R
         "pages/verify_email.html",
         minijinja::context! { token },
     );
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -103,17 +54,14 @@ struct TokenForm {
 }
 
 #[handler]
-pub async fn verify_email_submit(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    let Ok(state) = app_state(depot) else { return };
+pub async fn verify_email_submit(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> PageResult {
+    let state = app_state(depot)?;
     let Ok(form) = req.parse_form::<TokenForm>().await else {
-        message(
-            &state,
-            res,
-            StatusCode::BAD_REQUEST,
-            "That did not work",
-            "The form was incomplete.",
-        );
-        return;
+        return Err(PageError::incomplete_form());
     };
     let client = client_info(req, depot, &state);
     match verification::verify_email(&state, &form.token, &client).await {
@@ -124,23 +72,24 @@ pub async fn verify_email_submit(req: &mut Request, depot: &mut Depot, res: &mut
             "Email address confirmed",
             "Thank you. Your email address is confirmed and you can sign in.",
         ),
-        Err(e) => failure(&state, res, &e),
+        Err(e) => return Err(e.into()),
     }
+    Ok(())
 }
 
 #[handler]
-pub async fn reset_password_form(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    let Ok(state) = app_state(depot) else { return };
+pub async fn reset_password_form(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> PageResult {
+    let state = app_state(depot)?;
     let token: String = req.query("token").unwrap_or_default();
     if token.is_empty() {
-        message(
-            &state,
-            res,
-            StatusCode::BAD_REQUEST,
+        return Err(PageError::bad_request(
             "This link is not valid",
             "The link has no token.",
-        );
-        return;
+        ));
     }
     html(
         &state,
@@ -149,6 +98,7 @@ pub async fn reset_password_form(req: &mut Request, depot: &mut Depot, res: &mut
         "pages/reset_password.html",
         minijinja::context! { token },
     );
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -159,17 +109,14 @@ struct ResetForm {
 }
 
 #[handler]
-pub async fn reset_password_submit(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    let Ok(state) = app_state(depot) else { return };
+pub async fn reset_password_submit(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> PageResult {
+    let state = app_state(depot)?;
     let Ok(form) = req.parse_form::<ResetForm>().await else {
-        message(
-            &state,
-            res,
-            StatusCode::BAD_REQUEST,
-            "That did not work",
-            "The form was incomplete.",
-        );
-        return;
+        return Err(PageError::incomplete_form());
     };
     let again = |res: &mut Response, error: &str| {
         html(
@@ -182,7 +129,7 @@ pub async fn reset_password_submit(req: &mut Request, depot: &mut Depot, res: &m
     };
     if form.password != form.confirm {
         again(res, "The two passwords differ.");
-        return;
+        return Ok(());
     }
     let client = client_info(req, depot, &state);
     let password = Zeroizing::new(form.password.clone());
@@ -201,13 +148,14 @@ pub async fn reset_password_submit(req: &mut Request, depot: &mut Depot, res: &m
                 .map_or(e.message.clone(), |d| d.message.clone());
             again(res, &reason);
         }
-        Err(e) => failure(&state, res, &e),
+        Err(e) => return Err(e.into()),
     }
+    Ok(())
 }
 
 #[handler]
-pub async fn forgot_password_form(depot: &mut Depot, res: &mut Response) {
-    let Ok(state) = app_state(depot) else { return };
+pub async fn forgot_password_form(depot: &mut Depot, res: &mut Response) -> PageResult {
+    let state = app_state(depot)?;
     html(
         &state,
         res,
@@ -215,6 +163,7 @@ pub async fn forgot_password_form(depot: &mut Depot, res: &mut Response) {
         "pages/forgot_password.html",
         minijinja::context! {},
     );
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -224,8 +173,12 @@ struct ForgotForm {
 
 /// Same answer whether or not the address has an account.
 #[handler]
-pub async fn forgot_password_submit(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    let Ok(state) = app_state(depot) else { return };
+pub async fn forgot_password_submit(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> PageResult {
+    let state = app_state(depot)?;
     if let Ok(form) = req.parse_form::<ForgotForm>().await
         && !form.email.trim().is_empty()
     {
@@ -238,4 +191,5 @@ pub async fn forgot_password_submit(req: &mut Request, depot: &mut Depot, res: &
         "Check your email",
         "If the address belongs to an account, a link to choose a new password is on its way.",
     );
+    Ok(())
 }
