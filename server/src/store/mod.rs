@@ -2,6 +2,8 @@
 //! (`sigil-tests`, `store_conformance`); nothing outside the backend modules knows which one
 //! is in use.
 
+#[cfg(feature = "contract")]
+pub mod contract;
 mod embedded;
 mod metered;
 mod mongo;
