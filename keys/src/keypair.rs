@@ -1,6 +1,5 @@
 use std::fmt;
 
-use jsonwebtoken::EncodingKey;
 use rsa::RsaPrivateKey;
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
@@ -98,8 +97,7 @@ impl KeyPair {
             .private
             .to_pkcs1_der()
             .map_err(|e| KeyError::Encode(e.to_string()))?;
-        let key = EncodingKey::from_rsa_der(der.as_bytes());
-        Ok(Signer::new(self.kid().to_owned(), key))
+        Signer::from_pkcs1_der(self.kid().to_owned(), der.as_bytes())
     }
 }
 

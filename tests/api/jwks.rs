@@ -117,3 +117,90 @@ async fn server_refuses_foreign_tokens() {
         .await
         .assert_error(401, "INVALID_TOKEN");
 }
+
+/// JWKS and discovery carry a strong ETag; a relying service that presents it (strong or
+/// weak) gets 304 without a body, a stale one gets the document; publishing a new key
+/// changes the JWKS tag.
+#[tokio::test]
+async fn jwks_and_discovery_answer_conditional_gets() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/.well-known/jwks.json",
+        "/.well-known/openid-configuration",
+    ] {
+        let first = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(first.status(), StatusCode::OK);
+        let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+        assert!(
+            etag.starts_with('"') && etag.ends_with('"') && etag.len() > 10,
+            "{etag}"
+        );
+        let body: Value = first.json().await.unwrap();
+        assert!(body.is_object());
+
+        for presented in [
+            etag.clone(),
+            format!("W/{etag}"),
+            format!("\"other\", {etag}"),
+        ] {
+            let again = app
+                .client
+                .get(app.url(path))
+                .header("if-none-match", &presented)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                again.status(),
+                StatusCode::NOT_MODIFIED,
+                "{path} {presented}"
+            );
+            assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+            assert!(again.headers().contains_key("cache-control"));
+            assert!(again.bytes().await.unwrap().is_empty());
+        }
+        let stale = app
+            .client
+            .get(app.url(path))
+            .header("if-none-match", "\"stale\"")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stale.status(), StatusCode::OK);
+        assert_eq!(stale.json::<Value>().await.unwrap(), body);
+    }
+
+    let before = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let admin = app.admin_token().await;
+    let rotated = app
+        .request(
+            reqwest::Method::POST,
+            "/v1/admin/keys/rotate",
+            Some(&admin),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    let after = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .header("if-none-match", &before)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        after.status(),
+        StatusCode::OK,
+        "a new key is a new document"
+    );
+    assert_ne!(after.headers()["etag"].to_str().unwrap(), before);
+}

@@ -1,7 +1,8 @@
 //! Discovery and the JWKS.
 
-use salvo::http::HeaderValue;
+use salvo::http::{HeaderValue, StatusCode};
 use salvo::prelude::*;
+use serde::Serialize;
 use serde_json::json;
 
 use super::context::app_state;
@@ -9,14 +10,10 @@ use crate::error::ApiResult;
 
 /// OpenID Provider metadata: what this server does, and nothing it does not.
 #[handler]
-pub async fn discovery(depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
+pub async fn discovery(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let issuer = &state.config.issuer;
-    res.headers_mut().insert(
-        "cache-control",
-        HeaderValue::from_static("public, max-age=3600"),
-    );
-    res.render(Json(json!({
+    let document = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
         "token_endpoint": format!("{issuer}/oauth2/token"),
@@ -45,17 +42,70 @@ pub async fn discovery(depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
         "claims_parameter_supported": false,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
-    })));
-    Ok(())
+    });
+    conditional(req, res, "public, max-age=3600", &document)
 }
 
 #[handler]
-pub async fn jwks(depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
+pub async fn jwks(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let max_age = state.config.jwks_max_age.as_secs();
-    if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
-        res.headers_mut().insert("cache-control", value);
+    let cache = format!("public, max-age={max_age}");
+    conditional(req, res, &cache, &state.keyring.jwks(state.clock.now()))
+}
+
+/// A cacheable JSON document with a strong `ETag` (a digest of the exact bytes sent), answered
+/// with 304 and no body when the client's `If-None-Match` names it (RFC 9110 section 13.1.2):
+/// relying services revalidate the JWKS and discovery for the cost of a header. Every replica
+/// serving the same document computes the same tag.
+fn conditional<T: Serialize>(
+    req: &Request,
+    res: &mut Response,
+    cache_control: &str,
+    document: &T,
+) -> ApiResult<()> {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let body = serde_json::to_vec(document).map_err(crate::error::ApiError::internal)?;
+    let digest = Sha256::digest(&body);
+    let etag = format!(
+        "\"{}\"",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
+    );
+    let headers = res.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(cache_control) {
+        headers.insert("cache-control", value);
     }
-    res.render(Json(state.keyring.jwks(state.clock.now())));
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert("etag", value);
+    }
+    if if_none_match(req).is_some_and(|tags| matches(&tags, &etag)) {
+        res.status_code(StatusCode::NOT_MODIFIED);
+        return Ok(());
+    }
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    res.write_body(body)
+        .map_err(crate::error::ApiError::internal)?;
     Ok(())
+}
+
+fn if_none_match(req: &Request) -> Option<String> {
+    let values: Vec<&str> = req
+        .headers()
+        .get_all("if-none-match")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.join(","))
+}
+
+/// `If-None-Match` uses the weak comparison: `W/"x"` matches `"x"`; `*` matches anything.
+fn matches(header: &str, etag: &str) -> bool {
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
 }
