@@ -60,14 +60,8 @@ impl OneTimeTokenStore for MongoStore {
         purpose: TokenPurpose,
         now: OffsetDateTime,
     ) -> StoreResult<ConsumeOutcome> {
-        let purpose_bson = bson::to_bson(&purpose).map_err(corrupt)?;
-        let found = self
-            .tokens
-            .find_one(doc! { "_id": digest, "purpose": purpose_bson })
-            .await?
-            .map(TokenDoc::into_record)
-            .transpose()?;
-        Ok(rules::consumption(found, purpose, now))
+        let found = self.tokens.find_one(token_filter(digest, purpose)?).await?;
+        decide(found, purpose, now)
     }
 
     async fn consume_token(
@@ -76,22 +70,37 @@ impl OneTimeTokenStore for MongoStore {
         purpose: TokenPurpose,
         now: OffsetDateTime,
     ) -> StoreResult<ConsumeOutcome> {
-        let purpose_bson = bson::to_bson(&purpose).map_err(corrupt)?;
         let found = self
             .tokens
-            .find_one_and_delete(doc! { "_id": digest, "purpose": purpose_bson })
-            .await?
-            .map(TokenDoc::into_record)
-            .transpose()?;
-        Ok(rules::consumption(found, purpose, now))
+            .find_one_and_delete(token_filter(digest, purpose)?)
+            .await?;
+        decide(found, purpose, now)
     }
 
     async fn revoke_tokens(&self, user_id: Uuid, purpose: TokenPurpose) -> StoreResult<u64> {
-        let purpose_bson = bson::to_bson(&purpose).map_err(corrupt)?;
         let deleted = self
             .tokens
-            .delete_many(doc! { "user_id": user_id.to_string(), "purpose": purpose_bson })
+            .delete_many(doc! { "user_id": user_id.to_string(), "purpose": purpose_bson(purpose)? })
             .await?;
         Ok(deleted.deleted_count)
     }
+}
+
+fn purpose_bson(purpose: TokenPurpose) -> StoreResult<bson::Bson> {
+    bson::to_bson(&purpose).map_err(corrupt)
+}
+
+/// The token with this digest, only if it was issued for this purpose.
+fn token_filter(digest: &str, purpose: TokenPurpose) -> StoreResult<bson::Document> {
+    Ok(doc! { "_id": digest, "purpose": purpose_bson(purpose)? })
+}
+
+/// What peeking or consuming found means, by the shared rule.
+fn decide(
+    found: Option<TokenDoc>,
+    purpose: TokenPurpose,
+    now: OffsetDateTime,
+) -> StoreResult<ConsumeOutcome> {
+    let found = found.map(TokenDoc::into_record).transpose()?;
+    Ok(rules::consumption(found, purpose, now))
 }
