@@ -13,8 +13,8 @@ use crate::domain::Permission;
 use crate::error::{ApiError, ApiResult};
 use crate::service::principal::{Principal, authenticate, bearer_token};
 
-/// Set by [`require`] after the check passed: what the principal was allowed.
-struct Authorized(#[allow(dead_code)] Permission);
+/// Set by [`require`] after its check passed.
+struct Authorized;
 
 /// The caller behind the `Authorization: Bearer` header, fully checked (SPEC section 5:
 /// issuer, audience, expiry, session, account status).
@@ -72,7 +72,7 @@ impl Handler for Require {
     ) {
         match principal(depot).and_then(|p| p.require(self.0)) {
             Ok(()) => {
-                depot.insert_typed(Authorized(self.0));
+                depot.insert_typed(Authorized);
             }
             Err(err) => {
                 render_error(&err, depot, res);
