@@ -159,6 +159,7 @@ pub async fn open_stores(
             mongo,
             redis,
             connect_timeout,
+            cache_ttl,
         } => {
             let mongo_store = MongoStore::connect(mongo).await?;
             let redis_store = RedisStore::connect(redis)?;
@@ -185,7 +186,8 @@ pub async fn open_stores(
             );
             tracing::info!(storage = %description, "using MongoDB and Redis");
             Ok(Stores::external(mongo_store, redis_store, description)
-                .metered(&metrics.store_duration))
+                .metered(&metrics.store_duration)
+                .cached(*cache_ttl))
         }
     }
 }

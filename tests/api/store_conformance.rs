@@ -81,6 +81,7 @@ backends!(
     sessions_rotation_outcomes,
     sessions_rotation_stops_at_the_absolute_end,
     sessions_concurrent_rotation_has_one_winner,
+    sessions_concurrent_refreshes_of_one_user_all_succeed,
     sessions_expire,
     sessions_revocation,
     sessions_revoked_with_their_client,

@@ -53,6 +53,7 @@ pub fn isolated_storage(mongo_uri: &str, redis_url: &str) -> StorageConfig {
             pool_size: 16,
         },
         connect_timeout: Duration::from_secs(30),
+        cache_ttl: Duration::from_millis(500),
     }
 }
 

@@ -124,6 +124,8 @@ pub enum StorageConfig {
         mongo: crate::store::MongoSettings,
         redis: crate::store::RedisSettings,
         connect_timeout: Duration,
+        /// How long clients and users are read from the cache (`store::Cached`).
+        cache_ttl: Duration,
     },
 }
 

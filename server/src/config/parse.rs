@@ -251,6 +251,7 @@ pub(super) fn storage(
             pool_size: t.redis_pool_size.number(s)?,
         },
         connect_timeout: t.store_connect_timeout.duration(s)?,
+        cache_ttl: t.cache_ttl.duration(s)?,
     })
 }
 

@@ -209,6 +209,10 @@ settings! {
     redis_pool_size: "SIGIL_REDIS_POOL_SIZE", Kind::Number { min: 1 }, Value("32");
     /// How long start-up keeps retrying MongoDB and Redis before giving up.
     store_connect_timeout: "SIGIL_STORE_CONNECT_TIMEOUT", Kind::Duration, Value("60s");
+    /// How long a replica trusts its copy of a client or user (token issuance and bearer
+    /// checks skip MongoDB meanwhile): a change made on another replica takes effect
+    /// everywhere within this time, on the same replica at once.
+    cache_ttl: "SIGIL_CACHE_TTL", Kind::Duration, Value("500ms");
     /// Lifetime of access tokens.
     access_token_ttl: "SIGIL_ACCESS_TOKEN_TTL", Kind::Duration, Value("15m");
     /// Lifetime of refresh tokens; they slide by it on each use.

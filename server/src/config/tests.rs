@@ -280,6 +280,7 @@ const BACKEND_ONLY: &[&str] = &[
     "redis_key_prefix",
     "redis_pool_size",
     "store_connect_timeout",
+    "cache_ttl",
 ];
 
 /// Every setting is read, with its kind's parser: a value its kind refuses stops start-up

@@ -2,8 +2,10 @@
 //! (`sigil-tests`, `store_conformance`); nothing outside the backend modules knows which one
 //! is in use.
 
+mod cached;
 #[cfg(feature = "contract")]
 pub mod contract;
+mod counters;
 mod embedded;
 mod metered;
 mod mongo;
@@ -14,6 +16,8 @@ mod traits;
 
 use std::sync::Arc;
 
+pub use cached::Cached;
+pub use counters::MemoryCounters;
 pub use embedded::EmbeddedStore;
 pub use metered::Metered;
 pub use mongo::{MongoSettings, MongoStore};
@@ -95,13 +99,23 @@ impl Stores {
             clients: store.clone(),
             resources: store.clone(),
             audit: store.clone(),
-            rate_limits: store.clone(),
+            rate_limits: Arc::new(MemoryCounters::default()),
             codes: store,
             description,
             backends: Backends {
                 durable: "embedded",
                 ephemeral: "embedded",
             },
+        }
+    }
+
+    /// Clients and users read through a cache that trusts a copy for `ttl` (see
+    /// [`Cached`]): for deployments whose durable store is a network hop away.
+    pub fn cached(self, ttl: std::time::Duration) -> Self {
+        Self {
+            users: Arc::new(Cached::new(self.users, ttl, cached::DEFAULT_CAPACITY)),
+            clients: Arc::new(Cached::new(self.clients, ttl, cached::DEFAULT_CAPACITY)),
+            ..self
         }
     }
 

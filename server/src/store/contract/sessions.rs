@@ -230,6 +230,36 @@ pub async fn sessions_concurrent_rotation_has_one_winner(stores: &Stores) {
     );
 }
 
+/// 64 refreshes at once across the sessions of one user all rotate: sessions of one user never
+/// contend with each other (on Redis this once answered 503 "too contended").
+pub async fn sessions_concurrent_refreshes_of_one_user_all_succeed(stores: &Stores) {
+    let t = now();
+    let user_id = Uuid::new_v4();
+    for i in 0..64 {
+        let s = session(user_id, &format!("many-{i}"), t, DAY);
+        stores.sessions.create_session(&s, 100, t).await.unwrap();
+    }
+    let tasks = (0..64).map(|i| {
+        let sessions = stores.sessions.clone();
+        tokio::spawn(async move {
+            sessions
+                .rotate_refresh(&format!("many-{i}"), &format!("many-{i}-next"), t)
+                .await
+        })
+    });
+    let outcomes = futures_util::future::join_all(tasks).await;
+    for outcome in outcomes {
+        let outcome = outcome.unwrap();
+        assert!(
+            matches!(outcome, Ok(RefreshOutcome::Rotated(_))),
+            "{outcome:?}"
+        );
+    }
+    let live = stores.sessions.list_sessions(user_id, t).await.unwrap();
+    assert_eq!(live.len(), 64);
+    assert!(live.iter().all(|s| s.refresh_digest.ends_with("-next")));
+}
+
 pub async fn sessions_expire(stores: &Stores) {
     let t = now();
     let user_id = Uuid::new_v4();

@@ -18,12 +18,12 @@ impl AuditStore for EmbeddedStore {
 
     async fn list_audit(&self, filter: &AuditFilter, limit: usize) -> StoreResult<Vec<AuditEvent>> {
         let filter = filter.clone();
-        self.read(move |txn| audit_scan(txn, &filter, limit)).await
+        self.scan(move |txn| audit_scan(txn, &filter, limit)).await
     }
 
     async fn count_audit(&self, filter: &AuditFilter) -> StoreResult<u64> {
         let filter = filter.clone();
-        self.read(move |txn| Ok(audit_scan(txn, &filter, usize::MAX)?.len() as u64))
+        self.scan(move |txn| Ok(audit_scan(txn, &filter, usize::MAX)?.len() as u64))
             .await
     }
 }

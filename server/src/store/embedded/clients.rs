@@ -36,7 +36,7 @@ impl ClientStore for EmbeddedStore {
     }
 
     async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
-        self.read(|txn| {
+        self.scan(|txn| {
             let mut out: Vec<ClientRecord> = scan_json(&txn.open_table(CLIENTS)?)?
                 .into_iter()
                 .map(|(_, client)| client)

@@ -1,35 +1,12 @@
-//! Short-lived codes and rate-limit counters in the embedded store: small tuples with their
-//! expiry, removed by the sweep.
+//! Short-lived codes in the embedded store: small tuples with their expiry, removed by the
+//! sweep. (Rate-limit counters live in memory: `store::counters`.)
 
 use async_trait::async_trait;
-use redb::ReadableTable;
 use time::OffsetDateTime;
 
 use super::EmbeddedStore;
-use super::tables::{CODES, RATE_LIMITS};
-use crate::store::rules;
-use crate::store::{CodeStore, RateDecision, RateLimitStore, StoreResult};
-
-#[async_trait]
-impl RateLimitStore for EmbeddedStore {
-    async fn hit(
-        &self,
-        key: &str,
-        limit: u64,
-        window: std::time::Duration,
-        now: OffsetDateTime,
-    ) -> StoreResult<RateDecision> {
-        let (start, reset_at) = rules::rate_window(now, window);
-        let key = format!("{key}:{start}");
-        self.write(move |txn| {
-            let mut limits = txn.open_table(RATE_LIMITS)?;
-            let count = limits.get(key.as_str())?.map_or(0, |v| v.value().0) + 1;
-            limits.insert(key.as_str(), (count, reset_at.unix_timestamp()))?;
-            Ok(rules::rate_decision(count, limit, reset_at))
-        })
-        .await
-    }
-}
+use super::tables::CODES;
+use crate::store::{CodeStore, StoreResult};
 
 #[async_trait]
 impl CodeStore for EmbeddedStore {

@@ -24,7 +24,7 @@ impl KeyStore for EmbeddedStore {
     }
 
     async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
-        self.read(|txn| {
+        self.scan(|txn| {
             let mut keys: Vec<SigningKeyRecord> = scan_json(&txn.open_table(KEYS)?)?
                 .into_iter()
                 .map(|(_, key)| key)

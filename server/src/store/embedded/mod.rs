@@ -1,7 +1,9 @@
 //! The zero-setup backend: one redb file holds users, keys, sessions and token state.
 //!
 //! Every write is a redb transaction committed with immediate durability (fsync) before the
-//! caller hears back, so an acknowledged write survives `kill -9`. redb allows one writer at a
+//! caller hears back, so an acknowledged write survives `kill -9`; the one exception is
+//! `lastActivity` ([`EmbeddedStore::write_lazily`]). Rate-limit counters are not here at all
+//! (`store::counters`). redb allows one writer at a
 //! time, which makes every read-modify-write in these modules atomic.
 
 mod audit;
@@ -17,7 +19,9 @@ mod users;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, Table, WriteTransaction};
+use redb::{
+    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, Table, WriteTransaction,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -124,8 +128,20 @@ impl EmbeddedStore {
             .map_err(|e| StoreError::Unavailable(format!("embedded store task failed: {e}")))?
     }
 
-    /// One read transaction: a consistent snapshot.
+    /// One read transaction: a consistent snapshot. Reads run on the calling thread: redb
+    /// serves them from its page cache without waiting for writers (MVCC), in microseconds,
+    /// which is less than a hop to the blocking pool and back would cost.
     async fn read<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ReadTransaction) -> StoreResult<T> + Send + 'static,
+    {
+        op(&self.db.begin_read()?)
+    }
+
+    /// A read that walks a whole table (lists, counts): on the blocking pool, so that a large
+    /// table never stalls the requests sharing a runtime thread.
+    async fn scan<T, F>(&self, op: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&ReadTransaction) -> StoreResult<T> + Send + 'static,
@@ -142,6 +158,25 @@ impl EmbeddedStore {
     {
         self.run(move |db| {
             let txn = db.begin_write()?;
+            let out = op(&txn)?;
+            txn.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// One write transaction committed without an fsync: it becomes durable with the next
+    /// durable commit, and a crash before that loses it (never a part of it: commits apply in
+    /// order, whole). Only for state whose loss is harmless, such as `lastActivity`.
+    async fn write_lazily<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> StoreResult<T> + Send + 'static,
+    {
+        self.run(move |db| {
+            let mut txn = db.begin_write()?;
+            txn.set_durability(Durability::None)
+                .map_err(|e| StoreError::Unavailable(format!("embedded store: {e}")))?;
             let out = op(&txn)?;
             txn.commit()?;
             Ok(out)

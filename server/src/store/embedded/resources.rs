@@ -43,7 +43,7 @@ impl ResourceStore for EmbeddedStore {
     }
 
     async fn list_resources(&self) -> StoreResult<Vec<ApiResource>> {
-        self.read(|txn| {
+        self.scan(|txn| {
             let mut out: Vec<ApiResource> = scan_json(&txn.open_table(RESOURCES)?)?
                 .into_iter()
                 .map(|(_, resource)| resource)

@@ -32,11 +32,12 @@ pub(super) const RESOURCE_IDENTIFIERS: TableDefinition<&str, &str> =
     TableDefinition::new("api_resource_identifiers");
 /// Single-use code key -> (value, Unix time it expires).
 pub(super) const CODES: TableDefinition<&str, (&str, i64)> = TableDefinition::new("codes");
-/// Rate-limit counter key -> (hits, Unix time the window ends).
-pub(super) const RATE_LIMITS: TableDefinition<&str, (u64, i64)> =
-    TableDefinition::new("rate_limits");
+/// Rate-limit counters, kept here before they moved to memory (`store::counters`); files
+/// written then still hold the table, and opening them drops it.
+const LEGACY_RATE_LIMITS: TableDefinition<&str, (u64, i64)> = TableDefinition::new("rate_limits");
 
-/// Creates every table, so that read transactions never meet a missing one.
+/// Creates every table, so that read transactions never meet a missing one, and drops retired
+/// ones.
 pub(super) fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(USERS)?;
     txn.open_table(USERS_BY_EMAIL)?;
@@ -48,7 +49,7 @@ pub(super) fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(BLOCKED_JTI)?;
     txn.open_table(ONE_TIME_TOKENS)?;
     txn.open_table(AUDIT)?;
-    txn.open_table(RATE_LIMITS)?;
+    txn.delete_table(LEGACY_RATE_LIMITS)?;
     txn.open_table(CODES)?;
     txn.open_table(CLIENTS)?;
     txn.open_table(CONSENTS)?;

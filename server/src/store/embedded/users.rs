@@ -207,7 +207,7 @@ impl UserStore for EmbeddedStore {
 
     async fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<UserRecord>, u64)> {
         let query = query.clone();
-        self.read(move |txn| {
+        self.scan(move |txn| {
             let mut matching: Vec<UserRecord> = scan_json(&txn.open_table(USERS)?)?
                 .into_iter()
                 .map(|(_, user)| user)
@@ -226,6 +226,6 @@ impl UserStore for EmbeddedStore {
     }
 
     async fn count_users(&self) -> StoreResult<u64> {
-        self.read(|txn| Ok(txn.open_table(USERS)?.len()?)).await
+        self.scan(|txn| Ok(txn.open_table(USERS)?.len()?)).await
     }
 }

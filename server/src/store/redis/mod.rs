@@ -7,16 +7,18 @@
 //! - `P:jti:<jti>`  blocked access-token id -> its expiry (ms)
 //!
 //! Everything that must change together lives in one user's hash slot (`{u:<user>}`) and is
-//! written in one `WATCH` / `MULTI` / `EXEC` transaction, retried when another writer got in
-//! first; the same code therefore runs on Redis Cluster. The decisions themselves are
-//! [`crate::store::rules`], shared with the other backends.
+//! written by one Lua script ([`scripts`]) or one command, so the same code runs on Redis
+//! Cluster. The decisions themselves are [`crate::store::rules`], shared with the other
+//! backends: a script applies a decision only if the state it was made from is unchanged,
+//! and the caller reads again otherwise. Contention is per session, not per user: refreshes
+//! of different sessions of one user never make each other start over.
 
 mod codes;
 mod limits;
+mod scripts;
 mod sessions;
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::time::Duration;
 
 use deadpool_redis::{Config, Connection, Pool, PoolConfig, Runtime, Timeouts};
@@ -26,8 +28,10 @@ use uuid::Uuid;
 
 use super::{SessionRecord, StoreError, StoreResult};
 
-/// Transaction attempts before giving up (503) under heavy contention.
-const TX_ATTEMPTS: usize = 64;
+/// Reads-and-applies before giving up (503). A script only fails to apply when another writer
+/// changed the very session (or, for a sign-in, the user's set of sessions) in between, so
+/// this is reached only under a flood aimed at one session.
+const CAS_ATTEMPTS: usize = 32;
 
 /// Every Redis failure is the store being unavailable: callers answer 503.
 impl From<redis::RedisError> for StoreError {
@@ -151,75 +155,12 @@ impl RedisStore {
     }
 }
 
-async fn watch(conn: &mut Connection, keys: &[&str]) -> StoreResult<()> {
-    redis::cmd("WATCH")
-        .arg(keys)
-        .query_async::<()>(conn)
-        .await
-        .map_err(redis_err)
-}
-
-async fn unwatch(conn: &mut Connection) -> StoreResult<()> {
-    redis::cmd("UNWATCH")
-        .query_async::<()>(conn)
-        .await
-        .map_err(redis_err)
-}
-
-/// Runs a MULTI pipeline; `false` when a watched key changed and nothing was applied.
-async fn exec(conn: &mut Connection, pipe: &redis::Pipeline) -> StoreResult<bool> {
-    let applied: Option<redis::Value> = pipe.query_async(conn).await?;
-    Ok(applied.is_some())
-}
-
 /// The latest expiry among the sessions that remain, in ms: the hash lives that long.
 fn hash_expiry(remaining: &[SessionRecord]) -> Option<i64> {
     remaining.iter().map(|s| millis(s.expires_at)).max()
 }
 
-/// What one optimistic attempt decided after reading under `WATCH`.
-enum Step<T> {
-    /// Nothing to write: answer at once.
-    Answer(T),
-    /// Apply this `MULTI` pipeline and answer, unless a watched key changed meanwhile.
-    Write(redis::Pipeline, T),
-}
-
-/// The one `WATCH` / `MULTI` / `EXEC` loop: watch `keys`, let `attempt` read and decide, apply
-/// what it decided, and start over when another writer changed a watched key. The connection
-/// travels through `attempt` and back, which keeps the borrow of it out of the closure's
-/// signature; it is handed back to the caller, unwatched, for any follow-up.
-async fn optimistic<T, F, Fut>(
-    mut conn: Connection,
-    keys: &[&str],
-    what: &str,
-    mut attempt: F,
-) -> (Connection, StoreResult<T>)
-where
-    F: FnMut(Connection) -> Fut,
-    Fut: Future<Output = (Connection, StoreResult<Step<T>>)>,
-{
-    for _ in 0..TX_ATTEMPTS {
-        if let Err(e) = watch(&mut conn, keys).await {
-            return (conn, Err(e));
-        }
-        let (back, step) = attempt(conn).await;
-        conn = back;
-        let applied = match step {
-            Ok(Step::Answer(out)) => unwatch(&mut conn).await.map(|()| Some(out)),
-            Ok(Step::Write(pipe, out)) => exec(&mut conn, &pipe).await.map(|ok| ok.then_some(out)),
-            Err(e) => {
-                // A pooled connection must not keep a WATCH for its next user.
-                unwatch(&mut conn).await.ok();
-                Err(e)
-            }
-        };
-        match applied {
-            Ok(Some(out)) => return (conn, Ok(out)),
-            Ok(None) => continue,
-            Err(e) => return (conn, Err(e)),
-        }
-    }
-    let busy = StoreError::Unavailable(format!("redis: {what} too contended"));
-    (conn, Err(busy))
+/// A caller that kept finding its input changed by other writers gave up: 503.
+fn contended(what: &str) -> StoreError {
+    StoreError::Unavailable(format!("redis: {what} too contended"))
 }

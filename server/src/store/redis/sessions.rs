@@ -6,7 +6,11 @@ use redis::AsyncCommands;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{RedisStore, Step, decode, encode, hash_expiry, millis, optimistic, redis_err};
+use std::collections::HashMap;
+
+use super::{
+    CAS_ATTEMPTS, RedisStore, contended, decode, encode, hash_expiry, millis, redis_err, scripts,
+};
 use crate::store::rules::{self, Rotation};
 use crate::store::{RefreshOutcome, SessionRecord, SessionStore, StoreResult};
 
@@ -33,7 +37,7 @@ impl SessionStore for RedisStore {
         let refresh_key = self.refresh_key(session.user_id, &session.refresh_digest);
         let json = encode(session)?;
         // The owner index lives in another slot; written first, it is harmless if the
-        // transaction below never happens.
+        // script below never applies.
         redis::cmd("SET")
             .arg(self.owner_key(&session.refresh_digest))
             .arg(session.user_id.to_string())
@@ -41,37 +45,40 @@ impl SessionStore for RedisStore {
             .arg(exp)
             .query_async::<()>(&mut conn)
             .await?;
-        let (sessions_key, refresh_key, json) = (&sessions_key, &refresh_key, &json);
-        let (_, evicted) = optimistic(conn, &[sessions_key], "session writes", |mut conn| async {
-            let step = async {
-                let mut all = Self::all_sessions(&mut conn, sessions_key).await?;
-                all.retain(|s| s.id != session.id);
-                all.push(session.clone());
-                let (expired, evicted) = rules::session_cleanup(all.clone(), max_per_user, now);
-                all.retain(|s| !expired.contains(&s.id) && !evicted.contains(&s.id));
-                let mut pipe = redis::pipe();
-                pipe.atomic()
-                    .hset(sessions_key, &session.id, json)
-                    .ignore()
-                    .cmd("SET")
-                    .arg(refresh_key)
-                    .arg(&session.id)
-                    .arg("PXAT")
-                    .arg(exp)
-                    .ignore();
-                for id in expired.iter().chain(&evicted) {
-                    pipe.hdel(sessions_key, id).ignore();
-                }
-                if let Some(until) = hash_expiry(&all) {
-                    pipe.cmd("PEXPIREAT").arg(sessions_key).arg(until).ignore();
-                }
-                Ok(Step::Write(pipe, evicted))
+        for _ in 0..CAS_ATTEMPTS {
+            let raw: HashMap<String, String> = conn.hgetall(&sessions_key).await?;
+            let mut read: Vec<&String> = raw.keys().collect();
+            read.sort();
+            let read = read
+                .iter()
+                .map(|id| id.as_str())
+                .collect::<Vec<_>>()
+                .join("\n");
+            let mut all = raw
+                .values()
+                .map(|json| decode(json))
+                .collect::<StoreResult<Vec<_>>>()?;
+            all.retain(|s| s.id != session.id);
+            all.push(session.clone());
+            let (expired, evicted) = rules::session_cleanup(all.clone(), max_per_user, now);
+            all.retain(|s| !expired.contains(&s.id) && !evicted.contains(&s.id));
+            let kept_until = hash_expiry(&all).unwrap_or(exp);
+            let applied: i64 = scripts::CREATE
+                .key(&sessions_key)
+                .key(&refresh_key)
+                .arg(read)
+                .arg(&session.id)
+                .arg(&json)
+                .arg(exp)
+                .arg(kept_until)
+                .arg(expired.iter().chain(&evicted).collect::<Vec<_>>())
+                .invoke_async(&mut conn)
+                .await?;
+            if applied == 1 {
+                return Ok(evicted);
             }
-            .await;
-            (conn, step)
-        })
-        .await;
-        evicted
+        }
+        Err(contended("sign-ins of one user"))
     }
 
     async fn get_session(
@@ -113,76 +120,57 @@ impl SessionStore for RedisStore {
         let sessions_key = self.sessions_key(user_id);
         let presented_key = self.refresh_key(user_id, presented);
         let replacement_key = self.refresh_key(user_id, replacement);
-        let replacement_owner = self.owner_key(replacement);
-        let watched = [sessions_key.as_str(), presented_key.as_str()];
-        let (sessions_key, presented_key) = (&sessions_key, &presented_key);
-        let (replacement_key, replacement_owner) = (&replacement_key, &replacement_owner);
-        let (mut conn, outcome) =
-            optimistic(conn, &watched, "refresh rotation", |mut conn| async {
-                let step = async {
-                    let session_id: Option<String> = conn.get(presented_key).await?;
-                    let Some(session_id) = session_id else {
-                        return Ok(Step::Answer(RefreshOutcome::Unknown));
-                    };
-                    let json: Option<String> = conn.hget(sessions_key, &session_id).await?;
-                    let session = json.as_deref().map(decode).transpose()?;
-                    let mut pipe = redis::pipe();
-                    pipe.atomic();
-                    Ok(
-                        match rules::rotation(session, presented, replacement, now) {
-                            Rotation::Refuse(outcome) => Step::Answer(outcome),
-                            Rotation::RevokeForReuse(outcome) => {
-                                pipe.hdel(sessions_key, &session_id).ignore();
-                                Step::Write(pipe, outcome)
-                            }
-                            Rotation::Rotate(s) => {
-                                let exp = millis(s.expires_at);
-                                // Outside the transaction (other slot): index the replacement first.
-                                redis::cmd("SET")
-                                    .arg(replacement_owner)
-                                    .arg(user_id.to_string())
-                                    .arg("PXAT")
-                                    .arg(exp)
-                                    .query_async::<()>(&mut conn)
-                                    .await?;
-                                pipe.hset(sessions_key, &s.id, encode(&s)?)
-                                    .ignore()
-                                    .cmd("SET")
-                                    .arg(replacement_key)
-                                    .arg(&s.id)
-                                    .arg("PXAT")
-                                    .arg(exp)
-                                    .ignore()
-                                    // The rotated-out digest stays so that a replay reads as reuse.
-                                    .cmd("PEXPIREAT")
-                                    .arg(presented_key)
-                                    .arg(exp)
-                                    .ignore()
-                                    .cmd("PEXPIREAT")
-                                    .arg(sessions_key)
-                                    .arg(exp)
-                                    .arg("GT")
-                                    .ignore();
-                                Step::Write(pipe, RefreshOutcome::Rotated(s))
-                            }
-                        },
-                    )
+        // Contention is per session: only another rotation (which makes this one reuse on
+        // the next read) or a lastActivity update of the same session makes this read again.
+        for _ in 0..CAS_ATTEMPTS {
+            let session_id: Option<String> = conn.get(&presented_key).await?;
+            let Some(session_id) = session_id else {
+                return Ok(RefreshOutcome::Unknown);
+            };
+            let json: Option<String> = conn.hget(&sessions_key, &session_id).await?;
+            let session = json.as_deref().map(decode).transpose()?;
+            match rules::rotation(session, presented, replacement, now) {
+                Rotation::Refuse(outcome) => return Ok(outcome),
+                Rotation::RevokeForReuse(outcome) => {
+                    // A digest once rotated out never becomes current again, so whatever the
+                    // session did since, the decision stands: one HDEL, no check needed.
+                    let _: i64 = conn.hdel(&sessions_key, &session_id).await?;
+                    return Ok(outcome);
                 }
-                .await;
-                (conn, step)
-            })
-            .await;
-        let outcome = outcome?;
-        if let RefreshOutcome::Rotated(s) = &outcome {
-            // Best effort (other slot): keep the old digest findable as long as the session
-            // lives; if this is lost, a replay is refused as unknown instead.
-            let _: Result<(), _> = redis::cmd("PEXPIREAT")
-                .arg(self.owner_key(presented))
-                .arg(millis(s.expires_at))
-                .query_async(&mut conn)
-                .await;
+                Rotation::Rotate(rotated) => {
+                    let exp = millis(rotated.expires_at);
+                    // Outside the script (other slot): index the replacement first.
+                    redis::cmd("SET")
+                        .arg(self.owner_key(replacement))
+                        .arg(user_id.to_string())
+                        .arg("PXAT")
+                        .arg(exp)
+                        .query_async::<()>(&mut conn)
+                        .await?;
+                    let applied: i64 = scripts::ROTATE
+                        .key(&sessions_key)
+                        .key(&presented_key)
+                        .key(&replacement_key)
+                        .arg(&session_id)
+                        .arg(json.as_deref().unwrap_or_default())
+                        .arg(encode(&rotated)?)
+                        .arg(exp)
+                        .invoke_async(&mut conn)
+                        .await?;
+                    if applied == 1 {
+                        // Best effort (other slot): keep the old digest findable as long as
+                        // the session lives; if this is lost, a replay is refused as unknown.
+                        let _: Result<(), _> = redis::cmd("PEXPIREAT")
+                            .arg(self.owner_key(presented))
+                            .arg(exp)
+                            .query_async(&mut conn)
+                            .await;
+                        return Ok(RefreshOutcome::Rotated(rotated));
+                    }
+                }
+            }
         }
-        Ok(outcome)
+        Err(contended("refresh rotation"))
     }
 
     async fn find_by_refresh(
@@ -222,28 +210,12 @@ impl SessionStore for RedisStore {
         user_id: Uuid,
         keep: Option<&str>,
     ) -> StoreResult<Vec<String>> {
-        let conn = self.conn().await?;
-        let key = self.sessions_key(user_id);
-        let key = &key;
-        let (_, revoked) = optimistic(conn, &[key], "session writes", |mut conn| async {
-            let step = async {
-                let ids: Vec<String> = conn.hkeys(key).await?;
-                let doomed: Vec<String> = ids
-                    .into_iter()
-                    .filter(|id| Some(id.as_str()) != keep)
-                    .collect();
-                if doomed.is_empty() {
-                    return Ok(Step::Answer(doomed));
-                }
-                let mut pipe = redis::pipe();
-                pipe.atomic().hdel(key, &doomed).ignore();
-                Ok(Step::Write(pipe, doomed))
-            }
-            .await;
-            (conn, step)
-        })
-        .await;
-        revoked
+        let mut conn = self.conn().await?;
+        Ok(scripts::REVOKE_ALL
+            .key(self.sessions_key(user_id))
+            .arg(keep.unwrap_or_default())
+            .invoke_async(&mut conn)
+            .await?)
     }
 
     /// Scans the user session hashes (SCAN, never KEYS): fine for a dashboard, not a hot path.
@@ -258,7 +230,7 @@ impl SessionStore for RedisStore {
     }
 
     /// Scans like `count_sessions`: deleting a client is rare. Each HDEL is atomic on its own,
-    /// and a rotation racing it sees its WATCH fail and then finds the session gone.
+    /// and a rotation racing it finds its session changed, reads again and finds it gone.
     async fn revoke_client_sessions(&self, client_id: &str) -> StoreResult<u64> {
         let mut conn = self.conn().await?;
         let mut revoked = 0u64;
@@ -279,26 +251,25 @@ impl SessionStore for RedisStore {
     }
 
     async fn touch_session(&self, user_id: Uuid, id: &str, now: OffsetDateTime) -> StoreResult<()> {
-        let conn = self.conn().await?;
+        let mut conn = self.conn().await?;
         let key = self.sessions_key(user_id);
-        let key = &key;
-        let (_, touched) = optimistic(conn, &[key], "session writes", |mut conn| async {
-            let step = async {
-                let json: Option<String> = conn.hget(key, id).await?;
-                let found = json.as_deref().map(decode).transpose()?;
-                let Some(mut session) = found.filter(|s| s.is_live(now)) else {
-                    return Ok(Step::Answer(()));
-                };
-                session.last_activity = now;
-                let mut pipe = redis::pipe();
-                pipe.atomic().hset(key, id, encode(&session)?).ignore();
-                Ok(Step::Write(pipe, ()))
-            }
-            .await;
-            (conn, step)
-        })
-        .await;
-        touched
+        let json: Option<String> = conn.hget(&key, id).await?;
+        let Some(json) = json else { return Ok(()) };
+        let mut session = decode(&json)?;
+        if !session.is_live(now) {
+            return Ok(());
+        }
+        session.last_activity = now;
+        // Lost to a concurrent change of the session (a rotation, which stamps
+        // lastActivity itself): the newer state stands, nothing to retry.
+        let _applied: i64 = scripts::TOUCH
+            .key(&key)
+            .arg(id)
+            .arg(&json)
+            .arg(encode(&session)?)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(())
     }
 
     async fn block_jti(&self, jti: &str, until: OffsetDateTime) -> StoreResult<()> {
