@@ -165,3 +165,69 @@ async fn two_replicas_act_as_one() {
         .await
         .assert_error(423, "ACCOUNT_LOCKED");
 }
+
+/// A client deleted on A can no longer get tokens from B within 1 s, although B keeps a copy
+/// of it in its cache (SIGIL_CACHE_TTL, 500 ms, in these replicas).
+#[tokio::test]
+async fn a_client_deleted_on_one_replica_is_refused_by_the_other_within_a_second() {
+    let r = Replicas::start().await;
+    let (a, b) = (r.a.base.as_str(), r.b.base.as_str());
+    let admin = tokens(
+        &r.call(
+            a,
+            "POST",
+            "/v1/auth/login",
+            None,
+            Some(json!({"username": "admin", "password": sigil_tests::ADMIN_PASSWORD})),
+        )
+        .await,
+    );
+    let created = r
+        .call(
+            a,
+            "POST",
+            "/v1/admin/clients",
+            Some(&admin.access),
+            Some(json!({
+                "name": "Machine", "type": "confidential",
+                "grantTypes": ["client_credentials"], "scopes": ["openid"],
+            })),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.data()["clientId"].as_str().unwrap().to_owned();
+    let secret = created.data()["clientSecret"].as_str().unwrap().to_owned();
+    let token_from_b = || {
+        r.client
+            .post(format!("{b}/oauth2/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    // B has read the client (and cached it).
+    assert_eq!(token_from_b().await.unwrap().status(), StatusCode::OK);
+
+    let deleted = r
+        .call(
+            a,
+            "DELETE",
+            &format!("/v1/admin/clients/{id}"),
+            Some(&admin.access),
+            None,
+        )
+        .await;
+    assert!(deleted.status.is_success(), "{}", deleted.body);
+    let acknowledged = std::time::Instant::now();
+    loop {
+        let status = token_from_b().await.unwrap().status();
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            acknowledged.elapsed() < std::time::Duration::from_secs(1),
+            "B still issues tokens to the deleted client"
+        );
+        tokio::task::yield_now().await;
+    }
+}
