@@ -47,13 +47,9 @@ impl SessionStore for RedisStore {
             .await?;
         for _ in 0..CAS_ATTEMPTS {
             let raw: HashMap<String, String> = conn.hgetall(&sessions_key).await?;
-            let mut read: Vec<&String> = raw.keys().collect();
-            read.sort();
-            let read = read
-                .iter()
-                .map(|id| id.as_str())
-                .collect::<Vec<_>>()
-                .join("\n");
+            let mut read: Vec<&str> = raw.keys().map(String::as_str).collect();
+            read.sort_unstable();
+            let read = read.join("\n");
             let mut all = raw
                 .values()
                 .map(|json| decode(json))
