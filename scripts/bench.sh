@@ -76,7 +76,8 @@ export BENCH_ACCESS_TOKEN=$(login | field '["data"]["accessToken"]')
 export BENCH_CLIENT_TOKEN=$(curl -fsS "$base/oauth2/token" -H "authorization: Basic $BENCH_CLIENT_BASIC" \
   -d grant_type=client_credentials | field '["access_token"]')
 export BENCH_REFRESH_TOKENS=$work/refresh-tokens
-for _ in $(seq 1 "$connections"); do login | field '["data"]["refreshToken"]'; done >"$BENCH_REFRESH_TOKENS"
+# One session per connection, and one spare per wrk thread (see refresh.lua).
+for _ in $(seq 1 "$((connections + BENCH_THREADS))"); do login | field '["data"]["refreshToken"]'; done >"$BENCH_REFRESH_TOKENS"
 # The login scenarios sign in as a user of their own: their sessions evict that user's oldest,
 # never the sessions the bearer and refresh scenarios use.
 curl -fsS "$base/v1/auth/register" -H 'content-type: application/json' \

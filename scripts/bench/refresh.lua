@@ -2,12 +2,15 @@
 -- goes back into this thread's pool and is presented by the next request. A connection has
 -- one request in flight, and wrk reads a response before it asks for the connection's next
 -- request, so a pool as large as the thread's connections never runs dry while refreshes
--- succeed. A failed refresh loses its session, and later requests then fail visibly.
-local threads = 0
+-- succeed. wrk calls request() once more on its first thread before the run, to check the
+-- script (script_verify_request), and never sends that request: bench.sh therefore gives
+-- each thread one session more than it has connections. A failed refresh loses its session,
+-- later requests then fail visibly, and done() prints each thread's first failure.
+local threads = {}
 
 function setup(thread)
-  threads = threads + 1
-  thread:set("thread_index", threads)
+  table.insert(threads, thread)
+  thread:set("thread_index", #threads)
 end
 
 function init(args)
@@ -32,5 +35,17 @@ function response(status, headers, body)
   local token = body:match('"refreshToken":"([^"]+)"')
   if token then
     table.insert(pool, token)
+  elseif not first_failure then
+    first_failure = status .. " " .. body
+  end
+end
+
+-- The first failure each thread saw, so that an error count in the table has a reason.
+function done(summary, latency, requests)
+  for index, thread in ipairs(threads) do
+    local failure = thread:get("first_failure")
+    if failure then
+      io.stderr:write("refresh thread " .. index .. " first failure: " .. failure .. "\n")
+    end
   end
 end

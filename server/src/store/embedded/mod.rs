@@ -15,13 +15,12 @@ mod sessions;
 mod tables;
 mod tokens;
 mod users;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use redb::{
-    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, Table, WriteTransaction,
-};
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, Table, WriteTransaction};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -30,6 +29,7 @@ use super::{StoreError, StoreResult};
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    writer: writer::Writer,
     path: PathBuf,
     audit_retention: std::time::Duration,
 }
@@ -99,8 +99,12 @@ impl EmbeddedStore {
         let txn = db.begin_write()?;
         tables::create_all(&txn)?;
         txn.commit()?;
+        let db = Arc::new(db);
+        let writer = writer::Writer::start(&db)
+            .map_err(|e| StoreError::Unavailable(format!("embedded store writer: {e}")))?;
         Ok(Self {
-            db: Arc::new(db),
+            db,
+            writer,
             path: path.to_owned(),
             audit_retention: std::time::Duration::from_secs(90 * 86_400),
         })
@@ -149,38 +153,25 @@ impl EmbeddedStore {
         self.run(move |db| op(&db.begin_read()?)).await
     }
 
-    /// One write transaction, committed (fsync) when `op` succeeds and dropped, so rolled
-    /// back, when it fails.
+    /// One write transaction, committed (fsync) before this returns when `op` succeeds and
+    /// rolled back when it fails. Concurrent writes share a commit (`writer`), so `op` may run
+    /// twice: it must decide from what it reads in `txn`, never from what an earlier run did.
     async fn write<T, F>(&self, op: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&WriteTransaction) -> StoreResult<T> + Send + 'static,
+        F: Fn(&WriteTransaction) -> StoreResult<T> + Send + 'static,
     {
-        self.run(move |db| {
-            let txn = db.begin_write()?;
-            let out = op(&txn)?;
-            txn.commit()?;
-            Ok(out)
-        })
-        .await
+        self.writer.submit(true, op).await
     }
 
-    /// One write transaction committed without an fsync: it becomes durable with the next
-    /// durable commit, and a crash before that loses it (never a part of it: commits apply in
-    /// order, whole). Only for state whose loss is harmless, such as `lastActivity`.
+    /// A write committed without an fsync: it becomes durable with the next durable commit,
+    /// and a crash before that loses it (never a part of it: commits apply in order, whole).
+    /// Only for state whose loss is harmless, such as `lastActivity`.
     async fn write_lazily<T, F>(&self, op: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&WriteTransaction) -> StoreResult<T> + Send + 'static,
+        F: Fn(&WriteTransaction) -> StoreResult<T> + Send + 'static,
     {
-        self.run(move |db| {
-            let mut txn = db.begin_write()?;
-            txn.set_durability(Durability::None)
-                .map_err(|e| StoreError::Unavailable(format!("embedded store: {e}")))?;
-            let out = op(&txn)?;
-            txn.commit()?;
-            Ok(out)
-        })
-        .await
+        self.writer.submit(false, op).await
     }
 }

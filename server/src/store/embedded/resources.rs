@@ -64,7 +64,7 @@ impl ResourceStore for EmbeddedStore {
             };
             let kept = ApiResource {
                 identifier: old.identifier,
-                ..resource
+                ..resource.clone()
             };
             put_json(&mut resources, &id, &kept)?;
             Ok(true)

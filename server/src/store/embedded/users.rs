@@ -38,9 +38,9 @@ fn modify_user(
 impl EmbeddedStore {
     async fn modify_user<F>(&self, id: Uuid, change: F) -> StoreResult<Option<UserRecord>>
     where
-        F: FnOnce(&mut UserRecord) + Send + 'static,
+        F: Fn(&mut UserRecord) + Send + 'static,
     {
-        self.write(move |txn| modify_user(txn, id, change)).await
+        self.write(move |txn| modify_user(txn, id, &change)).await
     }
 }
 
@@ -119,7 +119,7 @@ impl UserStore for EmbeddedStore {
         let hash = hash.to_owned();
         let updated = self
             .modify_user(id, move |user| {
-                user.password_hash = hash;
+                user.password_hash.clone_from(&hash);
                 if changed {
                     user.password_changed_at = now;
                     user.updated_at = now;
