@@ -62,6 +62,14 @@ fn histogram(
 }
 
 impl Metrics {
+    /// Adds a metric owned elsewhere (the hashing pool's memory gauge) to this registry.
+    pub fn register(
+        &self,
+        collector: impl prometheus::core::Collector + 'static,
+    ) -> prometheus::Result<()> {
+        self.registry.register(Box::new(collector))
+    }
+
     pub fn new() -> prometheus::Result<Self> {
         let registry = Registry::new();
         #[cfg(target_os = "linux")]

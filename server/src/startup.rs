@@ -140,11 +140,13 @@ pub async fn open_stores(
     metrics: &crate::metrics::Metrics,
 ) -> Result<Stores, StartupError> {
     match &config.storage {
-        StorageConfig::Embedded => {
+        StorageConfig::Embedded { cache_bytes } => {
             let store_path = config.data_dir.join(STORE_FILE);
             let retention = config.audit_retention;
+            let cache_bytes = *cache_bytes;
             let embedded = tokio::task::spawn_blocking(move || {
-                EmbeddedStore::open(&store_path).map(|s| s.with_audit_retention(retention))
+                EmbeddedStore::open_with_cache(&store_path, cache_bytes)
+                    .map(|s| s.with_audit_retention(retention))
             })
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))??;
@@ -215,6 +217,9 @@ async fn prepare_state(
     let hasher = PasswordHasher::new(&config.hashing)
         .map_err(StartupError::Hashing)?
         .with_metrics(metrics.hash_duration.clone(), metrics.hash_queue.clone());
+    metrics
+        .register(hasher.memory_gauge())
+        .map_err(|e| StartupError::Hashing(format!("metrics: {e}")))?;
     let templates = Arc::new(Templates::load().map_err(|e| StartupError::Mail(e.to_string()))?);
     let transport = match &config.mail.smtp_url {
         Some(url) => Transport::smtp(url.expose()),

@@ -231,3 +231,91 @@ async fn a_client_deleted_on_one_replica_is_refused_by_the_other_within_a_second
         tokio::task::yield_now().await;
     }
 }
+
+/// A suspension or a demotion made on A holds on B within 1 s, although B keeps a copy of the
+/// user in its cache (SIGIL_CACHE_TTL, 500 ms, in these replicas): the demoted admin's admin
+/// rights (read from the cached user) and the suspended user's token (whose sessions the
+/// suspension ended) are refused there.
+#[tokio::test]
+async fn a_suspension_or_demotion_on_one_replica_holds_on_the_other_within_a_second() {
+    let r = Replicas::start().await;
+    let (a, b) = (r.a.base.as_str(), r.b.base.as_str());
+    let r = &r;
+    let sign_in = |username: String, password: String| async move {
+        let reply = r
+            .call(
+                a,
+                "POST",
+                "/v1/auth/login",
+                None,
+                Some(json!({"username": username, "password": password})),
+            )
+            .await;
+        tokens(&reply).access
+    };
+    let admin = sign_in("admin".into(), sigil_tests::ADMIN_PASSWORD.into()).await;
+    let mut ids = Vec::new();
+    let mut users = Vec::new();
+    for role in ["admin", "user"] {
+        let user = TestUser::random();
+        let created = r
+            .call(
+                a,
+                "POST",
+                "/v1/admin/users",
+                Some(&admin),
+                Some(json!({"email": user.email, "username": user.username,
+                            "password": user.password, "roles": [role]})),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        ids.push(created.data()["id"].as_str().unwrap().to_owned());
+        users.push(sign_in(user.username.clone(), user.password.clone()).await);
+    }
+    let (demoted, suspended) = (&users[0], &users[1]);
+
+    // B has read both users (and cached them).
+    let admin_list = || r.call(b, "GET", "/v1/admin/users", Some(demoted), None);
+    let profile = || r.call(b, "GET", "/v1/users/me", Some(suspended), None);
+    assert_eq!(admin_list().await.status, StatusCode::OK);
+    assert_eq!(profile().await.status, StatusCode::OK);
+
+    for (id, change) in [
+        (&ids[0], json!({"roles": ["user"]})),
+        (&ids[1], json!({"status": "suspended"})),
+    ] {
+        let changed = r
+            .call(
+                a,
+                "PUT",
+                &format!("/v1/admin/users/{id}"),
+                Some(&admin),
+                Some(change),
+            )
+            .await;
+        assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    }
+    let acknowledged = std::time::Instant::now();
+    let mut pending = (true, true);
+    while pending != (false, false) {
+        if pending.0 {
+            let status = admin_list().await.status;
+            pending.0 = status != StatusCode::FORBIDDEN;
+            assert!(!pending.0 || status == StatusCode::OK, "{status}");
+        }
+        if pending.1 {
+            let status = profile().await.status;
+            pending.1 = status == StatusCode::OK;
+        }
+        assert!(
+            acknowledged.elapsed() < std::time::Duration::from_secs(1),
+            "B still honours the old user: (demoted admin allowed, suspended user allowed) = {pending:?}"
+        );
+        tokio::task::yield_now().await;
+    }
+    // Refused for the right reasons.
+    admin_list()
+        .await
+        .assert_error(403, "INSUFFICIENT_PERMISSIONS");
+    profile().await.assert_error(401, "TOKEN_REVOKED");
+}

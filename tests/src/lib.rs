@@ -131,7 +131,9 @@ impl TestApp {
     /// A server on the backend `SIGIL_TEST_BACKEND` selects, with data of its own.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
         let storage = match TestBackend::from_env() {
-            TestBackend::Embedded => StorageConfig::Embedded,
+            TestBackend::Embedded => StorageConfig::Embedded {
+                cache_bytes: sigil_server::store::EmbeddedStore::DEFAULT_CACHE_BYTES,
+            },
             TestBackend::MongoRedis => {
                 let (mongo, redis) = backend::service_urls();
                 backend::isolated_storage(&mongo, &redis)

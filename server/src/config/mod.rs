@@ -117,8 +117,8 @@ pub struct HashingConfig {
 /// Where data lives (SPEC section 2).
 #[derive(Debug, Clone)]
 pub enum StorageConfig {
-    /// One redb file in the data directory.
-    Embedded,
+    /// One redb file in the data directory, with a page cache of `cache_bytes`.
+    Embedded { cache_bytes: usize },
     /// Users and keys in MongoDB, sessions in Redis.
     External {
         mongo: crate::store::MongoSettings,

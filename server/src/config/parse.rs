@@ -216,7 +216,14 @@ pub(super) fn storage(
         ))
     };
     let (uri, url) = match (t.mongodb_uri.given(s), t.redis_url.given(s)) {
-        (None, None) => return Ok(StorageConfig::Embedded),
+        (None, None) => {
+            let mib: u32 = t.embedded_cache_mib.number(s)?;
+            return Ok(StorageConfig::Embedded {
+                cache_bytes: usize::try_from(mib)
+                    .unwrap_or(usize::MAX)
+                    .saturating_mul(1 << 20),
+            });
+        }
         (Some(uri), Some(url)) => (uri, url),
         (Some(_), None) => return Err(together(&t.redis_url, &t.mongodb_uri)),
         (None, Some(_)) => return Err(together(&t.mongodb_uri, &t.redis_url)),

@@ -207,6 +207,9 @@ settings! {
     redis_key_prefix: "SIGIL_REDIS_KEY_PREFIX", Kind::Text, Value("sigil");
     /// Connections per replica to Redis.
     redis_pool_size: "SIGIL_REDIS_POOL_SIZE", Kind::Number { min: 1 }, Value("32");
+    /// Memory the embedded store keeps for the pages it has read, in MiB: what the operating
+    /// system's file cache serves beyond that costs a system call, not a disk read.
+    embedded_cache_mib: "SIGIL_EMBEDDED_CACHE_MIB", Kind::Number { min: 1 }, Value("16");
     /// How long start-up keeps retrying MongoDB and Redis before giving up.
     store_connect_timeout: "SIGIL_STORE_CONNECT_TIMEOUT", Kind::Duration, Value("60s");
     /// How long a replica trusts its copy of a client or user (token issuance and bearer

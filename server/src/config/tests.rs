@@ -283,13 +283,20 @@ const BACKEND_ONLY: &[&str] = &[
     "cache_ttl",
 ];
 
+/// Settings of the embedded store, read only when MongoDB and Redis are not set.
+const EMBEDDED_ONLY: &[&str] = &["embedded_cache_mib"];
+
 /// Every setting is read, with its kind's parser: a value its kind refuses stops start-up
 /// naming it, a number below its minimum too, and free text shows in the configuration.
 #[test]
 fn every_setting_is_read_as_its_kind_says() {
-    let base = external();
-    let unchanged = format!("{:?}", parse(base.clone()).unwrap());
     for setting in SETTINGS {
+        let base = if EMBEDDED_ONLY.contains(&setting.key) {
+            Settings::default()
+        } else {
+            external()
+        };
+        let unchanged = format!("{:?}", parse(base.clone()).unwrap());
         let mut refusals: Vec<String> = refused(setting.kind).map(Into::into).into_iter().collect();
         if let Kind::Number { min: min @ 1.. } = setting.kind {
             refusals.push((min - 1).to_string());
@@ -317,6 +324,17 @@ fn the_embedded_store_ignores_the_backends_settings() {
     for setting in SETTINGS.iter().filter(|s| BACKEND_ONLY.contains(&s.key)) {
         let value = refused(setting.kind).unwrap_or("changed");
         let config = parse(with(&Settings::default(), setting, value)).unwrap();
+        assert_eq!(format!("{config:?}"), unchanged, "{}", setting.name);
+    }
+}
+
+/// MongoDB and Redis ignore the embedded store's settings.
+#[test]
+fn the_production_backends_ignore_the_embedded_settings() {
+    let unchanged = format!("{:?}", parse(external()).unwrap());
+    for setting in SETTINGS.iter().filter(|s| EMBEDDED_ONLY.contains(&s.key)) {
+        let value = refused(setting.kind).unwrap_or("changed");
+        let config = parse(with(&external(), setting, value)).unwrap();
         assert_eq!(format!("{config:?}"), unchanged, "{}", setting.name);
     }
 }

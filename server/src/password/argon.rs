@@ -15,9 +15,21 @@ const SALT_LEN: usize = 16;
 /// left behind are the last hash's working state: Blake2b-derived and no easier to attack
 /// than the stored hash itself, so the next hash overwrites them instead of a wipe after each.
 #[derive(Default)]
-pub struct Memory(Vec<Block>);
+pub struct Memory {
+    blocks: Vec<Block>,
+    /// Where the bytes held are reported, updated before a hash answers.
+    held: Option<prometheus::IntGauge>,
+}
 
 impl Memory {
+    /// Memory whose size is reported to `held`.
+    pub fn counted(held: prometheus::IntGauge) -> Self {
+        Self {
+            blocks: Vec::new(),
+            held: Some(held),
+        }
+    }
+
     fn with_blocks<T>(
         &mut self,
         params: &Params,
@@ -26,19 +38,54 @@ impl Memory {
     ) -> T {
         let needed = params.block_count();
         if needed > current.block_count() {
-            return work(&mut vec![Block::new(); needed]);
+            return work(&mut own_mapping(needed));
         }
-        if self.0.len() < needed {
-            self.0.resize(needed, Block::new());
+        if self.blocks.len() < needed {
+            self.replace(own_mapping(needed));
         }
-        work(&mut self.0[..needed])
+        work(&mut self.blocks[..needed])
     }
 
-    /// Bytes held right now (for tests).
-    #[cfg(test)]
-    pub fn bytes(&self) -> usize {
-        self.0.len() * Block::SIZE
+    /// Gives the blocks back to the system.
+    pub fn release(&mut self) {
+        self.replace(Vec::new());
     }
+
+    fn replace(&mut self, blocks: Vec<Block>) {
+        let before = self.bytes();
+        self.blocks = blocks;
+        if let Some(held) = &self.held {
+            let delta = i64::try_from(self.bytes()).unwrap_or(i64::MAX)
+                - i64::try_from(before).unwrap_or(i64::MAX);
+            held.add(delta);
+        }
+    }
+
+    /// Bytes held right now.
+    pub fn bytes(&self) -> usize {
+        self.blocks.len() * Block::SIZE
+    }
+}
+
+impl Drop for Memory {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// glibc's malloc serves requests above its mmap threshold from a mapping of their own and
+/// unmaps it on free, but the first such free raises the threshold (and the trim threshold,
+/// to twice that) up to 32 MiB: a 19 MiB buffer freed once would make every later one, and
+/// every arena's free memory up to 38 MiB, stay resident for good. Reserving more than that
+/// ceiling keeps the buffer a mapping of its own without moving the thresholds, so freeing it
+/// returns it to the system at once. Only the first `blocks` are touched, so only they count
+/// towards the resident size; the rest is address space.
+const OWN_MAPPING: usize = 33 << 20;
+
+fn own_mapping(blocks: usize) -> Vec<Block> {
+    let mut buffer = Vec::with_capacity(blocks.max(OWN_MAPPING / Block::SIZE));
+    buffer.resize(blocks, Block::new());
+    buffer
 }
 
 fn argon2(algorithm: Algorithm, version: Version, params: Params) -> Argon2<'static> {

@@ -5,13 +5,18 @@
 //! 503 at once instead of piling up. The workers are plain threads, not the runtime's blocking
 //! pool: a pool thread per concurrent request would each keep a ~19 MiB allocation in its own
 //! malloc arena, which is how RSS once grew past 1.4 GiB under a login burst.
+//!
+//! A worker that has had nothing to do for [`IDLE_RELEASE`] gives its memory back, so an idle
+//! server does not hold `workers` x the argon2 cost; under steady load it is reused.
 
 mod argon;
 
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
 use argon2::Params;
 use tokio::sync::oneshot;
@@ -32,11 +37,17 @@ pub struct Verification {
 /// One unit of work for a hashing thread; it answers through its own channel.
 type Job = Box<dyn FnOnce(&mut Memory, &Params) + Send>;
 
+/// How long a worker keeps its memory without a job. Allocating it again costs a few
+/// milliseconds of page faults against a hash of ~250 ms.
+pub const IDLE_RELEASE: Duration = Duration::from_secs(2);
+
 pub struct PasswordHasher {
     params: Params,
-    jobs: SyncSender<Job>,
+    jobs: Sender<Job>,
     /// Jobs accepted and not yet picked up by a worker.
     waiting: Arc<AtomicUsize>,
+    /// Bytes of argon2 memory the workers hold right now.
+    memory_held: prometheus::IntGauge,
     duration: Option<prometheus::Histogram>,
     queue_gauge: Option<prometheus::IntGauge>,
     /// Verified against when the user does not exist, so that both cases cost the same.
@@ -53,16 +64,18 @@ impl std::fmt::Debug for PasswordHasher {
 
 /// A worker: takes jobs until the hasher is dropped. A job that panics is contained, so the
 /// pool never shrinks; its caller sees its answer channel close (500).
-fn work(jobs: &Mutex<Receiver<Job>>, waiting: &AtomicUsize, params: &Params) {
-    let mut memory = Memory::default();
+fn work(jobs: &Receiver<Job>, waiting: &AtomicUsize, params: &Params, held: prometheus::IntGauge) {
+    let mut memory = Memory::counted(held);
     loop {
-        let job = match jobs.lock() {
-            Ok(receiver) => receiver.recv(),
-            Err(_) => return,
-        };
-        let Ok(job) = job else { return };
-        waiting.fetch_sub(1, Ordering::AcqRel);
-        let _contained = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut memory, params)));
+        match jobs.recv_timeout(IDLE_RELEASE) {
+            Ok(job) => {
+                waiting.fetch_sub(1, Ordering::AcqRel);
+                let _contained =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut memory, params)));
+            }
+            Err(RecvTimeoutError::Timeout) => memory.release(),
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
     }
 }
 
@@ -77,20 +90,26 @@ impl PasswordHasher {
             b"sigil-dummy-password-for-timing",
         )
         .map_err(|e| format!("argon2 self-test failed: {e}"))?;
-        let (jobs, receiver) = sync_channel::<Job>(config.queue);
-        let receiver = Arc::new(Mutex::new(receiver));
+        let (jobs, receiver) = crossbeam_channel::bounded::<Job>(config.queue);
         let waiting = Arc::new(AtomicUsize::new(0));
+        let memory_held = prometheus::IntGauge::new(
+            "sigil_password_hash_memory_bytes",
+            "argon2 memory the hashing workers hold (released after a few idle seconds)",
+        )
+        .map_err(|e| format!("metrics: {e}"))?;
         for n in 0..config.workers.max(1) {
             let (receiver, waiting, params) = (receiver.clone(), waiting.clone(), params.clone());
+            let held = memory_held.clone();
             std::thread::Builder::new()
                 .name(format!("sigil-hash-{n}"))
-                .spawn(move || work(&receiver, &waiting, &params))
+                .spawn(move || work(&receiver, &waiting, &params, held))
                 .map_err(|e| format!("cannot start a hashing thread: {e}"))?;
         }
         Ok(Self {
             params,
             jobs,
             waiting,
+            memory_held,
             duration: None,
             queue_gauge: None,
             dummy_hash,
@@ -117,6 +136,11 @@ impl PasswordHasher {
     /// Hash requests waiting for a worker right now (for metrics).
     pub fn queue_depth(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// The gauge of argon2 memory held by the workers, to register with the app's metrics.
+    pub fn memory_gauge(&self) -> prometheus::IntGauge {
+        self.memory_held.clone()
     }
 
     async fn on_pool<T, F>(&self, work: F) -> ApiResult<T>
@@ -276,6 +300,26 @@ mod tests {
         release.send(()).unwrap();
         busy.await.unwrap().unwrap();
         assert!(waiting.await.unwrap().is_ok());
+    }
+
+    /// The workers hold their memory while they have work and give it back once idle.
+    #[tokio::test]
+    async fn idle_workers_give_their_memory_back() {
+        let h = hasher(64, 8);
+        let held = h.memory_gauge();
+        h.hash(pw("Correct-Horse-42")).await.unwrap();
+        assert_eq!(held.get(), 64 * 1024, "one worker's blocks after a hash");
+        let deadline = std::time::Instant::now() + IDLE_RELEASE * 5;
+        while held.get() != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still held: {}",
+                held.get()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        h.hash(pw("Correct-Horse-42")).await.unwrap();
+        assert_eq!(held.get(), 64 * 1024, "allocated again for the next hash");
     }
 
     /// A job that panics does not take its worker with it.

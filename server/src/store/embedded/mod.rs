@@ -93,9 +93,22 @@ fn scan_json<T: DeserializeOwned>(
 }
 
 impl EmbeddedStore {
-    /// Opens (or creates) the database file and its tables.
+    /// The default of `SIGIL_EMBEDDED_CACHE_MIB`. redb's own default (1 GiB) would let the
+    /// resident size grow with the database; the hot pages of a deployment that fits one
+    /// machine (sessions, clients, the users signing in) fit in far less.
+    pub const DEFAULT_CACHE_BYTES: usize = 16 << 20;
+
+    /// Opens (or creates) the database file and its tables, with the default page cache.
     pub fn open(path: &Path) -> StoreResult<Self> {
-        let db = Database::create(path)?;
+        Self::open_with_cache(path, Self::DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the database file and its tables; redb keeps at most `cache_bytes`
+    /// of pages in memory.
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> StoreResult<Self> {
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(path)?;
         let txn = db.begin_write()?;
         tables::create_all(&txn)?;
         txn.commit()?;
