@@ -38,6 +38,8 @@ if [ "$backend" = mongo-redis ]; then
   trap 'cleanup; stop_services' EXIT
   export SIGIL_MONGODB_URI=$SIGIL_TEST_MONGODB_URI SIGIL_REDIS_URL=$SIGIL_TEST_REDIS_URL
   export SIGIL_MONGODB_DB="bench_$$"
+  SIGIL_ENCRYPTION_KEY=$(openssl rand -base64 32)
+  export SIGIL_ENCRYPTION_KEY
 fi
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
@@ -84,7 +86,13 @@ curl -fsS "$base/v1/auth/register" -H 'content-type: application/json' \
   -d "{\"email\":\"storm@bench.test\",\"username\":\"storm\",\"password\":\"$BENCH_PASSWORD\"}" >/dev/null
 
 clock_ticks=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/${1:-$server_pid}/stat"; }
+# Redis and the MongoDB-wire server share the machine: their CPU is part of each request.
+service_ticks() {
+  local total=0 pid
+  for pid in ${service_pids[@]+"${service_pids[@]}"}; do total=$((total + $(cpu_ticks "$pid"))); done
+  echo "$total"
+}
 rss_mib() { awk '/^VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$server_pid/status"; }
 
 # wrk's report -> "req/s p50 p99 errors"
@@ -112,14 +120,16 @@ rows=()
 # scenario NAME SCRIPT PATH [CONNECTIONS]
 scenario() {
   local name=$1 script=$2 path=$3 conns=${4:-$connections}
-  local before after cpu result
+  local before after cpu services_before services_cpu result
   before=$(cpu_ticks)
+  services_before=$(service_ticks)
   wrk -t"$BENCH_THREADS" -c"$conns" -d"${duration}s" --latency -s "scripts/bench/$script" "$base$path" >"$work/$name.txt"
   after=$(cpu_ticks)
   cpu=$(( (after - before) * 100 / clock_ticks / duration ))
+  services_cpu=$(( ($(service_ticks) - services_before) * 100 / clock_ticks / duration ))
   read -r rps p50 p99 errors <<<"$(parse_wrk "$work/$name.txt")"
   rate[$name]=$rps
-  rows+=("| $name | $rps | $p50 | $p99 | $errors | $cpu % | $(rss_mib) MiB |")
+  rows+=("| $name | $rps | $p50 | $p99 | $errors | $cpu % | $services_cpu % | $(rss_mib) MiB |")
 }
 
 openssl_signs=$(openssl speed -multi 2 -seconds "$duration" rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {print $6}')
@@ -167,8 +177,8 @@ cat <<EOF
 
 Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); wrk -t$BENCH_THREADS -c$connections -d${duration}s; release build, $(git rev-parse --short HEAD).
 
-| scenario | req/s | p50 ms | p99 ms | errors | server CPU | RSS after |
-|---|---:|---:|---:|---:|---:|---:|
+| scenario | req/s | p50 ms | p99 ms | errors | server CPU | services CPU | RSS after |
+|---|---:|---:|---:|---:|---:|---:|---:|
 $(printf '%s\n' "${rows[@]}")
 
 | probe (2 connections each) | req/s | p50 ms | p99 ms | errors |

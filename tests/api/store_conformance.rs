@@ -86,6 +86,7 @@ backends!(
     sessions_revocation,
     sessions_revoked_with_their_client,
     jti_blocking,
+    bearer_state_matches_its_parts,
     keys_insert_and_list,
     keys_generation_race_has_one_winner,
     users_status_unlock_and_devices,

@@ -205,8 +205,9 @@ settings! {
         Unset("unset: the embedded store"), secret;
     /// Prefix of every Redis key, so several deployments can share one Redis.
     redis_key_prefix: "SIGIL_REDIS_KEY_PREFIX", Kind::Text, Value("sigil");
-    /// Connections per replica to Redis.
-    redis_pool_size: "SIGIL_REDIS_POOL_SIZE", Kind::Number { min: 1 }, Value("32");
+    /// Connections per replica to Redis. Each is multiplexed (every request's commands share
+    /// it, pipelined), and requests take them in turn.
+    redis_pool_size: "SIGIL_REDIS_POOL_SIZE", Kind::Number { min: 1 }, Value("1");
     /// Memory the embedded store keeps for the pages it has read, in MiB: what the operating
     /// system's file cache serves beyond that costs a system call, not a disk read.
     embedded_cache_mib: "SIGIL_EMBEDDED_CACHE_MIB", Kind::Number { min: 1 }, Value("16");

@@ -115,9 +115,26 @@ pub async fn authenticate_any(state: &AppState, token: &str) -> ApiResult<Bearer
 /// pass.
 async fn live(state: &AppState, claims: AccessClaims, now: OffsetDateTime) -> ApiResult<Bearer> {
     let sessions = &state.stores.sessions;
-    if sessions.is_jti_blocked(&claims.jti, now).await? {
-        return Err(ApiError::token_revoked());
-    }
+    let session = match claims.sid.as_deref() {
+        Some(sid) => {
+            let user_id = claims.sub.parse().map_err(|_| ApiError::invalid_token())?;
+            let read = sessions
+                .bearer_state(&claims.jti, user_id, sid, now)
+                .await?;
+            if read.jti_blocked {
+                return Err(ApiError::token_revoked());
+            }
+            Some(
+                read.session
+                    .filter(|s| s.client_id == claims.client_id)
+                    .ok_or_else(ApiError::token_revoked)?,
+            )
+        }
+        None if sessions.is_jti_blocked(&claims.jti, now).await? => {
+            return Err(ApiError::token_revoked());
+        }
+        None => None,
+    };
     // Deleting a client ends its sessions; this also ends its client_credentials tokens.
     if claims.client_id != FIRST_PARTY_CLIENT_ID
         && state
@@ -129,15 +146,11 @@ async fn live(state: &AppState, claims: AccessClaims, now: OffsetDateTime) -> Ap
     {
         return Err(ApiError::token_revoked());
     }
-    let Some(sid) = claims.sid.clone() else {
+    let Some(session) = session else {
         return Ok(Bearer::Client(claims));
     };
-    let user_id = claims.sub.parse().map_err(|_| ApiError::invalid_token())?;
-    let session = sessions
-        .get_session(user_id, &sid, now)
-        .await?
-        .filter(|s| s.client_id == claims.client_id)
-        .ok_or_else(ApiError::token_revoked)?;
+    let user_id = session.user_id;
+    let sid = session.id.clone();
     // lastActivity is for people reading their session list: minute precision is plenty,
     // and it spares the store a write per request.
     if now - session.last_activity > time::Duration::minutes(1) {

@@ -10,10 +10,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    AuditEvent, AuditFilter, AuditStore, ClientStore, CodeStore, ConsumeOutcome, GuardedUpdate,
-    KeyStore, LockoutPolicy, OneTimeTokenRecord, OneTimeTokenStore, RateDecision, RateLimitStore,
-    RefreshOutcome, ResourceStore, SessionRecord, SessionStore, SigningKeyRecord, StoreResult,
-    TokenPurpose, UserChange, UserQuery, UserStore,
+    AuditEvent, AuditFilter, AuditStore, BearerState, ClientStore, CodeStore, ConsumeOutcome,
+    GuardedUpdate, KeyStore, LockoutPolicy, OneTimeTokenRecord, OneTimeTokenStore, RateDecision,
+    RateLimitStore, RefreshOutcome, ResourceStore, SessionRecord, SessionStore, SigningKeyRecord,
+    StoreResult, TokenPurpose, UserChange, UserQuery, UserStore,
 };
 use crate::domain::{ApiResource, ClientRecord, Login, ProfileUpdate, UserRecord};
 
@@ -88,6 +88,8 @@ metered!(SessionStore {
     fn revoke_client_sessions(&self, client_id: &str) -> StoreResult<u64>;
     fn block_jti(&self, jti: &str, until: OffsetDateTime) -> StoreResult<()>;
     fn is_jti_blocked(&self, jti: &str, now: OffsetDateTime) -> StoreResult<bool>;
+    fn bearer_state(&self, jti: &str, user_id: Uuid, session_id: &str, now: OffsetDateTime)
+        -> StoreResult<BearerState>;
     fn touch_session(&self, user_id: Uuid, id: &str, now: OffsetDateTime) -> StoreResult<()>;
     fn count_sessions(&self, now: OffsetDateTime) -> StoreResult<u64>;
     fn sweep_expired(&self, now: OffsetDateTime) -> StoreResult<u64>;

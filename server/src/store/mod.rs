@@ -27,9 +27,9 @@ pub use records::{
 };
 pub use redis::{RedisSettings, RedisStore};
 pub use traits::{
-    AuditStore, ClientStore, CodeStore, Conflict, GuardedUpdate, KeyStore, LockoutPolicy,
-    OneTimeTokenStore, RateLimitStore, ResourceStore, SessionStore, StoreError, StoreResult,
-    UserChange, UserQuery, UserSort, UserStore,
+    AuditStore, BearerState, ClientStore, CodeStore, Conflict, GuardedUpdate, KeyStore,
+    LockoutPolicy, OneTimeTokenStore, RateLimitStore, ResourceStore, SessionStore, StoreError,
+    StoreResult, UserChange, UserQuery, UserSort, UserStore,
 };
 
 /// A whole storage deployment.

@@ -36,6 +36,13 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The store's half of a bearer check ([`SessionStore::bearer_state`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BearerState {
+    pub jti_blocked: bool,
+    pub session: Option<SessionRecord>,
+}
+
 /// When repeated login failures lock an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockoutPolicy {
@@ -202,6 +209,16 @@ pub trait SessionStore: Send + Sync {
     /// Blocks an access token id until `until` (its expiry).
     async fn block_jti(&self, jti: &str, until: OffsetDateTime) -> StoreResult<()>;
     async fn is_jti_blocked(&self, jti: &str, now: OffsetDateTime) -> StoreResult<bool>;
+    /// What a bearer check reads, in one round trip: whether `jti` is blocked, and the live
+    /// session `session_id` of `user_id`, as [`Self::is_jti_blocked`] and
+    /// [`Self::get_session`] would answer.
+    async fn bearer_state(
+        &self,
+        jti: &str,
+        user_id: Uuid,
+        session_id: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<BearerState>;
     /// Updates `last_activity` (and nothing else) of a live session.
     async fn touch_session(&self, user_id: Uuid, id: &str, now: OffsetDateTime) -> StoreResult<()>;
     /// How many live sessions exist (all users), for the admin dashboard.

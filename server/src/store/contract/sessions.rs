@@ -459,6 +459,50 @@ pub async fn sessions_revoked_with_their_client(stores: &Stores) {
     );
 }
 
+/// The bearer check's one read answers as the two reads it replaces would.
+pub async fn bearer_state_matches_its_parts(stores: &Stores) {
+    let t = now();
+    let user_id = Uuid::new_v4();
+    let live = session(user_id, "digest-bearer", t, DAY);
+    stores.sessions.create_session(&live, 5, t).await.unwrap();
+    stores
+        .sessions
+        .block_jti("j-blocked", t + Duration::from_secs(30))
+        .await
+        .unwrap();
+    let read = |jti: &'static str, user: Uuid, sid: String, at| async move {
+        stores
+            .sessions
+            .bearer_state(jti, user, &sid, at)
+            .await
+            .unwrap()
+    };
+    let found = read("j-free", user_id, live.id.clone(), t).await;
+    assert!(!found.jti_blocked);
+    assert_eq!(found.session.as_ref().map(|s| &s.id), Some(&live.id));
+    let blocked = read("j-blocked", user_id, live.id.clone(), t).await;
+    assert!(blocked.jti_blocked);
+    assert!(
+        blocked.session.is_some(),
+        "the session is read whatever the jti"
+    );
+    assert_eq!(
+        read("j-free", user_id, "missing".into(), t).await.session,
+        None
+    );
+    assert_eq!(
+        read("j-free", Uuid::new_v4(), live.id.clone(), t)
+            .await
+            .session,
+        None,
+        "another user's session id"
+    );
+    let later = t + DAY + Duration::from_secs(1);
+    let expired = read("j-blocked", user_id, live.id.clone(), later).await;
+    assert_eq!(expired.session, None, "expired");
+    assert!(!expired.jti_blocked, "the block ends with the token");
+}
+
 pub async fn jti_blocking(stores: &Stores) {
     let t = now();
     stores

@@ -12,7 +12,8 @@ use super::{EmbeddedStore, decode, get_json, put_json, scan_json};
 use crate::clock::unix;
 use crate::store::rules::{self, Rotation};
 use crate::store::{
-    AuditEvent, OneTimeTokenRecord, RefreshOutcome, SessionRecord, SessionStore, StoreResult,
+    AuditEvent, BearerState, OneTimeTokenRecord, RefreshOutcome, SessionRecord, SessionStore,
+    StoreResult,
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -264,6 +265,25 @@ impl SessionStore for EmbeddedStore {
             txn.open_table(BLOCKED_JTI)?
                 .insert(jti.as_str(), unix(until))?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn bearer_state(
+        &self,
+        jti: &str,
+        user_id: Uuid,
+        session_id: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<BearerState> {
+        let (jti, session_id) = (jti.to_owned(), session_id.to_owned());
+        self.read(move |txn| {
+            let until = txn.open_table(BLOCKED_JTI)?.get(jti.as_str())?;
+            let session: Option<SessionRecord> = get_json(&txn.open_table(SESSIONS)?, &session_id)?;
+            Ok(BearerState {
+                jti_blocked: until.is_some_and(|u| u.value() > unix(now)),
+                session: session.filter(|s| s.user_id == user_id && s.is_live(now)),
+            })
         })
         .await
     }

@@ -14,14 +14,16 @@
 //! of different sessions of one user never make each other start over.
 
 mod codes;
+mod connection;
 mod limits;
 mod scripts;
 mod sessions;
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use deadpool_redis::{Config, Connection, Pool, PoolConfig, Runtime, Timeouts};
+use connection::{Connection, Slot};
 use redis::AsyncCommands;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -65,37 +67,28 @@ pub struct RedisSettings {
 
 #[derive(Clone)]
 pub struct RedisStore {
-    pool: Pool,
+    /// Multiplexed connections (`connection`); requests take them in turn.
+    connections: Arc<[Arc<Slot>]>,
+    next: Arc<AtomicUsize>,
     prefix: String,
 }
 
 impl RedisStore {
     pub fn connect(settings: &RedisSettings) -> StoreResult<Self> {
-        let mut config = Config::from_url(settings.url.clone());
-        // Short timeouts: while Redis is down, requests answer 503 quickly.
-        config.pool = Some(PoolConfig {
-            max_size: settings.pool_size,
-            timeouts: Timeouts {
-                wait: Some(Duration::from_secs(5)),
-                create: Some(Duration::from_secs(3)),
-                recycle: Some(Duration::from_secs(3)),
-            },
-            ..PoolConfig::default()
-        });
-        let pool = config
-            .create_pool(Some(Runtime::Tokio1))
+        let client = redis::Client::open(settings.url.as_str())
             .map_err(|e| StoreError::Unavailable(format!("SIGIL_REDIS_URL: {e}")))?;
         Ok(Self {
-            pool,
+            connections: (0..settings.pool_size.max(1))
+                .map(|_| Slot::new(client.clone()))
+                .collect(),
+            next: Arc::new(AtomicUsize::new(0)),
             prefix: settings.key_prefix.clone(),
         })
     }
 
     async fn conn(&self) -> StoreResult<Connection> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("redis: {e}")))
+        let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.connections.len();
+        Ok(self.connections[turn].connection().await?)
     }
 
     fn sessions_key(&self, user: Uuid) -> String {

@@ -12,7 +12,7 @@ use super::{
     CAS_ATTEMPTS, RedisStore, contended, decode, encode, hash_expiry, millis, redis_err, scripts,
 };
 use crate::store::rules::{self, Rotation};
-use crate::store::{RefreshOutcome, SessionRecord, SessionStore, StoreResult};
+use crate::store::{BearerState, RefreshOutcome, SessionRecord, SessionStore, StoreResult};
 
 #[async_trait]
 impl SessionStore for RedisStore {
@@ -279,6 +279,27 @@ impl SessionStore for RedisStore {
             .query_async::<()>(&mut conn)
             .await
             .map_err(redis_err)
+    }
+
+    async fn bearer_state(
+        &self,
+        jti: &str,
+        user_id: Uuid,
+        session_id: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<BearerState> {
+        let mut conn = self.conn().await?;
+        // Two keys in different slots: a plain pipeline (no MULTI), one round trip.
+        let (until, json): (Option<i64>, Option<String>) = redis::pipe()
+            .get(self.jti_key(jti))
+            .hget(self.sessions_key(user_id), session_id)
+            .query_async(&mut conn)
+            .await?;
+        let session = json.map(|json| decode(&json)).transpose()?;
+        Ok(BearerState {
+            jti_blocked: until.is_some_and(|until| until > millis(now)),
+            session: session.filter(|s| s.is_live(now)),
+        })
     }
 
     async fn is_jti_blocked(&self, jti: &str, now: OffsetDateTime) -> StoreResult<bool> {
