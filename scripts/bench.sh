@@ -3,7 +3,8 @@
 # mongo-redis, Redis and the MongoDB-wire server), runs wrk (Debian's package) with the Lua
 # scripts in scripts/bench/, records `openssl speed` for RSA-2048 in the same run, and prints
 # one Markdown table. Numbers are for comparing ratios measured in one run, on one machine.
-# Usage: scripts/bench.sh [embedded|mongo-redis]
+# Usage: scripts/bench.sh [embedded|mongo-redis|both]; `both` runs the two one after the
+# other and adds the mongo-redis / embedded ratios.
 # Environment: BENCH_DURATION (seconds per scenario, default 10), BENCH_CONNECTIONS
 # (default 32), BENCH_THREADS (wrk threads, default 2).
 set -euo pipefail
@@ -12,7 +13,25 @@ cd "$(dirname "$0")/.."
 backend=${1:-embedded}
 case "$backend" in
   embedded | mongo-redis) ;;
-  *) echo "usage: scripts/bench.sh [embedded|mongo-redis]" >&2; exit 2 ;;
+  both)
+    rates=$(mktemp -d "${TMPDIR:-/tmp}/sigil-bench-rates.XXXXXX")
+    BENCH_RATES_FILE=$rates/embedded "$0" embedded
+    BENCH_RATES_FILE=$rates/mongo-redis "$0" mongo-redis
+    python3 - "$rates" <<'PY'
+import sys
+def load(name):
+    return dict(line.split() for line in open(f"{sys.argv[1]}/{name}"))
+e, m = load("embedded"), load("mongo-redis")
+print("\n| mongo-redis / embedded (same run) | value | target |\n|---|---:|---:|")
+for name, target in [("client_credentials", ">= 0.80x"), ("bearer", ">= 0.80x"),
+                     ("introspection", ""), ("refresh", "")]:
+    ratio = float(m[name]) / float(e[name]) if float(e[name]) else 0
+    print(f"| {name} | {ratio:.2f}x | {target} |")
+PY
+    rm -rf "$rates"
+    exit 0
+    ;;
+  *) echo "usage: scripts/bench.sh [embedded|mongo-redis|both]" >&2; exit 2 ;;
 esac
 duration=${BENCH_DURATION:-10}
 connections=${BENCH_CONNECTIONS:-32}
@@ -169,6 +188,10 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 released_rss=$(rss_mib)
+
+if [ -n "${BENCH_RATES_FILE:-}" ]; then
+  for name in "${!rate[@]}"; do echo "$name ${rate[$name]}"; done >"$BENCH_RATES_FILE"
+fi
 
 ratio() { python3 -c "print(f'{$1 / $2:.2f}x' if $2 else '-')"; }
 cat <<EOF
