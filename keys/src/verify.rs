@@ -132,6 +132,29 @@ impl Verifier {
         options: &VerifyOptions,
         now: u64,
     ) -> Result<Verified<T>, VerifyError> {
+        self.verify_checking(token, options, now, AudienceCheck::Listed)
+    }
+
+    /// Every check of [`Self::verify`] except that `aud` only has to be present, whatever it
+    /// names (`options.audience` is not read). Only for the issuer itself, which issued the
+    /// token for one of its own audiences and lets each endpoint decide whether it is meant
+    /// for it. A relying service must use [`Self::verify`].
+    pub fn verify_any_audience<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        options: &VerifyOptions,
+        now: u64,
+    ) -> Result<Verified<T>, VerifyError> {
+        self.verify_checking(token, options, now, AudienceCheck::Present)
+    }
+
+    fn verify_checking<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        options: &VerifyOptions,
+        now: u64,
+        audience: AudienceCheck,
+    ) -> Result<Verified<T>, VerifyError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::Json(_) => VerifyError::UnsupportedAlgorithm,
             _ => VerifyError::Malformed,
@@ -164,7 +187,7 @@ impl Verifier {
                 }
                 _ => VerifyError::Malformed,
             })?;
-        check_claims(&data.claims, options, now)?;
+        check_claims(&data.claims, options, now, audience)?;
         let claims = serde_json::from_value(Value::Object(data.claims))
             .map_err(|e| VerifyError::InvalidClaims(e.to_string()))?;
         Ok(Verified { kid, claims })
@@ -182,10 +205,19 @@ fn signature_only() -> Validation {
     validation
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AudienceCheck {
+    /// One of `options.audience`.
+    Listed,
+    /// Any audience, as long as there is one.
+    Present,
+}
+
 fn check_claims(
     claims: &Map<String, Value>,
     options: &VerifyOptions,
     now: u64,
+    audience: AudienceCheck,
 ) -> Result<(), VerifyError> {
     let exp = numeric(claims, "exp")?.ok_or(VerifyError::MissingClaim("exp"))?;
     if now > exp.saturating_add(options.leeway_secs) {
@@ -207,9 +239,11 @@ fn check_claims(
         Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).collect(),
         Some(_) => return Err(VerifyError::InvalidClaims("aud is not a string".into())),
     };
-    if !audiences
-        .iter()
-        .any(|aud| options.audience.iter().any(|want| want == aud))
+    if audiences.is_empty()
+        || (audience == AudienceCheck::Listed
+            && !audiences
+                .iter()
+                .any(|aud| options.audience.iter().any(|want| want == aud)))
     {
         return Err(VerifyError::WrongAudience);
     }

@@ -164,6 +164,42 @@ fn issuer_audience_and_required_claims() {
     }
 }
 
+/// The issuer's own check accepts any audience but still requires one, and keeps every other
+/// check: a relying service's `verify` refuses what this accepts.
+#[test]
+fn any_audience_still_requires_one_and_checks_the_rest() {
+    let any = |c: &Value| {
+        verifier()
+            .verify_any_audience::<Value>(&sign(c), &options(), NOW)
+            .map(|v| v.claims)
+    };
+    let mut c = claims();
+    c["aud"] = json!(["other", "another"]);
+    assert!(any(&c).is_ok());
+    assert_eq!(verify(&sign(&c)), Err(VerifyError::WrongAudience));
+
+    for aud in [json!([]), json!([7])] {
+        let mut c = claims();
+        c["aud"] = aud;
+        assert_eq!(any(&c), Err(VerifyError::WrongAudience));
+    }
+    let mut c = claims();
+    c.as_object_mut().unwrap().remove("aud");
+    assert_eq!(any(&c), Err(VerifyError::MissingClaim("aud")));
+
+    let mut c = claims();
+    c["iss"] = json!("https://evil.example.com");
+    assert_eq!(any(&c), Err(VerifyError::WrongIssuer));
+    let mut c = claims();
+    c["exp"] = json!(NOW - 3600);
+    assert_eq!(any(&c), Err(VerifyError::Expired));
+    let token = key().signer().unwrap().sign("JWT", &claims()).unwrap();
+    assert!(matches!(
+        verifier().verify_any_audience::<Value>(&token, &options(), NOW),
+        Err(VerifyError::WrongType { .. })
+    ));
+}
+
 /// An ID token (typ JWT) is not accepted where an access token (at+jwt) is required.
 #[test]
 fn wrong_typ_is_refused() {
