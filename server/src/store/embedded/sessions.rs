@@ -2,7 +2,7 @@
 //! (current and rotated out) -> session, and blocked access-token ids.
 
 use async_trait::async_trait;
-use redb::{ReadableMultimapTable, WriteTransaction};
+use redb::{ReadTransaction, ReadableMultimapTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -74,6 +74,23 @@ fn delete_sessions_where(
     Ok(ids)
 }
 
+/// The session `id` of `user_id`, if it is live at `now`.
+fn live_session(
+    txn: &ReadTransaction,
+    user_id: Uuid,
+    id: &str,
+    now: OffsetDateTime,
+) -> StoreResult<Option<SessionRecord>> {
+    let found: Option<SessionRecord> = get_json(&txn.open_table(SESSIONS)?, id)?;
+    Ok(found.filter(|s| s.user_id == user_id && s.is_live(now)))
+}
+
+/// Whether `jti` is blocked at `now`.
+fn jti_blocked(txn: &ReadTransaction, jti: &str, now: OffsetDateTime) -> StoreResult<bool> {
+    let until = txn.open_table(BLOCKED_JTI)?.get(jti)?;
+    Ok(until.is_some_and(|u| u.value() > unix(now)))
+}
+
 #[async_trait]
 impl SessionStore for EmbeddedStore {
     async fn ping(&self) -> StoreResult<()> {
@@ -117,11 +134,8 @@ impl SessionStore for EmbeddedStore {
         now: OffsetDateTime,
     ) -> StoreResult<Option<SessionRecord>> {
         let id = id.to_owned();
-        self.read(move |txn| {
-            let found: Option<SessionRecord> = get_json(&txn.open_table(SESSIONS)?, &id)?;
-            Ok(found.filter(|s| s.user_id == user_id && s.is_live(now)))
-        })
-        .await
+        self.read(move |txn| live_session(txn, user_id, &id, now))
+            .await
     }
 
     async fn list_sessions(
@@ -278,11 +292,9 @@ impl SessionStore for EmbeddedStore {
     ) -> StoreResult<BearerState> {
         let (jti, session_id) = (jti.to_owned(), session_id.to_owned());
         self.read(move |txn| {
-            let until = txn.open_table(BLOCKED_JTI)?.get(jti.as_str())?;
-            let session: Option<SessionRecord> = get_json(&txn.open_table(SESSIONS)?, &session_id)?;
             Ok(BearerState {
-                jti_blocked: until.is_some_and(|u| u.value() > unix(now)),
-                session: session.filter(|s| s.user_id == user_id && s.is_live(now)),
+                jti_blocked: jti_blocked(txn, &jti, now)?,
+                session: live_session(txn, user_id, &session_id, now)?,
             })
         })
         .await
@@ -290,12 +302,7 @@ impl SessionStore for EmbeddedStore {
 
     async fn is_jti_blocked(&self, jti: &str, now: OffsetDateTime) -> StoreResult<bool> {
         let jti = jti.to_owned();
-        self.read(move |txn| {
-            let blocked = txn.open_table(BLOCKED_JTI)?;
-            let until = blocked.get(jti.as_str())?;
-            Ok(until.is_some_and(|u| u.value() > unix(now)))
-        })
-        .await
+        self.read(move |txn| jti_blocked(txn, &jti, now)).await
     }
 
     /// Sweeps every table with expiring entries, not only sessions: the embedded store has no

@@ -14,6 +14,11 @@ use super::{
 use crate::store::rules::{self, Rotation};
 use crate::store::{BearerState, RefreshOutcome, SessionRecord, SessionStore, StoreResult};
 
+/// Whether a `jti` entry holding `until` (ms) still blocks at `now`.
+fn blocked(until: Option<i64>, now: OffsetDateTime) -> bool {
+    until.is_some_and(|until| until > millis(now))
+}
+
 #[async_trait]
 impl SessionStore for RedisStore {
     async fn ping(&self) -> StoreResult<()> {
@@ -297,7 +302,7 @@ impl SessionStore for RedisStore {
             .await?;
         let session = json.map(|json| decode(&json)).transpose()?;
         Ok(BearerState {
-            jti_blocked: until.is_some_and(|until| until > millis(now)),
+            jti_blocked: blocked(until, now),
             session: session.filter(|s| s.is_live(now)),
         })
     }
@@ -305,7 +310,7 @@ impl SessionStore for RedisStore {
     async fn is_jti_blocked(&self, jti: &str, now: OffsetDateTime) -> StoreResult<bool> {
         let mut conn = self.conn().await?;
         let until: Option<i64> = conn.get(self.jti_key(jti)).await?;
-        Ok(until.is_some_and(|until| until > millis(now)))
+        Ok(blocked(until, now))
     }
 
     async fn sweep_expired(&self, _now: OffsetDateTime) -> StoreResult<u64> {
