@@ -31,6 +31,12 @@ impl Bucket {
         }
     }
 
+    /// A flood guard rather than a security boundary, so it may be counted locally and sent in
+    /// batches (`store::BatchedCounters`). Budgets that bound guessing stay exact.
+    fn is_coarse(self) -> bool {
+        matches!(self, Self::General)
+    }
+
     fn limit(self, state: &AppState) -> Option<RateLimit> {
         let limits = state.config.rate_limits;
         match self {
@@ -80,10 +86,13 @@ pub async fn check(
     };
     let now = state.clock.now();
     let key = format!("{}:{identity}", bucket.name());
-    let decision = state
-        .stores
-        .rate_limits
-        .hit(&key, limit.count, limit.window, now)
+    let counters = if bucket.is_coarse() {
+        &state.stores.coarse_rate_limits
+    } else {
+        &state.stores.rate_limits
+    };
+    let decision = counters
+        .hit(&key, 1, limit.count, limit.window, now)
         .await?;
     if decision.allowed {
         Ok(Some(decision))

@@ -63,6 +63,7 @@ impl RateLimitStore for MemoryCounters {
     async fn hit(
         &self,
         key: &str,
+        hits: u64,
         limit: u64,
         window: Duration,
         now: OffsetDateTime,
@@ -92,7 +93,7 @@ impl RateLimitStore for MemoryCounters {
                 hits: 0,
             };
         }
-        counter.hits += 1;
+        counter.hits += hits;
         Ok(rules::rate_decision(counter.hits, limit, ends))
     }
 }
@@ -116,7 +117,7 @@ mod tests {
         let mut refused = None;
         for n in 0..(SHARDS * 8) {
             let key = format!("general:10.0.0.{n}");
-            match counters.hit(&key, 5, minute, at(0)).await {
+            match counters.hit(&key, 1, 5, minute, at(0)).await {
                 Ok(_) => tracked.push(key),
                 Err(e) => {
                     refused = Some(e);
@@ -125,9 +126,14 @@ mod tests {
             }
         }
         assert!(matches!(refused, Some(StoreError::Unavailable(_))));
-        let again = counters.hit(&tracked[0], 5, minute, at(1)).await.unwrap();
+        let again = counters
+            .hit(&tracked[0], 1, 5, minute, at(1))
+            .await
+            .unwrap();
         assert_eq!(again.remaining, 3);
-        let later = counters.hit("general:10.9.9.9", 5, minute, at(120)).await;
+        let later = counters
+            .hit("general:10.9.9.9", 1, 5, minute, at(120))
+            .await;
         assert_eq!(later.unwrap().remaining, 4);
     }
 }

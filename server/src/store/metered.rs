@@ -143,7 +143,7 @@ metered!(CodeStore {
 });
 
 metered!(RateLimitStore {
-    fn hit(&self, key: &str, limit: u64, window: Duration, now: OffsetDateTime)
+    fn hit(&self, key: &str, hits: u64, limit: u64, window: Duration, now: OffsetDateTime)
         -> StoreResult<RateDecision>;
 });
 

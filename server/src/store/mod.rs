@@ -2,6 +2,7 @@
 //! (`sigil-tests`, `store_conformance`); nothing outside the backend modules knows which one
 //! is in use.
 
+mod batched;
 mod cached;
 #[cfg(feature = "contract")]
 pub mod contract;
@@ -16,6 +17,7 @@ mod traits;
 
 use std::sync::Arc;
 
+pub use batched::BatchedCounters;
 pub use cached::Cached;
 pub use counters::MemoryCounters;
 pub use embedded::EmbeddedStore;
@@ -41,6 +43,9 @@ pub struct Stores {
     pub tokens: Arc<dyn OneTimeTokenStore>,
     pub audit: Arc<dyn AuditStore>,
     pub rate_limits: Arc<dyn RateLimitStore>,
+    /// The same counters, for budgets that may be counted locally and sent in batches (the
+    /// general budget; see [`BatchedCounters`]). Exact budgets use `rate_limits`.
+    pub coarse_rate_limits: Arc<dyn RateLimitStore>,
     pub codes: Arc<dyn CodeStore>,
     pub clients: Arc<dyn ClientStore>,
     pub resources: Arc<dyn ResourceStore>,
@@ -78,6 +83,7 @@ impl Stores {
             resources: mongo.clone(),
             audit: mongo,
             sessions: redis.clone(),
+            coarse_rate_limits: BatchedCounters::spawn(redis.clone()),
             rate_limits: redis.clone(),
             codes: redis,
             description,
@@ -91,6 +97,8 @@ impl Stores {
     pub fn embedded(store: EmbeddedStore) -> Self {
         let description = format!("embedded ({})", store.path().display());
         let store = Arc::new(store);
+        // In one process the counters are already in memory: nothing to batch.
+        let counters = Arc::new(MemoryCounters::default());
         Self {
             users: store.clone(),
             sessions: store.clone(),
@@ -99,7 +107,8 @@ impl Stores {
             clients: store.clone(),
             resources: store.clone(),
             audit: store.clone(),
-            rate_limits: Arc::new(MemoryCounters::default()),
+            rate_limits: counters.clone(),
+            coarse_rate_limits: counters,
             codes: store,
             description,
             backends: Backends {
@@ -135,6 +144,7 @@ impl Stores {
             audit: wrap(self.audit, &durable),
             sessions: wrap(self.sessions, &ephemeral),
             rate_limits: wrap(self.rate_limits, &ephemeral),
+            coarse_rate_limits: wrap(self.coarse_rate_limits, &ephemeral),
             codes: wrap(self.codes, &ephemeral),
             description: self.description,
             backends: self.backends,

@@ -323,11 +323,12 @@ pub trait CodeStore: Send + Sync {
 /// Fixed-window counters shared by every replica (Redis in production).
 #[async_trait]
 pub trait RateLimitStore: Send + Sync {
-    /// Counts one hit on `key` in the window containing `now` and says whether it is within
-    /// `limit`.
+    /// Counts `hits` hits on `key` in the window containing `now` and says whether the count
+    /// is within `limit`.
     async fn hit(
         &self,
         key: &str,
+        hits: u64,
         limit: u64,
         window: Duration,
         now: OffsetDateTime,

@@ -14,6 +14,7 @@ impl RateLimitStore for RedisStore {
     async fn hit(
         &self,
         key: &str,
+        hits: u64,
         limit: u64,
         window: Duration,
         now: OffsetDateTime,
@@ -24,7 +25,7 @@ impl RateLimitStore for RedisStore {
         // One key, one MULTI: the count and its expiry are set together.
         let (count,): (u64,) = redis::pipe()
             .atomic()
-            .incr(&key, 1u64)
+            .incr(&key, hits)
             .cmd("PEXPIREAT")
             .arg(&key)
             .arg(millis(reset_at) + 1_000)
