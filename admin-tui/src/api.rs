@@ -52,15 +52,14 @@ pub struct Client {
 
 // The answers' bodies are the server's own wire types (sigil-proto), so a field the server
 // renames cannot silently go blank here; the short names read better in the screens.
+pub use sigil_proto::Pagination;
 pub use sigil_proto::admin::{
     AuditEventView as AuditEvent, ClientType, ClientView as OAuthClient, KeyInfo as Key, KeyState,
     ResourceView as ApiResource, Stats,
 };
-pub use sigil_proto::users::{AdminSessionView as Session, AdminUserView as User, Device};
-pub use sigil_proto::{ListEnvelope, Pagination};
-
-/// A page of the user list, as the server sends it.
-pub type UserPage = ListEnvelope<User>;
+pub use sigil_proto::users::{
+    AdminSessionView as Session, AdminUserView as User, Device, UserPage,
+};
 
 /// Filters of the user list.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -263,7 +262,7 @@ impl Client {
         if let Some(status) = &query.status {
             path.push_str(&format!("&status={}", encode(status)));
         }
-        parse(&self.call(Method::GET, &path, None).await?)
+        self.fetch(Method::GET, &path, None).await
     }
 
     pub async fn user_sessions(&self, id: Uuid) -> Result<Vec<Session>, ApiError> {

@@ -49,6 +49,7 @@ fn user(i: u8, name: &str, status: &str, roles: &[&str], mfa: bool) -> User {
             phone: None,
             status: status.into(),
             email_verified: true,
+            phone_verified: false,
             mfa_enabled: mfa,
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
             permissions: vec![],
@@ -56,8 +57,10 @@ fn user(i: u8, name: &str, status: &str, roles: &[&str], mfa: bool) -> User {
             created_at: datetime!(2026-11-01 09:00 UTC),
             updated_at: datetime!(2026-11-01 09:00 UTC),
         },
-        failed_logins: 0,
-        locked_until: (status == "active" && i == 3).then_some(datetime!(2026-11-21 12:30 UTC)),
+        failed_login_attempts: 0,
+        last_failed_login: None,
+        account_locked_until: (status == "active" && i == 3)
+            .then_some(datetime!(2026-11-21 12:30 UTC)),
     }
 }
 
@@ -135,8 +138,7 @@ fn fixture() -> App {
     });
     s.screens.dashboard.login_rate = vec![12, 18, 25, 30, 41, 38, 52, 61, 55, 61];
     s.screens.users.list.data = Loadable::Ready(UserPage {
-        success: true,
-        data: vec![
+        users: vec![
             user(1, "ada", "active", &["admin"], true),
             user(2, "grace", "active", &["user", "moderator"], false),
             user(3, "linus", "active", &["user"], false),
@@ -153,12 +155,13 @@ fn fixture() -> App {
     s.screens.users.detail.sessions.data = Loadable::Ready(vec![Session {
         id: "s1".into(),
         client_id: "sigil".into(),
-        device: Device {
+        device_info: Device {
             browser: "Firefox 128.0".into(),
             os: "Linux".into(),
             device: "pc".into(),
         },
-        ip: Some("192.0.2.10".into()),
+        ip_address: Some("192.0.2.10".into()),
+        location: None,
         created_at: datetime!(2026-11-21 11:02:03 UTC),
         last_activity: datetime!(2026-11-21 11:05 UTC),
         amr: vec!["pwd".into()],

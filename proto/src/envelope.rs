@@ -34,16 +34,6 @@ impl<T> Envelope<T> {
     }
 }
 
-/// A page of a list: the items and where the page is.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(salvo::oapi::ToSchema))]
-pub struct ListEnvelope<T> {
-    /// Always true.
-    pub success: bool,
-    pub data: Vec<T>,
-    pub pagination: Pagination,
-}
-
 /// Where a page is: 1-based `page` of `pages`, `limit` per page, `total` matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(salvo::oapi::ToSchema))]
@@ -92,6 +82,10 @@ pub struct ErrorBody {
 pub struct FieldError {
     pub field: String,
     pub message: String,
+    /// The seed's fine-grained code: `REQUIRED_FIELD_MISSING`, `INVALID_EMAIL_FORMAT`,
+    /// `INVALID_PASSWORD_STRENGTH`, `INVALID_USERNAME_FORMAT`, `FIELD_TOO_LONG`,
+    /// `FIELD_TOO_SHORT`, else `VALIDATION_ERROR`.
+    pub code: String,
 }
 
 #[cfg(test)]

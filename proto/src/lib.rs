@@ -13,7 +13,7 @@ pub mod mfa;
 pub mod users;
 
 pub use claims::{ACCESS_TOKEN_TYP, AccessClaims, Audience, IdClaims, UserClaims};
-pub use envelope::{Envelope, ErrorBody, ErrorEnvelope, FieldError, ListEnvelope, Pagination};
+pub use envelope::{Envelope, ErrorBody, ErrorEnvelope, FieldError, Pagination};
 
 /// For PATCH-like fields: absent = `None`, `null` = `Some(None)`, a value = `Some(Some(v))`.
 /// Use with `#[serde(default, deserialize_with = "sigil_proto::double_option")]`.

@@ -18,6 +18,9 @@ pub struct UserView {
     /// pending, active, suspended or deleted.
     pub status: String,
     pub email_verified: bool,
+    /// Always false: Sigil does not verify phone numbers (README: what is absent).
+    #[serde(default)]
+    pub phone_verified: bool,
     pub mfa_enabled: bool,
     pub roles: Vec<String>,
     /// What the roles allow, e.g. `admin.users.read`.
@@ -44,16 +47,46 @@ pub struct TokensView {
     pub user: UserView,
 }
 
-/// A user as admins see it: the profile plus lockout state.
+/// A new registration: the user, and its id also under the seed's name `userId`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(salvo::oapi::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct RegisteredView {
+    pub user_id: Uuid,
+    #[serde(flatten)]
+    pub user: UserView,
+}
+
+/// A user as admins see it: the profile plus lockout state, in the seed's field names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(salvo::oapi::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AdminUserView {
     #[serde(flatten)]
     pub user: UserView,
-    pub failed_logins: u32,
+    /// Failed logins since the last success or lock.
+    pub failed_login_attempts: u32,
     #[serde(with = "time::serde::rfc3339::option")]
-    pub locked_until: Option<OffsetDateTime>,
+    pub last_failed_login: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub account_locked_until: Option<OffsetDateTime>,
+}
+
+/// A page of users: the seed's `{users, pagination}` inside `data`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(salvo::oapi::ToSchema))]
+pub struct UserPage {
+    pub users: Vec<AdminUserView>,
+    pub pagination: crate::Pagination,
+}
+
+/// Where a session signed in from. Sigil ships no GeoIP database, so it is `null` today; the
+/// field is there because the seed documents it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(salvo::oapi::ToSchema))]
+pub struct Location {
+    pub country: Option<String>,
+    pub city: Option<String>,
 }
 
 /// What a session's user agent says about the device.
@@ -72,8 +105,9 @@ pub struct Device {
 #[serde(rename_all = "camelCase")]
 pub struct SessionView {
     pub id: String,
-    pub device: Device,
-    pub ip: Option<String>,
+    pub device_info: Device,
+    pub ip_address: Option<String>,
+    pub location: Option<Location>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -91,8 +125,9 @@ pub struct SessionView {
 pub struct AdminSessionView {
     pub id: String,
     pub client_id: String,
-    pub device: Device,
-    pub ip: Option<String>,
+    pub device_info: Device,
+    pub ip_address: Option<String>,
+    pub location: Option<Location>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]

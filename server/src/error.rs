@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
 use thiserror::Error;
 
 use crate::store::StoreError;
@@ -12,6 +11,13 @@ use crate::store::StoreError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     ValidationError,
+    /// Login without an identifier or a password (the seed's code for that case).
+    MissingCredentials,
+    MissingRefreshToken,
+    /// A refresh token nobody issued, expired or malformed.
+    InvalidRefreshToken,
+    /// Email verification without its token.
+    MissingToken,
     MissingAuthHeader,
     InvalidAuthFormat,
     InvalidToken,
@@ -53,6 +59,10 @@ impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ValidationError => "VALIDATION_ERROR",
+            Self::MissingCredentials => "MISSING_CREDENTIALS",
+            Self::MissingRefreshToken => "MISSING_REFRESH_TOKEN",
+            Self::InvalidRefreshToken => "INVALID_REFRESH_TOKEN",
+            Self::MissingToken => "MISSING_TOKEN",
             Self::MissingAuthHeader => "MISSING_AUTH_HEADER",
             Self::InvalidAuthFormat => "INVALID_AUTH_FORMAT",
             Self::InvalidToken => "INVALID_TOKEN",
@@ -88,10 +98,14 @@ impl ErrorCode {
 
     pub fn status(self) -> u16 {
         match self {
-            Self::ValidationError => 400,
+            Self::ValidationError
+            | Self::MissingCredentials
+            | Self::MissingRefreshToken
+            | Self::MissingToken => 400,
             Self::MissingAuthHeader
             | Self::InvalidAuthFormat
             | Self::InvalidToken
+            | Self::InvalidRefreshToken
             | Self::TokenExpired
             | Self::TokenRevoked
             | Self::InvalidCredentials
@@ -120,19 +134,62 @@ impl ErrorCode {
     }
 }
 
+/// The seed API's fine-grained validation codes (`details[].code`); the top-level code of a
+/// validation failure stays `VALIDATION_ERROR`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldCode {
+    /// Invalid for a reason the seed has no finer code for.
+    Invalid,
+    RequiredFieldMissing,
+    InvalidEmailFormat,
+    InvalidPasswordStrength,
+    InvalidUsernameFormat,
+    FieldTooLong,
+    FieldTooShort,
+}
+
+impl FieldCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Invalid => "VALIDATION_ERROR",
+            Self::RequiredFieldMissing => "REQUIRED_FIELD_MISSING",
+            Self::InvalidEmailFormat => "INVALID_EMAIL_FORMAT",
+            Self::InvalidPasswordStrength => "INVALID_PASSWORD_STRENGTH",
+            Self::InvalidUsernameFormat => "INVALID_USERNAME_FORMAT",
+            Self::FieldTooLong => "FIELD_TOO_LONG",
+            Self::FieldTooShort => "FIELD_TOO_SHORT",
+        }
+    }
+}
+
 /// One field that failed validation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
+    pub code: FieldCode,
 }
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::coded(FieldCode::Invalid, field, message)
+    }
+
+    pub fn coded(code: FieldCode, field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             field: field.into(),
             message: message.into(),
+            code,
         }
+    }
+
+    /// `field` is absent or empty.
+    pub fn required(field: &str) -> Self {
+        Self::coded(
+            FieldCode::RequiredFieldMissing,
+            field,
+            format!("{field} is required"),
+        )
     }
 }
 
@@ -172,6 +229,15 @@ impl ApiError {
         Self {
             details,
             ..Self::new(ErrorCode::ValidationError, message)
+        }
+    }
+
+    /// A missing input the seed gives its own top-level code (`MISSING_CREDENTIALS`, ...),
+    /// with the fields in `details` as for any validation failure.
+    pub fn missing(code: ErrorCode, details: Vec<FieldError>) -> Self {
+        Self {
+            code,
+            ..Self::validation(details)
         }
     }
 
@@ -256,6 +322,10 @@ mod tests {
     fn codes_map_to_statuses() {
         let table = [
             (ErrorCode::ValidationError, 400, "VALIDATION_ERROR"),
+            (ErrorCode::MissingCredentials, 400, "MISSING_CREDENTIALS"),
+            (ErrorCode::MissingRefreshToken, 400, "MISSING_REFRESH_TOKEN"),
+            (ErrorCode::InvalidRefreshToken, 401, "INVALID_REFRESH_TOKEN"),
+            (ErrorCode::MissingToken, 400, "MISSING_TOKEN"),
             (ErrorCode::MissingAuthHeader, 401, "MISSING_AUTH_HEADER"),
             (ErrorCode::TokenRevoked, 401, "TOKEN_REVOKED"),
             (

@@ -1,10 +1,13 @@
 //! Domain records mapped to the wire types of `sigil-proto`: the one place that decides what
 //! the API shows of a stored user, session or token answer.
 
-use sigil_proto::users::{AdminUserView, TokensView, UserView};
+use sigil_proto::users::{
+    AdminSessionView, AdminUserView, RegisteredView, SessionView, TokensView, UserView,
+};
 
 use crate::domain::{UserRecord, permissions_of};
 use crate::service::sessions::IssuedTokens;
+use crate::store::SessionRecord;
 
 pub fn user(user: &UserRecord) -> UserView {
     UserView {
@@ -16,6 +19,7 @@ pub fn user(user: &UserRecord) -> UserView {
         phone: user.phone.clone(),
         status: user.status.as_str().to_owned(),
         email_verified: user.email_verified,
+        phone_verified: false,
         mfa_enabled: user.mfa.enabled,
         roles: user.roles.iter().map(|r| r.as_str().to_owned()).collect(),
         permissions: permissions_of(&user.roles)
@@ -28,12 +32,47 @@ pub fn user(user: &UserRecord) -> UserView {
     }
 }
 
+pub fn registered(record: &UserRecord) -> RegisteredView {
+    RegisteredView {
+        user_id: record.id,
+        user: user(record),
+    }
+}
+
 /// A user as admins see it: the profile plus lockout state.
 pub fn admin_user(record: &UserRecord) -> AdminUserView {
     AdminUserView {
         user: user(record),
-        failed_logins: record.failed_logins,
-        locked_until: record.locked_until,
+        failed_login_attempts: record.failed_logins,
+        last_failed_login: record.last_failed_login,
+        account_locked_until: record.locked_until,
+    }
+}
+
+/// One of the caller's sessions; `current` is the session of the token that asked.
+pub fn session(s: &SessionRecord, current: &str) -> SessionView {
+    SessionView {
+        id: s.id.clone(),
+        device_info: crate::device::parse(s.user_agent.as_deref()),
+        ip_address: s.ip.clone(),
+        location: None,
+        created_at: s.created_at,
+        last_activity: s.last_activity,
+        expires_at: s.expires_at,
+        is_current: s.id == current,
+    }
+}
+
+pub fn admin_session(s: &SessionRecord) -> AdminSessionView {
+    AdminSessionView {
+        id: s.id.clone(),
+        client_id: s.client_id.clone(),
+        device_info: crate::device::parse(s.user_agent.as_deref()),
+        ip_address: s.ip.clone(),
+        location: None,
+        created_at: s.created_at,
+        last_activity: s.last_activity,
+        amr: s.amr.clone(),
     }
 }
 

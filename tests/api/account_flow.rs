@@ -281,8 +281,8 @@ async fn health_endpoints() {
     let app = TestApp::spawn().await;
     let health = app.get("/health", None).await;
     assert_eq!(health.status, StatusCode::OK);
-    assert_eq!(health.body["status"], json!("healthy"));
-    assert_eq!(health.body["services"]["database"], json!("up"));
+    assert_eq!(health.body["status"], json!("OK"));
+    assert_eq!(health.body["services"]["database"], json!("healthy"));
     assert_eq!(app.get("/health/live", None).await.status, StatusCode::OK);
     assert_eq!(
         app.get("/health/ready", None).await.body["ready"],

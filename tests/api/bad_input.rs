@@ -97,13 +97,13 @@ async fn missing_fields_are_named() {
     assert_eq!(fields, ["email", "username", "password"]);
     app.post("/v1/auth/login", json!({"password": "x"}))
         .await
-        .assert_error(400, "VALIDATION_ERROR");
+        .assert_error(400, "MISSING_CREDENTIALS");
     app.post("/v1/auth/login", json!({"username": "someone"}))
         .await
-        .assert_error(400, "VALIDATION_ERROR");
+        .assert_error(400, "MISSING_CREDENTIALS");
     app.post("/v1/auth/refresh", json!({}))
         .await
-        .assert_error(400, "VALIDATION_ERROR");
+        .assert_error(400, "MISSING_REFRESH_TOKEN");
 }
 
 /// Usernames outside `[A-Za-z0-9_-]` (lookalikes, invisible characters) and non-ASCII emails

@@ -65,15 +65,15 @@ async fn operator_suspends_and_reactivates_a_user() {
     type_text(&mut state, &client, &user.username.to_uppercase()).await;
     press(&mut state, &client, KeyCode::Enter).await;
     let page = state.screens.users.list.ready().expect("users loaded");
-    assert_eq!(page.data.len(), 1);
-    assert_eq!(page.data[0].user.username, user.username);
+    assert_eq!(page.users.len(), 1);
+    assert_eq!(page.users[0].user.username, user.username);
 
     // Suspend (confirmed): the user can no longer sign in.
     press(&mut state, &client, KeyCode::Char('s')).await;
     assert!(matches!(state.overlay, Overlay::Confirm { .. }));
     press(&mut state, &client, KeyCode::Char('y')).await;
     assert_eq!(
-        state.screens.users.list.ready().unwrap().data[0]
+        state.screens.users.list.ready().unwrap().users[0]
             .user
             .status,
         "suspended"
@@ -86,7 +86,7 @@ async fn operator_suspends_and_reactivates_a_user() {
     press(&mut state, &client, KeyCode::Char('a')).await;
     press(&mut state, &client, KeyCode::Enter).await;
     assert_eq!(
-        state.screens.users.list.ready().unwrap().data[0]
+        state.screens.users.list.ready().unwrap().users[0]
             .user
             .status,
         "active"
@@ -164,7 +164,7 @@ async fn operator_suspends_and_reactivates_a_user() {
     );
     type_text(&mut state, &client, ADMIN_PASSWORD).await;
     press(&mut state, &client, KeyCode::Enter).await;
-    let roles = &state.screens.users.list.ready().expect("users").data[0]
+    let roles = &state.screens.users.list.ready().expect("users").users[0]
         .user
         .roles;
     assert_eq!(

@@ -350,7 +350,7 @@ async fn cli_creates_admins() {
     assert_eq!(users.status, StatusCode::OK, "{}", users.body);
     // ops and second only: no bootstrap admin was added on top.
     assert_eq!(
-        users.body["pagination"]["total"],
+        users.body["data"]["pagination"]["total"],
         json!(2),
         "{}",
         users.body

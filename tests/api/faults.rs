@@ -57,8 +57,8 @@ async fn outages_fail_closed_and_recover() {
         StatusCode::SERVICE_UNAVAILABLE
     );
     let health = app.get("/health", None).await;
-    assert_eq!(health.body["services"]["redis"], json!("down"));
-    assert_eq!(health.body["services"]["database"], json!("up"));
+    assert_eq!(health.body["services"]["redis"], json!("unhealthy"));
+    assert_eq!(health.body["services"]["database"], json!("healthy"));
 
     // Redis back (empty: it keeps no data on disk here): the same server serves again.
     redis.start().await;
@@ -92,7 +92,7 @@ async fn outages_fail_closed_and_recover() {
         .assert_error(503, "SERVICE_UNAVAILABLE");
     assert_eq!(
         app.get("/health", None).await.body["services"]["database"],
-        json!("down")
+        json!("unhealthy")
     );
 
     mongo.start().await;

@@ -220,6 +220,7 @@ async fn password_reset_through_the_hosted_page() {
 
     app.post(
         "/v1/auth/reset-password",
+        // The older field name is still read.
         json!({"token": token, "password": "Another-Secret-99!"}),
     )
     .await
@@ -259,7 +260,7 @@ async fn reset_link_expires_after_an_hour() {
     app.advance_clock(Duration::from_secs(3601));
     app.post(
         "/v1/auth/reset-password",
-        json!({"token": token, "password": "Brand-New-Secret-88!"}),
+        json!({"token": token, "newPassword": "Brand-New-Secret-88!"}),
     )
     .await
     .assert_error(410, "TOKEN_EXPIRED");

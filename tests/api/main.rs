@@ -26,6 +26,7 @@ mod reauthentication;
 mod refresh;
 mod replicas;
 mod resources;
+mod seed_api;
 mod sessions;
 mod store_conformance;
 mod token_model;

@@ -31,6 +31,15 @@ async fn metrics_count_the_workload() {
     .await;
     app.refresh(&first.refresh).await;
     app.get("/no/such/page", None).await;
+    // Made-up methods share one label value, so they cannot grow the metric set.
+    for made_up in ["BREW", "PROPFIND2", "X-ANYTHING"] {
+        let method = Method::from_bytes(made_up.as_bytes()).unwrap();
+        app.client
+            .request(method, app.url("/health"))
+            .send()
+            .await
+            .unwrap();
+    }
     let sessions = app.get("/v1/users/me/sessions", Some(&first.access)).await;
     let sid = sessions.data()[0]["id"].as_str().unwrap().to_owned();
     app.request(
@@ -95,6 +104,11 @@ async fn metrics_count_the_workload() {
             &[("route", "unmatched"), ("status", "404")]
         ),
         1.0
+    );
+    assert!(!text.contains("BREW") && !text.contains("X-ANYTHING"));
+    assert_eq!(
+        value(&scrape, "sigil_http_requests_total", &[("method", "OTHER")]),
+        3.0
     );
     // Templates, not raw paths: the session id never becomes a label value.
     // (prometheus-parse mangles braces inside label values, so this one is read as text.)

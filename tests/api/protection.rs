@@ -98,6 +98,58 @@ async fn trusted_proxy_forwards_the_client_address() {
     login_from(&app, &user, Some("203.0.113.1, 203.0.113.2"))
         .await
         .assert_error(401, "INVALID_CREDENTIALS");
+    // With a port, or bracketed IPv6 with a port, the entry is the same client.
+    login_from(&app, &user, Some("203.0.113.1:4711"))
+        .await
+        .assert_error(429, "AUTH_RATE_LIMIT_EXCEEDED");
+    for _ in 0..2 {
+        login_from(&app, &user, Some("[2001:db8::7]:4711"))
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
+    }
+    login_from(&app, &user, Some("2001:db8::7"))
+        .await
+        .assert_error(429, "AUTH_RATE_LIMIT_EXCEEDED");
+    // An entry that is no address leaves the client unknown: refused, never counted as the
+    // proxy (which would put every client behind it in one bucket).
+    for unreadable in ["garbage", "unknown", "203.0.113.9, nonsense"] {
+        login_from(&app, &user, Some(unreadable))
+            .await
+            .assert_error(400, "VALIDATION_ERROR");
+    }
+}
+
+/// An admin allowlist naming the proxy's network does not let in a client whose forwarded
+/// address cannot be read.
+#[tokio::test]
+async fn unreadable_forwarded_for_does_not_pass_the_admin_allowlist() {
+    let app = TestApp::spawn_with(|c| {
+        c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        c.admin_allowed_ips = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let ask = |xff: &'static str| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            read(
+                app.client
+                    .get(app.url("/v1/admin/stats"))
+                    .bearer_auth(admin)
+                    .header("x-forwarded-for", xff)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    assert_eq!(ask("127.0.0.5").await.status, StatusCode::OK);
+    // Refused before the allowlist is even asked: the client is unknown.
+    ask("garbage").await.assert_error(400, "VALIDATION_ERROR");
+    ask("198.51.100.4")
+        .await
+        .assert_error(403, "INSUFFICIENT_PERMISSIONS");
 }
 
 /// The registration and general limits answer with their own codes.
@@ -224,7 +276,10 @@ async fn security_headers_on_success_and_errors() {
     let expected = [
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
-        ("content-security-policy", "default-src 'self'"),
+        (
+            "content-security-policy",
+            "default-src 'self'; frame-ancestors 'none'",
+        ),
         ("referrer-policy", "strict-origin-when-cross-origin"),
         (
             "permissions-policy",

@@ -1,4 +1,5 @@
 use reqwest::StatusCode;
+use serde_json::json;
 use sigil_tests::{TestApp, tokens};
 
 /// A rotated-out refresh token presented again revokes the session: the replayed token, its
@@ -55,13 +56,16 @@ async fn concurrent_refresh_has_one_winner() {
     }
 }
 
-/// Made-up refresh tokens are invalid, not revoked.
+/// Made-up refresh tokens are invalid, not revoked; none at all is the seed's own 400.
 #[tokio::test]
 async fn unknown_refresh_token() {
     let app = TestApp::spawn().await;
     app.refresh("made-up")
         .await
-        .assert_error(401, "INVALID_TOKEN");
+        .assert_error(401, "INVALID_REFRESH_TOKEN");
+    app.post("/v1/auth/refresh", json!({}))
+        .await
+        .assert_error(400, "MISSING_REFRESH_TOKEN");
 }
 
 /// A refresh token outlives neither its session's expiry nor the access token its own.

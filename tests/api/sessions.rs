@@ -35,14 +35,15 @@ async fn list_and_revoke_sessions() {
         .collect();
     assert_eq!(current.len(), 1);
     assert!(
-        current[0]["device"]["browser"]
+        current[0]["deviceInfo"]["browser"]
             .as_str()
             .unwrap()
             .starts_with("Firefox")
     );
-    assert_eq!(current[0]["device"]["os"], json!("Linux"));
-    assert_eq!(current[0]["device"]["device"], json!("pc"));
-    assert_eq!(current[0]["ip"], json!("127.0.0.1"));
+    assert_eq!(current[0]["deviceInfo"]["os"], json!("Linux"));
+    assert_eq!(current[0]["deviceInfo"]["device"], json!("pc"));
+    assert_eq!(current[0]["ipAddress"], json!("127.0.0.1"));
+    assert_eq!(current[0]["location"], json!(null));
     for field in ["createdAt", "lastActivity", "expiresAt", "id"] {
         assert!(current[0][field].is_string(), "{field}");
     }

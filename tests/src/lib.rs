@@ -433,6 +433,7 @@ pub fn user_record(
         email_verified: true,
         roles: vec![sigil_server::domain::Role::User],
         failed_logins: 0,
+        last_failed_login: None,
         locked_until: None,
         created_at,
         updated_at: created_at,

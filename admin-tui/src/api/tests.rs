@@ -89,12 +89,13 @@ fn audit_events_from_the_server_show_their_actor() {
     assert_eq!(state.events.ready().map(Vec::len), Some(2));
 }
 
-/// `GET /v1/admin/users`: the profile flattened beside the lockout fields.
+/// `GET /v1/admin/users`: the seed's `data.users` and `data.pagination`, the profile
+/// flattened beside the lockout fields.
 #[test]
 fn a_user_page_reads_the_flattened_admin_view() {
     let body = r#"{
       "success": true,
-      "data": [{
+      "data": {"users": [{
         "id": "7c9e6679-7425-40de-944b-e07fc1f90a03",
         "email": "linus@example.com",
         "username": "linus",
@@ -103,24 +104,28 @@ fn a_user_page_reads_the_flattened_admin_view() {
         "phone": null,
         "status": "active",
         "emailVerified": true,
+        "phoneVerified": false,
         "mfaEnabled": false,
         "roles": ["user"],
         "permissions": [],
         "lastLogin": null,
         "createdAt": "2026-11-01T09:00:00Z",
         "updatedAt": "2026-11-01T09:00:00Z",
-        "failedLogins": 5,
-        "lockedUntil": "2026-11-21T12:30:00Z"
+        "failedLoginAttempts": 5,
+        "lastFailedLogin": "2026-11-21T12:00:00Z",
+        "accountLockedUntil": "2026-11-21T12:30:00Z"
       }],
-      "pagination": {"page": 1, "limit": 20, "total": 1, "pages": 1}
+      "pagination": {"page": 1, "limit": 20, "total": 1, "pages": 1}}
     }"#;
-    let page: UserPage = parse(body.as_bytes()).expect("the server's user page");
+    let page: UserPage = data(body.as_bytes()).expect("the server's user page");
     assert_eq!(page.pagination.total, 1);
-    let user = &page.data[0];
+    let user = &page.users[0];
     assert_eq!(user.user.username, "linus");
-    assert_eq!(user.failed_logins, 5);
+    assert_eq!(user.failed_login_attempts, 5);
     assert_eq!(
-        user.locked_until.map(crate::ui::timestamp).as_deref(),
+        user.account_locked_until
+            .map(crate::ui::timestamp)
+            .as_deref(),
         Some("2026-11-21T12:30:00Z")
     );
 }

@@ -74,6 +74,7 @@ pub fn user(i: usize, status: &str) -> User {
             phone: None,
             status: status.into(),
             email_verified: true,
+            phone_verified: false,
             mfa_enabled: false,
             roles: vec!["user".into()],
             permissions: vec![],
@@ -81,15 +82,15 @@ pub fn user(i: usize, status: &str) -> User {
             created_at: CREATED,
             updated_at: CREATED,
         },
-        failed_logins: 0,
-        locked_until: None,
+        failed_login_attempts: 0,
+        last_failed_login: None,
+        account_locked_until: None,
     }
 }
 
 fn page(users: Vec<User>, total: u64, pages: u64) -> UserPage {
     UserPage {
-        success: true,
-        data: users,
+        users,
         pagination: Pagination {
             page: 1,
             limit: 20,

@@ -50,7 +50,8 @@ impl State {
                 } else {
                     "no"
                 },
-                user.locked_until.map_or_else(|| "-".into(), timestamp)
+                user.account_locked_until
+                    .map_or_else(|| "-".into(), timestamp)
             )),
             Line::styled(
                 "s suspend  a activate  e roles  u unlock  m reset MFA  x revoke sessions  d delete",
@@ -76,12 +77,12 @@ impl State {
 }
 
 fn session_line(s: &Session) -> Line<'static> {
-    let device = format!("{} on {}", s.device.browser, s.device.os);
+    let device = format!("{} on {}", s.device_info.browser, s.device_info.os);
     Line::raw(format!(
         "• {} {} {} {}",
         s.client_id,
         device,
-        s.ip.clone().unwrap_or_default(),
+        s.ip_address.clone().unwrap_or_default(),
         timestamp(s.last_activity)
     ))
 }

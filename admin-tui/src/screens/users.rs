@@ -55,11 +55,11 @@ impl State {
     }
 
     pub fn selected_user(&self) -> Option<&User> {
-        self.list.ready().and_then(|p| p.data.get(self.selected))
+        self.list.ready().and_then(|p| p.users.get(self.selected))
     }
 
     pub fn on_key(&mut self, key: KeyEvent) -> Outcome {
-        let count = self.list.ready().map_or(0, |p| p.data.len());
+        let count = self.list.ready().map_or(0, |p| p.users.len());
         let pages = self.list.ready().map_or(1, |p| p.pagination.pages.max(1));
         match key.code {
             KeyCode::Down | KeyCode::Char('j') => {
@@ -193,7 +193,7 @@ impl State {
     pub fn on_reply(&mut self, tag: Tag, reply: Reply) -> Outcome {
         match reply {
             Ok(Response::Users(page)) => {
-                let last = page.data.len().saturating_sub(1);
+                let last = page.users.len().saturating_sub(1);
                 if self.list.settle(tag.seq, page) {
                     self.selected = self.selected.min(last);
                 }
@@ -256,12 +256,12 @@ impl State {
     }
 
     fn table<'a>(&self, page: &'a UserPage, theme: &Theme) -> Table<'a> {
-        let rows = page.data.iter().enumerate().map(|(i, u)| {
+        let rows = page.users.iter().enumerate().map(|(i, u)| {
             let mut flags = String::new();
             if u.user.mfa_enabled {
                 flags.push('M');
             }
-            if u.locked_until.is_some() {
+            if u.account_locked_until.is_some() {
                 flags.push('L');
             }
             let row = Row::new(vec![

@@ -145,6 +145,7 @@ pub struct RateLimits {
     pub password_reset: Option<RateLimit>,
     pub mfa: Option<RateLimit>,
     pub client: Option<RateLimit>,
+    pub browser: Option<RateLimit>,
 }
 
 impl RateLimits {
@@ -155,7 +156,16 @@ impl RateLimits {
         password_reset: None,
         mfa: None,
         client: None,
+        browser: None,
     };
+}
+
+/// The SameSite attribute of a cookie that a deployment may loosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieSameSite {
+    Strict,
+    Lax,
+    None,
 }
 
 #[derive(Debug, Clone)]
@@ -177,6 +187,9 @@ pub struct Config {
     pub mail: MailConfig,
     pub verification_token_ttl: Duration,
     pub cors_origins: Vec<String>,
+    pub refresh_cookie_same_site: CookieSameSite,
+    /// Empty, or `/segment...` without a trailing slash.
+    pub public_path_prefix: String,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Empty: the admin API answers from anywhere.
     pub admin_allowed_ips: Vec<ipnet::IpNet>,
@@ -290,6 +303,11 @@ impl Config {
             mail,
             verification_token_ttl: t.verification_token_ttl.duration(&s)?,
             cors_origins: parse::cors_origins(t.cors_origins.value(&s))?,
+            refresh_cookie_same_site: parse::cookie_same_site(
+                t.refresh_cookie_samesite.given_or_default(&s)?,
+                issuer_is_https,
+            )?,
+            public_path_prefix: parse::path_prefix(t.public_path_prefix.given(&s))?,
             trusted_proxies: t.trusted_proxies.ip_list(&s)?,
             admin_allowed_ips: t.admin_allowed_ips.ip_list(&s)?,
             rate_limits: RateLimits {
@@ -299,6 +317,7 @@ impl Config {
                 password_reset: t.rate_limit_password_reset.rate_limit(&s)?,
                 mfa: t.rate_limit_mfa.rate_limit(&s)?,
                 client: t.rate_limit_client.rate_limit(&s)?,
+                browser: t.rate_limit_browser.rate_limit(&s)?,
             },
             issuer,
             issuer_is_https,

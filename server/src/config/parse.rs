@@ -7,7 +7,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::settings::{Kind, Setting, TABLE};
-use super::{ConfigError, RateLimit, Settings, StorageConfig};
+use super::{ConfigError, CookieSameSite, RateLimit, Settings, StorageConfig};
 
 impl Setting {
     pub(super) fn error(&self, reason: impl Into<String>) -> ConfigError {
@@ -312,4 +312,44 @@ pub(super) fn pprof_listen(text: Option<&str>) -> Result<Option<SocketAddr>, Con
             .map_err(|_| setting.error(format!("{text:?} is not a port or an ip:port address")))?,
     };
     Ok(Some(addr))
+}
+
+pub(super) fn cookie_same_site(
+    value: &str,
+    issuer_is_https: bool,
+) -> Result<CookieSameSite, ConfigError> {
+    let setting = &TABLE.refresh_cookie_samesite;
+    match value.to_ascii_lowercase().as_str() {
+        "strict" => Ok(CookieSameSite::Strict),
+        "lax" => Ok(CookieSameSite::Lax),
+        // Browsers drop a SameSite=None cookie that is not Secure, which needs https.
+        "none" if !issuer_is_https => Err(setting.error("none needs an https SIGIL_ISSUER")),
+        "none" => Ok(CookieSameSite::None),
+        other => Err(setting.error(format!("{other:?} is not strict, lax or none"))),
+    }
+}
+
+/// `/api` or `/auth/v2`: absolute, no trailing slash, no query, only unreserved characters.
+pub(super) fn path_prefix(value: Option<&str>) -> Result<String, ConfigError> {
+    let setting = &TABLE.public_path_prefix;
+    let Some(value) = value else {
+        return Ok(String::new());
+    };
+    let value = value.trim_end_matches('/');
+    let segments_ok = value.strip_prefix('/').is_some_and(|rest| {
+        rest.split('/').all(|segment| {
+            !segment.is_empty()
+                && segment != "."
+                && segment != ".."
+                && segment
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~'))
+        })
+    });
+    if !segments_ok {
+        return Err(setting.error(format!(
+            "{value:?} must look like /api: segments of letters, digits, - _ . ~"
+        )));
+    }
+    Ok(value.to_owned())
 }

@@ -54,6 +54,8 @@ pub enum Kind {
     /// An address with an optional display name, `Name <address>`.
     Mailbox,
     Path,
+    /// A URL path such as `/api`.
+    UrlPath,
     Text,
 }
 
@@ -95,6 +97,7 @@ impl Kind {
             Kind::Email => "email address".into(),
             Kind::Mailbox => "`Name <address>`".into(),
             Kind::Path => "path".into(),
+            Kind::UrlPath => "URL path, e.g. `/api`".into(),
             Kind::Text => "text".into(),
         }
     }
@@ -244,6 +247,13 @@ settings! {
     mail_from: "SIGIL_MAIL_FROM", Kind::Mailbox, Unset("`Sigil <no-reply@ISSUER-HOST>`");
     /// Origins allowed to call the API from browsers.
     cors_origins: "SIGIL_CORS_ORIGINS", Kind::OriginList, Unset("empty");
+    /// SameSite of the REST refresh cookie; `none` (https issuers only) lets a single-page app
+    /// on another site send it with `credentials: "include"`.
+    refresh_cookie_samesite: "SIGIL_REFRESH_COOKIE_SAMESITE",
+        Kind::OneOf(&["strict", "lax", "none"]), Value("strict");
+    /// The path a reverse proxy publishes Sigil under and strips before forwarding, e.g.
+    /// `/api`; cookie paths include it.
+    public_path_prefix: "SIGIL_PUBLIC_PATH_PREFIX", Kind::UrlPath, Unset("empty: no prefix");
     /// Proxies whose X-Forwarded-For is believed.
     trusted_proxies: "SIGIL_TRUSTED_PROXIES", Kind::IpList, Unset("empty");
     /// Requests to /v1 per client ip.
@@ -255,6 +265,8 @@ settings! {
     /// Password reset requests per client ip.
     rate_limit_password_reset: "SIGIL_RATE_LIMIT_PASSWORD_RESET", Kind::RateLimit,
         Value("3/1h");
+    /// Requests per client ip to `/oauth2/authorize` and the hosted pages.
+    rate_limit_browser: "SIGIL_RATE_LIMIT_BROWSER", Kind::RateLimit, Value("300/15m");
     /// MFA code attempts per user.
     rate_limit_mfa: "SIGIL_RATE_LIMIT_MFA", Kind::RateLimit, Value("10/5m");
     /// Requests per OAuth client to `/oauth2/token`, `/oauth2/introspect` and `/oauth2/revoke`.

@@ -213,6 +213,7 @@ fn refused(kind: Kind) -> Option<&'static str> {
         Kind::Boolean => "maybe",
         Kind::RateLimit => "lots",
         Kind::Base64Key => "c2hvcnQ=",
+        Kind::UrlPath => "api/../admin",
         Kind::Path | Kind::Text => return None,
     })
 }
@@ -388,4 +389,22 @@ fn the_readme_shows_the_table() {
          with `SIGIL_UPDATE_README=1 cargo test -p sigil-server --lib config` and review the \
          diff. It should read:\n\n{table}"
     );
+}
+
+/// SameSite=None needs Secure, so an https issuer; a prefix is a clean absolute path.
+#[test]
+fn cookie_settings() {
+    use super::CookieSameSite;
+    use super::parse::{cookie_same_site, path_prefix};
+    assert_eq!(cookie_same_site("Lax", false).unwrap(), CookieSameSite::Lax);
+    assert_eq!(
+        cookie_same_site("none", true).unwrap(),
+        CookieSameSite::None
+    );
+    assert!(cookie_same_site("none", false).is_err());
+    assert_eq!(path_prefix(Some("/api/")).unwrap(), "/api");
+    assert_eq!(path_prefix(None).unwrap(), "");
+    for bad in ["api", "/a b", "/../x", "/a//b", "/a?b"] {
+        assert!(path_prefix(Some(bad)).is_err(), "{bad}");
+    }
 }

@@ -1,6 +1,6 @@
 use email_address::{EmailAddress, Options};
 
-use crate::error::FieldError;
+use crate::error::{FieldCode, FieldError};
 
 const EMAIL_MAX: usize = 255;
 const USERNAME_MIN: usize = 3;
@@ -20,12 +20,17 @@ pub struct Email {
 impl Email {
     pub fn parse(input: &str) -> Result<Self, FieldError> {
         let input = input.trim();
-        let err = |message: &str| FieldError::new("email", message);
+        let err =
+            |message: &str| FieldError::coded(FieldCode::InvalidEmailFormat, "email", message);
         if input.is_empty() {
-            return Err(err("Email is required"));
+            return Err(FieldError::required("email"));
         }
         if input.len() > EMAIL_MAX {
-            return Err(err("Email must be at most 255 characters"));
+            return Err(FieldError::coded(
+                FieldCode::FieldTooLong,
+                "email",
+                "Email must be at most 255 characters",
+            ));
         }
         if !input.is_ascii() {
             return Err(err(
@@ -36,8 +41,16 @@ impl Email {
             .with_required_tld()
             .without_display_text()
             .without_domain_literal();
-        EmailAddress::parse_with_options(input, options)
+        let address = EmailAddress::parse_with_options(input, options)
             .map_err(|_| err("Email is not a valid address"))?;
+        // RFC 5322 also allows quoted local parts and comments (`"admin"@x.test`), which
+        // mail servers deliver to the same mailbox as the bare form: a second account for an
+        // existing address. Only the dot-atom form is accepted.
+        if !is_dot_atom(address.local_part()) {
+            return Err(err(
+                "Email must not use quotes, comments or other special local-part forms",
+            ));
+        }
         Ok(Self {
             original: input.to_owned(),
             normalized: input.to_ascii_lowercase(),
@@ -54,6 +67,17 @@ impl Email {
     }
 }
 
+/// RFC 5322's dot-atom: atext runs separated by single dots.
+fn is_dot_atom(local: &str) -> bool {
+    const SPECIALS: &str = "!#$%&'*+/=?^_`{|}~-";
+    local.split('.').all(|atom| {
+        !atom.is_empty()
+            && atom
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || SPECIALS.contains(c))
+    })
+}
+
 /// 3-50 characters of `[A-Za-z0-9_-]`, unique case-insensitively. The narrow charset is what
 /// keeps lookalike (homoglyph) usernames out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,16 +88,29 @@ pub struct Username {
 
 impl Username {
     pub fn parse(input: &str) -> Result<Self, FieldError> {
-        let err = |message: &str| FieldError::new("username", message);
         let len = input.chars().count();
+        if len == 0 {
+            return Err(FieldError::required("username"));
+        }
         if !(USERNAME_MIN..=USERNAME_MAX).contains(&len) {
-            return Err(err("Username must be 3 to 50 characters"));
+            let code = if len < USERNAME_MIN {
+                FieldCode::FieldTooShort
+            } else {
+                FieldCode::FieldTooLong
+            };
+            return Err(FieldError::coded(
+                code,
+                "username",
+                "Username must be 3 to 50 characters",
+            ));
         }
         if !input
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
-            return Err(err(
+            return Err(FieldError::coded(
+                FieldCode::InvalidUsernameFormat,
+                "username",
                 "Username may contain only letters A-Z, digits, underscore and hyphen",
             ));
         }
@@ -131,11 +168,21 @@ mod tests {
             "ålice@example.com",
             "alice@exämple.com",
             "alice@example.com\u{0}",
+            "\"alice\"@example.com",
+            "\"al ice\"@example.com",
+            "alice(comment)@example.com",
+            ".alice@example.com",
+            "al..ice@example.com",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }
         let long = format!("{}@example.com", "a".repeat(250));
         assert!(Email::parse(&long).is_err());
+        assert_eq!(
+            Email::parse("\"alice\"@example.com").map_err(|e| e.code),
+            Err(FieldCode::InvalidEmailFormat)
+        );
+        assert!(Email::parse("o'brien+tag@example.com").is_ok());
     }
 
     /// The username charset is ASCII only, so lookalikes and case variants collide.

@@ -1,6 +1,6 @@
 use zeroize::Zeroizing;
 
-use crate::error::FieldError;
+use crate::error::{FieldCode, FieldError};
 
 pub const PASSWORD_MIN: usize = 12;
 pub const PASSWORD_MAX: usize = 128;
@@ -31,14 +31,23 @@ impl Password {
         input: Zeroizing<String>,
         context: PasswordContext<'_>,
     ) -> Result<Self, FieldError> {
-        let err = |message: &str| FieldError::new(field, message);
+        let err =
+            |message: &str| FieldError::coded(FieldCode::InvalidPasswordStrength, field, message);
         let len = input.chars().count();
         if len < PASSWORD_MIN {
-            return Err(err("Password must be at least 12 characters"));
+            return Err(FieldError::coded(
+                FieldCode::FieldTooShort,
+                field,
+                "Password must be at least 12 characters",
+            ));
         }
         // Checked before zxcvbn, whose cost grows quickly with the length.
         if len > PASSWORD_MAX {
-            return Err(err("Password must be at most 128 characters"));
+            return Err(FieldError::coded(
+                FieldCode::FieldTooLong,
+                field,
+                "Password must be at most 128 characters",
+            ));
         }
         let has_upper = input.chars().any(char::is_uppercase);
         let has_lower = input.chars().any(char::is_lowercase);

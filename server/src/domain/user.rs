@@ -42,6 +42,9 @@ pub struct UserRecord {
     pub roles: Vec<Role>,
     /// Failed logins since the last success or lock.
     pub failed_logins: u32,
+    /// The latest counted failure; kept after a success, as a record for admins.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_failed_login: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub locked_until: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
@@ -131,6 +134,7 @@ impl UserRecord {
             email_verified: true,
             roles: vec![Role::User],
             failed_logins: 0,
+            last_failed_login: None,
             locked_until: None,
             created_at: now,
             updated_at: now,

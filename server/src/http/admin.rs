@@ -12,7 +12,6 @@ use super::context::{app_state, client_info};
 use super::respond;
 use super::{body, guard};
 use crate::views;
-use sigil_proto::ListEnvelope;
 use sigil_proto::admin::AuditPage;
 use sigil_proto::users::{AdminSessionView, RevokedView};
 
@@ -209,12 +208,11 @@ pub async fn list_users(req: &mut Request, depot: &mut Depot, res: &mut Response
     guard::authorized(depot)?;
     let params: users_admin::UserListParams = req.parse_queries().unwrap_or_default();
     let (users, pagination) = users_admin::list_users(&state, &params).await?;
-    res.status_code(StatusCode::OK);
-    res.render(Json(ListEnvelope {
-        success: true,
-        data: users.iter().map(views::admin_user).collect(),
+    let page = sigil_proto::users::UserPage {
+        users: users.iter().map(views::admin_user).collect(),
         pagination,
-    }));
+    };
+    respond::data(res, StatusCode::OK, page);
     Ok(())
 }
 
@@ -259,7 +257,12 @@ pub async fn update_user(
     let input: users_admin::UserUpdate = body::json(req).await?;
     let by = acting(&state, req, depot, principal);
     let user = users_admin::change_user(&state, principal, id, input, &by).await?;
-    respond::data(res, StatusCode::OK, views::admin_user(&user));
+    respond::data_with_message(
+        res,
+        StatusCode::OK,
+        "User updated successfully",
+        views::admin_user(&user),
+    );
     Ok(())
 }
 
@@ -315,18 +318,7 @@ pub async fn user_sessions(
     let state = app_state(depot)?;
     guard::authorized(depot)?;
     let sessions = users_admin::sessions(&state, user_id(req)?).await?;
-    let view: Vec<AdminSessionView> = sessions
-        .iter()
-        .map(|s| AdminSessionView {
-            id: s.id.clone(),
-            client_id: s.client_id.clone(),
-            device: crate::device::parse(s.user_agent.as_deref()),
-            ip: s.ip.clone(),
-            created_at: s.created_at,
-            last_activity: s.last_activity,
-            amr: s.amr.clone(),
-        })
-        .collect();
+    let view: Vec<AdminSessionView> = sessions.iter().map(views::admin_session).collect();
     respond::data(res, StatusCode::OK, view);
     Ok(())
 }

@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 use super::context::{app_state, client_info};
 use super::respond;
 use super::{body, cookies, guard};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult, ErrorCode, FieldCode, FieldError};
 use crate::service::accounts::{self, Registration};
 use crate::service::login::{self as sign_in, LoginInput};
 use crate::service::principal::{Principal, authenticate, bearer_token};
@@ -27,7 +27,7 @@ struct RegisterBody {
     phone: Option<String>,
 }
 
-#[endpoint(responses((status_code = 201, description = "Registered; pending until the email is verified", body = respond::UserEnvelope)), status_codes(201, 400, 401, 403, 404, 409, 423, 429, 503), tags("auth"), request_body = RegisterBody)]
+#[endpoint(responses((status_code = 201, description = "Registered; pending until the email is verified", body = respond::RegisteredEnvelope)), status_codes(201, 400, 401, 403, 404, 409, 423, 429, 503), tags("auth"), request_body = RegisterBody)]
 pub async fn register(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let b: RegisterBody = body::json(req).await?;
@@ -49,7 +49,7 @@ pub async fn register(req: &mut Request, depot: &mut Depot, res: &mut Response) 
         res,
         StatusCode::CREATED,
         "User registered successfully. Please check your email for verification.",
-        views::user(&user),
+        views::registered(&user),
     );
     Ok(())
 }
@@ -94,12 +94,14 @@ pub async fn refresh(req: &mut Request, depot: &mut Depot, res: &mut Response) -
     let state = app_state(depot)?;
     let b: RefreshBody = body::optional_json(req).await?;
     let Some(token) = b.refresh_token.or_else(|| cookies::refresh(req)) else {
-        return Err(crate::error::ApiError::validation(vec![
-            crate::error::FieldError::new(
+        return Err(ApiError::missing(
+            ErrorCode::MissingRefreshToken,
+            vec![FieldError::coded(
+                FieldCode::RequiredFieldMissing,
                 "refreshToken",
-                "Send the refresh token in the body or the sigil_refresh cookie",
-            ),
-        ]));
+                "Send the refresh token in the body or the refresh cookie",
+            )],
+        ));
     };
     let issued = sessions::refresh(&state, &token, &client_info(req, depot, &state)).await?;
     respond::tokens(&state, res, &issued, "Token refreshed");
@@ -118,14 +120,26 @@ struct LogoutBody {
 pub async fn logout(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let b: LogoutBody = body::optional_json(req).await?;
+    let refresh_token = b.refresh_token.or_else(|| cookies::refresh(req));
     let principal: Option<Principal> = match req.headers().get("authorization") {
         None => None,
         Some(value) => {
-            let token = bearer_token(value.to_str().ok())?;
-            Some(authenticate(&state, token).await?)
+            let checked = match bearer_token(value.to_str().ok()) {
+                Ok(token) => authenticate(&state, token).await,
+                Err(e) => Err(e),
+            };
+            match checked {
+                Ok(principal) => Some(principal),
+                // An expired (or otherwise refused) access token must not keep a session
+                // alive that its refresh token can end: the refresh token alone suffices.
+                // A store outage still refuses (fail closed).
+                Err(e) if refresh_token.is_some() && e.code != ErrorCode::ServiceUnavailable => {
+                    None
+                }
+                Err(e) => return Err(e),
+            }
         }
     };
-    let refresh_token = b.refresh_token.or_else(|| cookies::refresh(req));
     sessions::logout(
         &state,
         &client_info(req, depot, &state),
@@ -164,7 +178,7 @@ pub async fn change_password(
         b.new_password.map(Zeroizing::new),
     )
     .await?;
-    respond::message(res, "Password changed; other sessions were signed out");
+    respond::message(res, "Password changed successfully");
     Ok(())
 }
 
@@ -182,9 +196,15 @@ pub async fn verify_email(
 ) -> ApiResult<()> {
     let state = app_state(depot)?;
     let b: TokenBody = body::json(req).await?;
-    let token = recovery::required("token", b.token)?;
+    let token = recovery::required("token", b.token)
+        .map_err(|e| ApiError::missing(ErrorCode::MissingToken, e.details))?;
     let user = verification::verify_email(&state, &token, &client_info(req, depot, &state)).await?;
-    respond::data_with_message(res, StatusCode::OK, "Email verified", views::user(&user));
+    respond::data_with_message(
+        res,
+        StatusCode::OK,
+        "Email verified successfully",
+        views::user(&user),
+    );
     Ok(())
 }
 
@@ -223,10 +243,7 @@ pub async fn forgot_password(
     let b: EmailBody = body::json(req).await?;
     let email = recovery::required("email", b.email)?;
     recovery::forgot_password(&state, email, client_info(req, depot, &state));
-    respond::message(
-        res,
-        "If the address belongs to an account, a password reset link is on its way",
-    );
+    respond::message(res, "Password reset email sent if account exists");
     Ok(())
 }
 
@@ -234,7 +251,9 @@ pub async fn forgot_password(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ResetBody {
     token: Option<String>,
-    password: Option<String>,
+    /// The seed's name; `password` is still read.
+    #[serde(alias = "password")]
+    new_password: Option<String>,
 }
 
 #[endpoint(responses((status_code = 200, description = "Done", body = respond::MessageEnvelope)), tags("auth"), request_body = ResetBody)]
@@ -246,8 +265,8 @@ pub async fn reset_password(
     let state = app_state(depot)?;
     let b: ResetBody = body::json(req).await?;
     let token = recovery::required("token", b.token)?;
-    let password = Zeroizing::new(recovery::required("password", b.password)?);
+    let password = Zeroizing::new(recovery::required("newPassword", b.new_password)?);
     recovery::reset_password(&state, &token, password, &client_info(req, depot, &state)).await?;
-    respond::message(res, "Password reset; every session was signed out");
+    respond::message(res, "Password reset successfully");
     Ok(())
 }

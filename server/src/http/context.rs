@@ -53,6 +53,11 @@ pub fn request_id(depot: &Depot) -> String {
 /// The client's address: the socket peer, unless the peer is a trusted proxy; then the
 /// right-most `X-Forwarded-For` entry that is not itself a trusted proxy. An untrusted peer's
 /// `X-Forwarded-For` is ignored, so it cannot pick its own rate-limit bucket.
+///
+/// `None` when a trusted proxy forwarded an entry that is not an address (`unknown`,
+/// garbage): the client is then unknown, and rate limits and the admin allowlist refuse it.
+/// Falling back to the proxy's own address would put every client in one bucket and let
+/// them all pass an allowlist that names the proxy.
 pub fn client_ip(req: &Request, trusted: &[IpNet]) -> Option<IpAddr> {
     let peer = req.remote_addr().ip()?;
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
@@ -70,15 +75,24 @@ pub fn client_ip(req: &Request, trusted: &[IpNet]) -> Option<IpAddr> {
         .collect();
     let mut client = peer;
     for hop in hops.iter().rev() {
-        let Ok(ip) = hop.parse::<IpAddr>() else {
-            break;
-        };
-        client = ip;
-        if !is_trusted(&ip) {
+        client = forwarded_address(hop)?;
+        if !is_trusted(&client) {
             break;
         }
     }
     Some(client)
+}
+
+/// One `X-Forwarded-For` entry: `1.2.3.4`, `1.2.3.4:4711`, `2001:db8::1`, `[2001:db8::1]`
+/// or `[2001:db8::1]:4711` (some proxies add the port).
+fn forwarded_address(hop: &str) -> Option<IpAddr> {
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(socket) = hop.parse::<std::net::SocketAddr>() {
+        return Some(socket.ip());
+    }
+    hop.strip_prefix('[')?.strip_suffix(']')?.parse().ok()
 }
 
 pub fn client_info(req: &Request, depot: &Depot, state: &AppState) -> ClientInfo {
@@ -96,7 +110,10 @@ pub fn client_info(req: &Request, depot: &Depot, state: &AppState) -> ClientInfo
 const SECURITY_HEADERS: [(&str, &str); 5] = [
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),
-    ("content-security-policy", "default-src 'self'"),
+    (
+        "content-security-policy",
+        "default-src 'self'; frame-ancestors 'none'",
+    ),
     ("referrer-policy", "strict-origin-when-cross-origin"),
     (
         "permissions-policy",
@@ -127,7 +144,7 @@ pub async fn request_context(
         headers.insert(
             "content-security-policy",
             HeaderValue::from_static(
-                "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
+                "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
             ),
         );
     }
@@ -142,7 +159,7 @@ pub async fn request_context(
     }
 
     let started = Instant::now();
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let path = req.uri().path().to_owned();
     let span = tracing::info_span!("request", request_id = %id);
     ctrl.call_next(req, depot, res)
@@ -159,12 +176,12 @@ pub async fn request_context(
         state
             .metrics
             .http_requests
-            .with_label_values(&[method.as_str(), route.as_str(), status_text.as_str()])
+            .with_label_values(&[method, route.as_str(), status_text.as_str()])
             .inc();
         state
             .metrics
             .http_duration
-            .with_label_values(&[method.as_str(), route.as_str()])
+            .with_label_values(&[method, route.as_str()])
             .observe(started.elapsed().as_secs_f64());
     }
     span.in_scope(|| {
@@ -176,4 +193,20 @@ pub async fn request_context(
             "request"
         );
     });
+}
+
+/// The standard methods by name, anything else as `OTHER`: a client must not be able to
+/// grow the metric set by making methods up.
+fn method_label(method: &salvo::http::Method) -> &'static str {
+    use salvo::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
 }

@@ -1,8 +1,9 @@
 //! Every cookie Sigil sets, in one place: name, scope and flags decide who can read and send
 //! them, so they are decided once.
 //!
-//! - `sigil_refresh`: the REST refresh token, HttpOnly, SameSite=Strict, sent to `/v1/auth`
-//!   only; lives as long as the session.
+//! - `sigil_refresh`: the REST refresh token, HttpOnly, SameSite=Strict (configurable with
+//!   `SIGIL_REFRESH_COOKIE_SAMESITE` for cross-site single-page apps), sent to
+//!   `SIGIL_PUBLIC_PATH_PREFIX` + `/v1/auth` only; lives as long as the session.
 //! - `sigil_session`: the browser's SSO session for the hosted pages, HttpOnly, SameSite=Lax
 //!   (it must ride along the top-level redirect back from a client); a session cookie unless
 //!   "remember me" was ticked.
@@ -14,11 +15,20 @@ use salvo::http::cookie::time::Duration;
 use salvo::http::cookie::{Cookie, CookieBuilder, SameSite};
 use salvo::prelude::*;
 
+use crate::config::CookieSameSite;
 use crate::service::oauth::browser;
 use crate::state::AppState;
 
 pub const REFRESH: &str = "sigil_refresh";
 const REFRESH_PATH: &str = "/v1/auth";
+
+fn refresh_same_site(state: &AppState) -> SameSite {
+    match state.config.refresh_cookie_same_site {
+        CookieSameSite::Strict => SameSite::Strict,
+        CookieSameSite::Lax => SameSite::Lax,
+        CookieSameSite::None => SameSite::None,
+    }
+}
 pub const CSRF: &str = "sigil_csrf";
 
 fn base(
@@ -41,8 +51,8 @@ fn read(req: &Request, name: &str) -> Option<String> {
 
 pub fn set_refresh(state: &AppState, res: &mut Response, token: String, max_age_secs: i64) {
     res.add_cookie(
-        base(state, REFRESH, token, SameSite::Strict)
-            .path(REFRESH_PATH)
+        base(state, REFRESH, token, refresh_same_site(state))
+            .path(format!("{}{REFRESH_PATH}", state.config.public_path_prefix))
             .max_age(Duration::seconds(max_age_secs))
             .build(),
     );

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::context::{app_state, client_info};
 use super::respond;
 use super::{body, guard};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult, FieldError};
 use crate::service::mfa;
 use zeroize::Zeroizing;
 
@@ -29,10 +29,22 @@ pub async fn setup(req: &mut Request, depot: &mut Depot, res: &mut Response) -> 
     let state = app_state(depot)?;
     let principal = guard::principal(depot)?;
     let b: SetupBody = body::optional_json(req).await?;
-    if b.kind.as_deref().is_some_and(|k| k != "totp") {
-        return Err(crate::error::ApiError::validation(vec![
-            crate::error::FieldError::new("type", "Only totp is supported"),
-        ]));
+    match b.kind.as_deref() {
+        None | Some("totp") => {}
+        // The seed lists sms and email; Sigil sends no SMS, and emailed codes are not built
+        // (README: what is absent). Refused rather than silently enrolling TOTP instead.
+        Some(kind @ ("sms" | "email")) => {
+            return Err(ApiError::validation(vec![FieldError::new(
+                "type",
+                format!("{kind} codes are not supported; use totp"),
+            )]));
+        }
+        Some(_) => {
+            return Err(ApiError::validation(vec![FieldError::new(
+                "type",
+                "type must be totp",
+            )]));
+        }
     }
     let client = client_info(req, depot, &state);
     let enrolment = mfa::setup(&state, principal, b.password.map(Zeroizing::new), &client).await?;
@@ -53,6 +65,9 @@ pub async fn setup(req: &mut Request, depot: &mut Depot, res: &mut Response) -> 
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CodeBody {
     code: Option<String>,
+    /// Accepted as the seed documents it; a user has one authenticator, so it selects nothing.
+    #[allow(dead_code)]
+    device_id: Option<String>,
     /// Re-authenticates a session older than `SIGIL_REAUTHENTICATION_WINDOW`.
     password: Option<String>,
 }
@@ -64,8 +79,11 @@ pub async fn verify(req: &mut Request, depot: &mut Depot, res: &mut Response) ->
     let b: CodeBody = body::json(req).await?;
     let client = client_info(req, depot, &state);
     let password = b.password.map(Zeroizing::new);
-    mfa::verify(&state, principal, b.code, password, &client).await?;
-    respond::message(res, "MFA is now enabled");
+    let message = match mfa::verify(&state, principal, b.code, password, &client).await? {
+        mfa::Verified::Enabled => "MFA verified successfully; MFA is now enabled",
+        mfa::Verified::Confirmed => "MFA verified successfully",
+    };
+    respond::message(res, message);
     Ok(())
 }
 

@@ -48,6 +48,8 @@ pub fn service(state: AppState) -> Service {
         router = router.push(metrics_route());
     }
     let router = router
+        // Outside the general budget, like /health: the seed's probes use it.
+        .push(Router::with_path("v1/health").get(health::health))
         .push(
             Router::with_path("v1")
                 .hoop(limited(Bucket::General))
@@ -118,6 +120,7 @@ pub fn service(state: AppState) -> Service {
         )
         .push(
             Router::with_path("verify-email")
+                .hoop(limited(Bucket::Browser))
                 .get(pages::verify_email_form)
                 .post(pages::verify_email_submit),
         )
@@ -135,6 +138,7 @@ pub fn service(state: AppState) -> Service {
         )
         .push(
             Router::with_path("login")
+                .hoop(limited(Bucket::Browser))
                 .get(hosted::login_form)
                 .push(
                     Router::new()
@@ -147,11 +151,16 @@ pub fn service(state: AppState) -> Service {
                         .post(hosted::mfa_submit),
                 ),
         )
-        .push(Router::with_path("consent").post(hosted::consent_submit))
+        .push(
+            Router::with_path("consent")
+                .hoop(limited(Bucket::Browser))
+                .post(hosted::consent_submit),
+        )
         .push(
             Router::with_path("oauth2")
                 .push(
                     Router::with_path("authorize")
+                        .hoop(limited(Bucket::Browser))
                         .get(oauth::authorize_endpoint)
                         .post(oauth::authorize_endpoint)
                         .push(Router::with_path("resume").get(hosted::resume)),
@@ -166,6 +175,7 @@ pub fn service(state: AppState) -> Service {
                 .push(Router::with_path("revoke").post(oauth::revoke_endpoint))
                 .push(
                     Router::with_path("logout")
+                        .hoop(limited(Bucket::Browser))
                         .get(oauth::logout_form)
                         .post(oauth::logout_submit),
                 ),

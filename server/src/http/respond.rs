@@ -76,6 +76,7 @@ pub fn render_error(err: &ApiError, depot: &Depot, res: &mut Response) {
                 .map(|d| sigil_proto::FieldError {
                     field: d.field.clone(),
                     message: d.message.clone(),
+                    code: d.code.as_str().to_owned(),
                 })
                 .collect(),
             retry_after,
@@ -144,6 +145,8 @@ macro_rules! envelope {
 }
 
 envelope!(UserEnvelope, sigil_proto::users::UserView);
+envelope!(RegisteredEnvelope, sigil_proto::users::RegisteredView);
+envelope!(AdminUserListEnvelope, sigil_proto::users::UserPage);
 envelope!(
     /// A sign-in, MFA challenge or refresh.
     TokensEnvelope,
@@ -165,16 +168,6 @@ envelope!(StatsEnvelope, sigil_proto::admin::Stats);
 envelope!(KeyListEnvelope, Vec<sigil_proto::admin::KeyInfo>);
 envelope!(EnrolmentEnvelope, sigil_proto::mfa::Enrolment);
 envelope!(BackupCodesEnvelope, sigil_proto::mfa::BackupCodesView);
-
-/// The admin user list: the users and where the page is.
-#[derive(Serialize, salvo::oapi::ToSchema)]
-#[allow(dead_code)]
-pub struct AdminUserListEnvelope {
-    /// Always true.
-    success: bool,
-    data: Vec<sigil_proto::users::AdminUserView>,
-    pagination: sigil_proto::Pagination,
-}
 
 /// The success envelope without data, for the OpenAPI document.
 #[derive(Serialize, salvo::oapi::ToSchema)]

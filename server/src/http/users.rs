@@ -45,7 +45,12 @@ pub async fn update_me(req: &mut Request, depot: &mut Depot, res: &mut Response)
         },
     )
     .await?;
-    respond::data_with_message(res, StatusCode::OK, "Profile updated", views::user(&user));
+    respond::data_with_message(
+        res,
+        StatusCode::OK,
+        "Profile updated successfully",
+        views::user(&user),
+    );
     Ok(())
 }
 
@@ -68,7 +73,7 @@ pub async fn revoke_session(
     let principal = guard::principal(depot)?;
     let id: String = req.param("id").unwrap_or_default();
     devices::revoke(&state, principal, &id, &client_info(req, depot, &state)).await?;
-    respond::message(res, "Session revoked");
+    respond::message(res, "Session terminated successfully");
     Ok(())
 }
 

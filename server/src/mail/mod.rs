@@ -8,6 +8,7 @@
 mod transport;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use lettre::Message;
@@ -102,6 +103,8 @@ struct Outgoing {
 #[derive(Clone)]
 pub struct Mailer {
     queue: mpsc::Sender<Outgoing>,
+    /// Whether the latest delivery succeeded (true until one fails), for `/health`.
+    delivering: Arc<AtomicBool>,
     from: Mailbox,
     templates: Arc<Templates>,
 }
@@ -125,18 +128,27 @@ impl Mailer {
             .map_err(|e| format!("SIGIL_MAIL_FROM: {e}"))?;
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
         let (stop, stopped) = oneshot::channel();
+        let delivering = Arc::new(AtomicBool::new(true));
         let worker = MailWorker {
             stop,
-            handle: tokio::spawn(deliver(rx, stopped, transport)),
+            handle: tokio::spawn(deliver(rx, stopped, transport, delivering.clone())),
         };
         Ok((
             Self {
                 queue,
+                delivering,
                 from,
                 templates,
             },
             worker,
         ))
+    }
+
+    /// False when the latest delivery failed for good, or the queue is full or closed.
+    pub fn is_healthy(&self) -> bool {
+        self.delivering.load(Ordering::Relaxed)
+            && self.queue.capacity() > 0
+            && !self.queue.is_closed()
     }
 
     /// Renders and queues a mail to the user. Never waits: if the queue is full the mail is
@@ -215,11 +227,15 @@ async fn deliver(
     mut rx: mpsc::Receiver<Outgoing>,
     mut stopped: oneshot::Receiver<()>,
     transport: Transport,
+    delivering: Arc<AtomicBool>,
 ) {
     loop {
         tokio::select! {
             mail = rx.recv() => match mail {
-                Some(mail) => deliver_one(&transport, mail, ATTEMPTS).await,
+                Some(mail) => {
+                    let sent = deliver_one(&transport, mail, ATTEMPTS).await;
+                    delivering.store(sent, Ordering::Relaxed);
+                }
                 None => return,
             },
             _ = &mut stopped => break,
@@ -230,7 +246,8 @@ async fn deliver(
     }
 }
 
-async fn deliver_one(transport: &Transport, mail: Outgoing, attempts: u32) {
+/// Whether the mail went out within `attempts`.
+async fn deliver_one(transport: &Transport, mail: Outgoing, attempts: u32) -> bool {
     let mut delay = Duration::from_secs(1);
     {
         for attempt in 1..=attempts {
@@ -245,7 +262,7 @@ async fn deliver_one(transport: &Transport, mail: Outgoing, attempts: u32) {
                         }
                         (None, _) => tracing::info!(kind = mail.kind, "mail sent"),
                     }
-                    break;
+                    return true;
                 }
                 Err(e) if attempt < attempts => {
                     tracing::warn!(kind = mail.kind, attempt, error = %e, "mail delivery failed; retrying");
@@ -258,6 +275,7 @@ async fn deliver_one(transport: &Transport, mail: Outgoing, attempts: u32) {
             }
         }
     }
+    false
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::audit::{self, Audit, AuditAction};
 use crate::domain::{
     Email, Password, PasswordContext, ProfileUpdate, Role, UserRecord, UserStatus, Username,
 };
-use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
+use crate::error::{ApiError, ApiResult, ErrorCode, FieldCode, FieldError};
 use crate::mail::MailKind;
 use crate::state::AppState;
 use crate::store::GuardedUpdate;
@@ -48,7 +48,8 @@ fn optional_text(
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())?;
     if value.chars().count() > max {
-        errors.push(FieldError::new(
+        errors.push(FieldError::coded(
+            FieldCode::FieldTooLong,
             field,
             format!("Must be at most {max} characters"),
         ));
@@ -89,14 +90,14 @@ pub async fn register(
     let email = match input.email.as_deref() {
         Some(e) => Email::parse(e).map_err(|e| errors.push(e)).ok(),
         None => {
-            errors.push(FieldError::new("email", "Email is required"));
+            errors.push(FieldError::required("email"));
             None
         }
     };
     let username = match input.username.as_deref() {
         Some(u) => Username::parse(u).map_err(|e| errors.push(e)).ok(),
         None => {
-            errors.push(FieldError::new("username", "Username is required"));
+            errors.push(FieldError::required("username"));
             None
         }
     };
@@ -112,7 +113,7 @@ pub async fn register(
         .map_err(|e| errors.push(e))
         .ok(),
         None => {
-            errors.push(FieldError::new("password", "Password is required"));
+            errors.push(FieldError::required("password"));
             None
         }
     };
@@ -186,6 +187,7 @@ pub async fn create_user(state: &AppState, new: NewUser) -> ApiResult<UserRecord
         email_verified: new.email_verified,
         roles: new.roles,
         failed_logins: 0,
+        last_failed_login: None,
         locked_until: None,
         created_at: now,
         updated_at: now,
@@ -255,7 +257,7 @@ pub async fn change_password(
             let errors = missing
                 .into_iter()
                 .filter(|(absent, _, _)| *absent)
-                .map(|(_, field, message)| FieldError::new(field, message))
+                .map(|(_, field, _)| FieldError::required(field))
                 .collect();
             return Err(ApiError::validation(errors));
         }
@@ -321,9 +323,8 @@ pub async fn delete_account(
     user: &UserRecord,
     password: Option<Zeroizing<String>>,
 ) -> ApiResult<()> {
-    let password = password.ok_or_else(|| {
-        ApiError::validation(vec![FieldError::new("password", "Password is required")])
-    })?;
+    let password =
+        password.ok_or_else(|| ApiError::validation(vec![FieldError::required("password")]))?;
     lockout::check_password(
         state,
         user,

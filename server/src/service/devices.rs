@@ -3,7 +3,6 @@
 use super::ClientInfo;
 use super::principal::Principal;
 use crate::audit::{self, Audit, AuditAction};
-use crate::device;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
@@ -17,15 +16,7 @@ pub async fn list(state: &AppState, principal: &Principal) -> ApiResult<Vec<Sess
         .await?;
     Ok(sessions
         .into_iter()
-        .map(|s| SessionView {
-            device: device::parse(s.user_agent.as_deref()),
-            is_current: s.id == principal.session_id,
-            id: s.id,
-            ip: s.ip,
-            created_at: s.created_at,
-            last_activity: s.last_activity,
-            expires_at: s.expires_at,
-        })
+        .map(|s| crate::views::session(&s, &principal.session_id))
         .collect())
 }
 

@@ -18,7 +18,7 @@ use crate::crypto::{random_token, token_digest};
 use crate::device;
 use crate::domain::password::PASSWORD_MAX_BYTES;
 use crate::domain::{Login, UserRecord};
-use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
+use crate::error::{ApiError, ApiResult, ErrorCode, FieldCode, FieldError};
 use crate::mail::MailKind;
 use crate::state::AppState;
 use crate::tokens::{AccessGrant, FIRST_PARTY_CLIENT_ID, issue_access};
@@ -69,14 +69,21 @@ pub async fn check_credentials(
             )]));
         }
         (None, None) => {
-            return Err(ApiError::validation(vec![FieldError::new(
-                "email",
-                "Email or username is required",
-            )]));
+            return Err(ApiError::missing(
+                ErrorCode::MissingCredentials,
+                vec![FieldError::coded(
+                    FieldCode::RequiredFieldMissing,
+                    "email",
+                    "Email or username is required",
+                )],
+            ));
         }
     };
     let password = input.password.ok_or_else(|| {
-        ApiError::validation(vec![FieldError::new("password", "Password is required")])
+        ApiError::missing(
+            ErrorCode::MissingCredentials,
+            vec![FieldError::required("password")],
+        )
     })?;
     // No stored password is this long; refuse before spending a hash on it.
     if password.len() > PASSWORD_MAX_BYTES {
@@ -299,9 +306,9 @@ pub async fn pass_challenge(
     code: Option<String>,
     client: &ClientInfo,
 ) -> ApiResult<(UserRecord, bool)> {
-    let token = mfa_token.filter(|t| !t.is_empty()).ok_or_else(|| {
-        ApiError::validation(vec![FieldError::new("mfaToken", "mfaToken is required")])
-    })?;
+    let token = mfa_token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::validation(vec![FieldError::required("mfaToken")]))?;
     let code = required_code(code)?;
     let now = state.clock.now();
     let key = challenge_key(&token);

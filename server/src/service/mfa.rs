@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 
 use super::ClientInfo;
 use super::principal::Principal;
+use super::rate_limit::{Bucket, check};
 use super::{lockout, reauth};
 use crate::audit::{self, Audit, AuditAction};
 use crate::clock::unix;
@@ -224,27 +225,45 @@ pub(super) fn refusal(check: CodeCheck) -> ApiError {
 
 pub(super) fn required_code(code: Option<String>) -> ApiResult<String> {
     code.filter(|c| !c.trim().is_empty())
-        .ok_or_else(|| ApiError::validation(vec![FieldError::new("code", "Code is required")]))
+        .ok_or_else(|| ApiError::validation(vec![FieldError::required("code")]))
 }
 
-/// Finishes enrolment with a first valid code from the new authenticator (and a recent
-/// sign-in or the password); the user is told by mail.
+/// What a verified code did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// It finished an enrolment: MFA is on from now.
+    Enabled,
+    /// MFA was already on and the code (TOTP or backup) is valid; it is used up.
+    Confirmed,
+}
+
+/// With an enrolment pending: finishes it with a first valid code from the new authenticator
+/// (and a recent sign-in or the password); the user is told by mail. With MFA already on (the
+/// seed's "verify MFA code"): checks a code of the active factor, single use like at sign-in.
 pub async fn verify(
     state: &AppState,
     principal: &Principal,
     code: Option<String>,
     password: Option<Zeroizing<String>>,
     client: &ClientInfo,
-) -> ApiResult<()> {
+) -> ApiResult<Verified> {
     let code = required_code(code)?;
-    reauth::require(state, principal, password, client).await?;
     let user = &principal.user;
-    let sealed = user.mfa.pending_secret_sealed.as_deref().ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::MfaNotEnabled,
-            "Start with POST /v1/auth/mfa/setup",
-        )
-    })?;
+    // The seed's MFA budget, per user: without it this endpoint would be a code oracle.
+    check(state, Bucket::Mfa, &user.id.to_string()).await?;
+    let Some(sealed) = user.mfa.pending_secret_sealed.as_deref() else {
+        if !user.mfa.enabled {
+            return Err(ApiError::new(
+                ErrorCode::MfaNotEnabled,
+                "MFA is not enabled; start with POST /v1/auth/mfa/setup",
+            ));
+        }
+        return match use_code(state, user, &code).await? {
+            CodeCheck::Accepted => Ok(Verified::Confirmed),
+            refused => Err(refusal(refused)),
+        };
+    };
+    reauth::require(state, principal, password, client).await?;
     let secret = open_secret(state, user, sealed)?;
     let now = state.clock.now();
     let Some(step) = totp(&secret, &user.email)?.check(code.trim(), unix(now)) else {
@@ -278,7 +297,7 @@ pub async fn verify(
     )
     .await;
     state.mailer.send(user, MailKind::MfaEnabled { at: now });
-    Ok(())
+    Ok(Verified::Enabled)
 }
 
 /// Turns MFA off; needs the password and a current code.
@@ -296,9 +315,9 @@ pub async fn disable(
             "MFA is not enabled",
         ));
     }
-    let password = password.filter(|p| !p.is_empty()).ok_or_else(|| {
-        ApiError::validation(vec![FieldError::new("password", "Password is required")])
-    })?;
+    let password = password
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::validation(vec![FieldError::required("password")]))?;
     let code = required_code(code)?;
     lockout::check_password(
         state,

@@ -17,6 +17,9 @@ pub enum Bucket {
     Mfa,
     /// Per OAuth client, on `/oauth2/token` and `/oauth2/introspect`.
     Client,
+    /// Per ip, on `/oauth2/authorize` and the hosted pages: each anonymous authorization
+    /// request stores a pending request until someone signs in.
+    Browser,
 }
 
 impl Bucket {
@@ -28,13 +31,14 @@ impl Bucket {
             Self::PasswordReset => "password_reset",
             Self::Mfa => "mfa",
             Self::Client => "client",
+            Self::Browser => "browser",
         }
     }
 
     /// A flood guard rather than a security boundary, so it may be counted locally and sent in
     /// batches (`store::BatchedCounters`). Budgets that bound guessing stay exact.
     fn is_coarse(self) -> bool {
-        matches!(self, Self::General)
+        matches!(self, Self::General | Self::Browser)
     }
 
     fn limit(self, state: &AppState) -> Option<RateLimit> {
@@ -46,12 +50,13 @@ impl Bucket {
             Self::PasswordReset => limits.password_reset,
             Self::Mfa => limits.mfa,
             Self::Client => limits.client,
+            Self::Browser => limits.browser,
         }
     }
 
     fn refusal(self) -> ApiError {
         let (code, message) = match self {
-            Self::General => (ErrorCode::RateLimitExceeded, "Too many requests"),
+            Self::General | Self::Browser => (ErrorCode::RateLimitExceeded, "Too many requests"),
             Self::Client => (
                 ErrorCode::RateLimitExceeded,
                 "Too many requests for this client",

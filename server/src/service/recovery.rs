@@ -86,7 +86,7 @@ pub async fn reset_password(
             )
         })?;
     let password = Password::parse(
-        "password",
+        "newPassword",
         password,
         PasswordContext {
             username: &user.username,
@@ -131,5 +131,5 @@ pub async fn reset_password(
 pub fn required(field: &str, value: Option<String>) -> ApiResult<String> {
     value
         .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| ApiError::validation(vec![FieldError::new(field, "This field is required")]))
+        .ok_or_else(|| ApiError::validation(vec![FieldError::required(field)]))
 }

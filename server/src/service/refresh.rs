@@ -13,7 +13,7 @@ use super::account_status::ensure_may_sign_in;
 use crate::audit::{self, Audit, AuditAction};
 use crate::crypto::{random_token, token_digest};
 use crate::domain::UserRecord;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::store::{RefreshOutcome, SessionRecord};
 
@@ -144,7 +144,10 @@ pub async fn rotate(
 impl From<Refused> for ApiError {
     fn from(refused: Refused) -> Self {
         match refused {
-            Refused::Unknown => ApiError::invalid_token(),
+            Refused::Unknown => ApiError::new(
+                ErrorCode::InvalidRefreshToken,
+                "The refresh token is invalid or expired",
+            ),
             Refused::Revoked => ApiError::token_revoked(),
             Refused::Account(err) | Refused::Failed(err) => err,
         }

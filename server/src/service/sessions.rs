@@ -164,10 +164,16 @@ pub async fn logout(
         .map(|p| p.user.id)
         .or(by_refresh.as_ref().map(|s| s.user_id));
     let Some(user_id) = user_id else {
-        return Err(ApiError::new(
-            ErrorCode::MissingAuthHeader,
-            "Send a valid access token or refresh token to log out",
-        ));
+        return Err(match refresh_token {
+            Some(_) => ApiError::new(
+                ErrorCode::InvalidRefreshToken,
+                "The refresh token is invalid or expired",
+            ),
+            None => ApiError::new(
+                ErrorCode::MissingAuthHeader,
+                "Send a valid access token or refresh token to log out",
+            ),
+        });
     };
     if let Some(principal) = principal {
         let until = OffsetDateTime::from_unix_timestamp(

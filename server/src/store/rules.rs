@@ -84,6 +84,7 @@ pub fn login_failed(user: &mut UserRecord, now: OffsetDateTime, policy: LockoutP
         return;
     }
     user.failed_logins = user.failed_logins.saturating_add(1);
+    user.last_failed_login = Some(now);
     if user.failed_logins >= policy.threshold {
         user.failed_logins = 0;
         user.locked_until = Some(now + policy.duration);

@@ -333,6 +333,15 @@ async fn sso_prompt_login_and_max_age() {
         .get(&authorize_url(&s.public_id, &[("prompt", "none")]))
         .await;
     assert!(none.location_param("code").is_some());
+    // A sign-in earlier within the same second does not satisfy prompt=login.
+    s.app.advance_clock(Duration::from_millis(300));
+    let page = b
+        .get(&authorize_url(&s.public_id, &[("prompt", "login")]))
+        .await;
+    assert!(
+        page.location.as_deref().unwrap().starts_with("/login"),
+        "{page:?}"
+    );
     for extra in [("prompt", "login"), ("max_age", "0")] {
         s.app.advance_clock(Duration::from_secs(2));
         let page = b.get(&authorize_url(&s.public_id, &[extra])).await;
@@ -433,4 +442,64 @@ async fn logout_refuses_open_redirects() {
         &b.get("/oauth2/logout?id_token_hint=eyJhbGciOiJub25lIn0.e30.")
             .await,
     );
+}
+
+/// Free-form parameters are capped at 512 bytes: beyond, `invalid_request` at the client (an
+/// oversized `state` is not echoed: the redirect would be as large), and nothing is stored.
+#[tokio::test]
+async fn oversized_authorization_parameters_are_refused() {
+    let s = setup().await;
+    let b = Browser::new(&s.app.base);
+    let huge = "x".repeat(513);
+    let page = b
+        .get(&authorize_url(&s.client_id, &[("state", &huge)]))
+        .await;
+    assert_eq!(
+        page.location_param("error").as_deref(),
+        Some("invalid_request"),
+        "{page:?}"
+    );
+    assert_eq!(page.location_param("state"), None);
+    for name in ["nonce", "login_hint"] {
+        let refused = b.get(&authorize_url(&s.client_id, &[(name, &huge)])).await;
+        assert_eq!(
+            refused.location_param("error").as_deref(),
+            Some("invalid_request"),
+            "{name}: {refused:?}"
+        );
+        assert_eq!(refused.location_param("state").as_deref(), Some("st"));
+    }
+    // 512 bytes is still fine.
+    let fits = b
+        .get(&authorize_url(&s.client_id, &[("nonce", &huge[..512])]))
+        .await;
+    assert!(fits.location_param("error").is_none(), "{fits:?}");
+}
+
+/// Anonymous authorization requests are counted per ip, like every hosted page.
+#[tokio::test]
+async fn authorization_requests_are_rate_limited_per_ip() {
+    let app = TestApp::spawn_oidc(|c| {
+        c.rate_limits.browser = Some(sigil_server::config::RateLimit {
+            count: 3,
+            window: Duration::from_secs(900),
+        });
+    })
+    .await;
+    let (client_id, _) = app
+        .create_client(json!({
+            "name": "Public SPA", "type": "public",
+            "redirectUris": [REDIRECT],
+            "scopes": ["openid", "email"],
+        }))
+        .await;
+    let b = Browser::new(&app.base);
+    for _ in 0..3 {
+        let page = b.get(&authorize_url(&client_id, &[])).await;
+        assert!(page.status.is_redirection(), "{page:?}");
+    }
+    let limited = b.get(&authorize_url(&client_id, &[])).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS, "{limited:?}");
+    let page = b.get("/login").await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
 }

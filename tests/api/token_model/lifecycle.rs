@@ -50,7 +50,7 @@ async fn an_approved_app_cannot_use_the_admins_tokens_against_the_api() {
     w.app
         .refresh(refresh)
         .await
-        .assert_error(401, "INVALID_TOKEN");
+        .assert_error(401, "INVALID_REFRESH_TOKEN");
     // Nothing changed on the way: no client was added, and the refresh token still works for
     // the app itself (the failed attempt did not rotate or revoke it).
     let admin = w.app.admin_token().await;
@@ -278,7 +278,7 @@ async fn a_second_sign_in_in_the_same_browser_ends_the_first_sso_session() {
     let w = world().await;
     let (_, browser) = app_tokens(&w).await;
     let first = browser.cookie("sigil_session").unwrap();
-    // prompt=login wants a sign-in newer than the last one (second precision).
+    // prompt=login wants a sign-in at or after the request.
     w.app.advance_clock(std::time::Duration::from_secs(2));
     let page = browser.get(&authorize_path(&w, Some("login"))).await;
     let again = browser.sign_in(page, ADMIN_EMAIL, ADMIN_PASSWORD).await;

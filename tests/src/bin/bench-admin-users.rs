@@ -89,7 +89,7 @@ async fn main() {
             let reply = app.request(Method::GET, &path, Some(&admin), None).await;
             times.push(started.elapsed());
             assert_eq!(reply.status.as_u16(), 200, "{query}: {}", reply.body);
-            total = reply.body["pagination"]["total"].clone();
+            total = reply.body["data"]["pagination"]["total"].clone();
         }
         times.sort();
         println!(

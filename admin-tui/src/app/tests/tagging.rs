@@ -89,7 +89,7 @@ fn a_failed_detail_leaves_the_list_beside_it_alone() {
         &list_asked,
         Ok(Response::Users(page(vec![user(2, "active")], 1, 1))),
     );
-    let users = app.screens.users.list.ready().map(|p| p.data.clone());
+    let users = app.screens.users.list.ready().map(|p| p.users.clone());
     assert_eq!(users, Some(vec![user(2, "active")]));
     assert!(matches!(
         app.screens.users.detail.sessions.data,
@@ -122,7 +122,7 @@ fn a_stale_answer_does_not_overwrite_a_newer_one() {
         &older,
         Ok(Response::Users(page(vec![user(1, "active")], 1, 1))),
     );
-    let shown = app.screens.users.list.ready().map(|p| p.data.clone());
+    let shown = app.screens.users.list.ready().map(|p| p.users.clone());
     assert_eq!(shown, Some(vec![user(2, "active")]));
     assert_eq!(app.pending, 0);
 

@@ -54,11 +54,18 @@ pub struct Pending {
     pub prompt_consent: bool,
     pub max_age: Option<u64>,
     pub login_hint: Option<String>,
-    /// Unix seconds: a sign-in after this satisfies `prompt=login`.
-    pub created_at: i64,
+    /// Unix nanoseconds: only a sign-in at or after this satisfies `prompt=login`. Seconds
+    /// were too coarse: a sign-in earlier in the same second passed. Requests stored before
+    /// this field existed read as the far future, so they ask for a fresh sign-in.
+    #[serde(default = "far_future")]
+    pub created_at_ns: i128,
     /// Registered API resources the tokens will be addressed to.
     #[serde(default)]
     pub resources: Vec<String>,
+}
+
+fn far_future() -> i128 {
+    i128::MAX
 }
 
 /// Why the request cannot go on.
@@ -98,12 +105,63 @@ fn error_redirect(state: &AppState, pending: &Pending, error: &str, description:
     Refusal::Redirect(redirect_to(&pending.redirect_uri, &params))
 }
 
+/// The longest value a free-form authorization parameter may have, in bytes. Pending
+/// requests are stored until the user signs in; without a cap, anonymous requests with huge
+/// `state`s grow the store by megabytes a second.
+pub const MAX_PARAM_BYTES: usize = 512;
+/// Redirect URIs are URLs; they get more room, but not unbounded.
+const MAX_REDIRECT_URI_BYTES: usize = 2048;
+const MAX_RESOURCES: usize = 10;
+
+/// The first parameter that breaks the size caps.
+fn oversized(params: &AuthorizeParams) -> Option<&'static str> {
+    let single = [
+        ("response_type", &params.response_type),
+        ("scope", &params.scope),
+        ("state", &params.state),
+        ("nonce", &params.nonce),
+        ("code_challenge", &params.code_challenge),
+        ("code_challenge_method", &params.code_challenge_method),
+        ("prompt", &params.prompt),
+        ("max_age", &params.max_age),
+        ("login_hint", &params.login_hint),
+    ];
+    if let Some((name, _)) = single
+        .iter()
+        .find(|(_, v)| v.as_deref().is_some_and(|v| v.len() > MAX_PARAM_BYTES))
+    {
+        return Some(name);
+    }
+    let too_many = params.resource.len() > MAX_RESOURCES;
+    (too_many || params.resource.iter().any(|r| r.len() > MAX_PARAM_BYTES)).then_some("resource")
+}
+
 /// Checks client and redirect URI first (errors as a page), then everything else (errors as
 /// a redirect).
 pub async fn validate(
     state: &AppState,
-    params: AuthorizeParams,
+    mut params: AuthorizeParams,
 ) -> Result<(ClientRecord, Pending), Refusal> {
+    let too_long = |what: &str| Refusal::Page(format!("The {what} of the request is too long."));
+    if params
+        .client_id
+        .as_deref()
+        .is_some_and(|c| c.len() > MAX_PARAM_BYTES)
+    {
+        return Err(too_long("client_id"));
+    }
+    if params
+        .redirect_uri
+        .as_deref()
+        .is_some_and(|r| r.len() > MAX_REDIRECT_URI_BYTES)
+    {
+        return Err(too_long("redirect_uri"));
+    }
+    let oversized = oversized(&params);
+    if oversized == Some("state") {
+        // Not echoed back: a redirect carrying it would be as large as the request.
+        params.state = None;
+    }
     let client_id = params
         .client_id
         .filter(|c| !c.is_empty())
@@ -144,12 +202,18 @@ pub async fn validate(
         prompt_consent: prompts.contains(&"consent"),
         max_age: None,
         login_hint: params.login_hint.clone(),
-        created_at: state.clock.now().unix_timestamp(),
+        created_at_ns: state.clock.now().unix_timestamp_nanos(),
         resources: Vec::new(),
     };
     let refuse =
         |error: &str, description: &str| error_redirect(state, &pending, error, description);
 
+    if let Some(name) = oversized {
+        return Err(refuse(
+            "invalid_request",
+            &format!("{name} is longer than {MAX_PARAM_BYTES} bytes"),
+        ));
+    }
     match params.response_type.as_deref() {
         Some("code") => {}
         Some(_) => {
@@ -308,7 +372,8 @@ pub async fn proceed(
     let now = state.clock.now();
     let fresh_enough = |b: &BrowserSession| {
         let auth_time = b.session.auth_time.unix_timestamp();
-        let after_prompt = !pending.prompt_login || auth_time >= pending.created_at;
+        let after_prompt = !pending.prompt_login
+            || b.session.auth_time.unix_timestamp_nanos() >= pending.created_at_ns;
         let within_max_age = pending.max_age.is_none_or(|age| {
             now.unix_timestamp() - auth_time <= i64::try_from(age).unwrap_or(i64::MAX)
         });

@@ -31,6 +31,7 @@ pub(super) fn user(email: &str, username: &str) -> UserRecord {
         email_verified: false,
         roles: vec![Role::User],
         failed_logins: 0,
+        last_failed_login: None,
         locked_until: None,
         created_at: at,
         updated_at: at,

@@ -146,6 +146,7 @@ pub async fn users_lockout(stores: &Stores) {
             .unwrap()
             .unwrap();
         assert_eq!(after.failed_logins, expected);
+        assert_eq!(after.last_failed_login, Some(t));
         assert!(!after.is_locked(t));
     }
     let locked = stores

@@ -50,6 +50,7 @@ fn user() -> UserRecord {
         email_verified: true,
         roles: vec![Role::User],
         failed_logins: 0,
+        last_failed_login: None,
         locked_until: None,
         created_at: at(0),
         updated_at: at(0),
