@@ -7,6 +7,7 @@
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::domain::{Role, UserRecord};
 use crate::service::ClientInfo;
 use crate::state::AppState;
 use crate::store::AuditEvent;
@@ -121,22 +122,33 @@ impl Audit {
 #[derive(Debug, Clone)]
 pub struct Acting {
     pub actor: Option<Uuid>,
+    /// The actor's rank ([`crate::domain::rank`]); `None` for the command line, whose
+    /// operator already holds the server's keys.
+    pub rank: Option<Role>,
     pub client: ClientInfo,
 }
 
 impl Acting {
-    /// An admin through the API.
-    pub fn admin(actor: Uuid, client: ClientInfo) -> Self {
+    /// An admin or moderator through the API.
+    pub fn admin(actor: &UserRecord, client: ClientInfo) -> Self {
         Self {
-            actor: Some(actor),
+            actor: Some(actor.id),
+            rank: Some(crate::domain::rank(&actor.roles)),
             client,
         }
+    }
+
+    /// Whether the actor may act on a user with these roles, or hand them out.
+    pub fn may_act_on(&self, roles: &[Role]) -> bool {
+        self.rank
+            .is_none_or(|rank| crate::domain::may_act_on(rank, roles))
     }
 
     /// An operator at the `sigil` command line (no account; the user agent says so).
     pub fn command_line() -> Self {
         Self {
             actor: None,
+            rank: None,
             client: ClientInfo {
                 user_agent: Some("sigil-cli".to_owned()),
                 ..ClientInfo::default()

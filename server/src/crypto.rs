@@ -4,6 +4,7 @@ use std::fmt;
 
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
+use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use rand::RngCore;
@@ -22,6 +23,9 @@ pub fn token_digest(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
 }
 
+/// Separates the MAC key from the encryption key although both come from one setting.
+const MAC_KEY_LABEL: &[u8] = b"sigil mac key v1";
+
 #[derive(Debug, thiserror::Error)]
 pub enum CipherError {
     #[error("the encryption key must be 32 bytes of standard base64")]
@@ -33,11 +37,14 @@ pub enum CipherError {
 }
 
 /// AES-256-GCM under `SIGIL_ENCRYPTION_KEY`, for secrets the server must read back (signing
-/// keys, later TOTP secrets). The associated data binds a sealed value to its purpose, so one
-/// cannot be swapped for another.
+/// keys, TOTP secrets). The associated data binds a sealed value to its purpose, so one
+/// cannot be swapped for another. The same setting also keys the MACs of values the server
+/// hands out and must recognise later (CSRF tokens), through a key derived for that purpose
+/// alone: every replica shares the setting, so every replica recognises them.
 #[derive(Clone)]
 pub struct Cipher {
     aead: Aes256Gcm,
+    mac: hmac::Key,
 }
 
 impl fmt::Debug for Cipher {
@@ -56,9 +63,36 @@ impl Cipher {
         if bytes.len() != 32 {
             return Err(CipherError::BadKey);
         }
+        let mac = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &bytes), MAC_KEY_LABEL);
         Ok(Self {
             aead: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&bytes)),
+            mac: hmac::Key::new(hmac::HMAC_SHA256, mac.as_ref()),
         })
+    }
+
+    /// HMAC-SHA256 over `purpose`, a zero byte and `data`, base64url (43 characters).
+    pub fn tag(&self, purpose: &str, data: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(self.raw_tag(purpose, data).as_ref())
+    }
+
+    /// Whether `tag` is [`Cipher::tag`] of `data` for `purpose`, compared in constant time.
+    pub fn verify_tag(&self, purpose: &str, data: &[u8], tag: &str) -> bool {
+        let Ok(tag) = URL_SAFE_NO_PAD.decode(tag) else {
+            return false;
+        };
+        aws_lc_rs::constant_time::verify_slices_are_equal(
+            self.raw_tag(purpose, data).as_ref(),
+            &tag,
+        )
+        .is_ok()
+    }
+
+    fn raw_tag(&self, purpose: &str, data: &[u8]) -> hmac::Tag {
+        let mut context = hmac::Context::with_key(&self.mac);
+        context.update(purpose.as_bytes());
+        context.update(&[0]);
+        context.update(data);
+        context.sign()
     }
 
     /// A new random key, standard base64.
@@ -117,6 +151,21 @@ mod tests {
         assert!(cipher.open(&sealed, "signing-key:b").is_err());
         let other = Cipher::from_base64(&Cipher::generate_key()).unwrap();
         assert!(other.open(&sealed, "signing-key:a").is_err());
+    }
+
+    /// Tags verify for the same key, purpose and data only.
+    #[test]
+    fn tags() {
+        let cipher = Cipher::from_base64(&Cipher::generate_key()).unwrap();
+        let tag = cipher.tag("csrf", b"nonce");
+        assert_eq!(tag.len(), 43);
+        assert!(cipher.verify_tag("csrf", b"nonce", &tag));
+        assert!(!cipher.verify_tag("csrf", b"other", &tag));
+        assert!(!cipher.verify_tag("other", b"nonce", &tag));
+        assert!(!cipher.verify_tag("csrf", b"nonce", ""));
+        assert!(!cipher.verify_tag("csrf", b"nonce", "not base64!"));
+        let other = Cipher::from_base64(&Cipher::generate_key()).unwrap();
+        assert!(!other.verify_tag("csrf", b"nonce", &tag));
     }
 
     /// Keys of the wrong length are refused.

@@ -18,6 +18,58 @@ async fn user_with_role(app: &TestApp, admin: &str, role: &str) -> String {
     app.login_ok(&user).await.access
 }
 
+async fn id_of(app: &TestApp, token: &str) -> String {
+    let me = app.get("/v1/users/me", Some(token)).await;
+    me.data()["id"].as_str().unwrap().to_owned()
+}
+
+/// A moderator manages sessions of users and fellow moderators, never an admin's: the
+/// admin's session survives the attempt.
+#[tokio::test]
+async fn moderators_act_only_at_or_below_their_rank() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let moderator = user_with_role(&app, &admin, "moderator").await;
+    let other_admin = user_with_role(&app, &admin, "admin").await;
+    for (role, expected) in [
+        ("user", StatusCode::OK),
+        ("moderator", StatusCode::OK),
+        ("admin", StatusCode::FORBIDDEN),
+    ] {
+        let target = user_with_role(&app, &admin, role).await;
+        let id = id_of(&app, &target).await;
+        let reply = app
+            .request(
+                Method::DELETE,
+                &format!("/v1/admin/users/{id}/sessions"),
+                Some(&moderator),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, expected, "{role}: {}", reply.body);
+        let still_signed_in = app.get("/v1/users/me", Some(&target)).await.status;
+        assert_eq!(still_signed_in == StatusCode::OK, role == "admin", "{role}");
+    }
+    let id = id_of(&app, &other_admin).await;
+    app.request(
+        Method::DELETE,
+        &format!("/v1/admin/users/{id}/sessions"),
+        Some(&moderator),
+        None,
+    )
+    .await
+    .assert_error(403, "INSUFFICIENT_PERMISSIONS");
+    let by_admin = app
+        .request(
+            Method::DELETE,
+            &format!("/v1/admin/users/{id}/sessions"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(by_admin.status, StatusCode::OK, "{}", by_admin.body);
+}
+
 /// Every admin route answers 403 INSUFFICIENT_PERMISSIONS to a role without its permission,
 /// and not 403 to one with it.
 #[tokio::test]

@@ -374,3 +374,58 @@ async fn token_endpoint_limit_is_per_client() {
     app.advance_clock(Duration::from_secs(61));
     assert_eq!(token(busy, busy_secret).await.status(), StatusCode::OK);
 }
+
+/// Failed client authentications have a budget per ip: made-up ids and wrong secrets alike
+/// spend it, and once it is spent the ip is refused on every client-authenticated endpoint,
+/// a correct secret included, until the window ends. Client ids longer than any Sigil issues
+/// are refused before they name a budget.
+#[tokio::test]
+async fn failed_client_authentication_is_limited_per_ip() {
+    let app = TestApp::spawn_with(|c| c.rate_limits.client_auth = limit(3, 900)).await;
+    let (id, secret) = app
+        .create_client(json!({
+            "name": "Batch", "type": "confidential", "grantTypes": ["client_credentials"]
+        }))
+        .await;
+    let secret = secret.unwrap();
+    let post = |path: &'static str, id: String, secret: String| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url(path))
+                .basic_auth(id, Some(secret))
+                .form(&[("grant_type", "client_credentials"), ("token", "x")])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let long_id = "c".repeat(513);
+    let too_long = post("/oauth2/token", long_id, "x".into()).await;
+    assert_eq!(too_long.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = too_long.json().await.unwrap();
+    assert_eq!(body["error"], json!("invalid_request"));
+    for _ in 0..4 {
+        let fine = post("/oauth2/token", id.clone(), secret.clone()).await;
+        assert_eq!(fine.status(), StatusCode::OK, "successes spend nothing");
+    }
+
+    for (path, claimed, guess) in [
+        ("/oauth2/token", "made-up-1", "x"),
+        ("/oauth2/introspect", "made-up-2", "x"),
+        ("/oauth2/revoke", id.as_str(), "wrong"),
+    ] {
+        let failed = post(path, claimed.into(), guess.into()).await;
+        assert_eq!(failed.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    for path in ["/oauth2/token", "/oauth2/introspect"] {
+        let refused = post(path, id.clone(), secret.clone()).await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS, "{path}");
+        assert!(refused.headers().contains_key("retry-after"));
+    }
+    app.advance_clock(Duration::from_secs(901));
+    assert_eq!(
+        post("/oauth2/token", id, secret).await.status(),
+        StatusCode::OK
+    );
+}

@@ -145,6 +145,7 @@ pub struct RateLimits {
     pub password_reset: Option<RateLimit>,
     pub mfa: Option<RateLimit>,
     pub client: Option<RateLimit>,
+    pub client_auth: Option<RateLimit>,
     pub browser: Option<RateLimit>,
 }
 
@@ -156,6 +157,7 @@ impl RateLimits {
         password_reset: None,
         mfa: None,
         client: None,
+        client_auth: None,
         browser: None,
     };
 }
@@ -206,6 +208,8 @@ pub struct Config {
     pub session_max_lifetime: Duration,
     pub remember_me_max_lifetime: Duration,
     pub require_email_verification: bool,
+    /// Whether `/swagger-ui` is served.
+    pub swagger_ui: bool,
     /// The `aud` of REST tokens; `/v1` accepts a token naming one of these. Empty: the
     /// issuer (see [`Config::rest_audience`]).
     pub rest_audience: Vec<String>,
@@ -317,6 +321,7 @@ impl Config {
                 password_reset: t.rate_limit_password_reset.rate_limit(&s)?,
                 mfa: t.rate_limit_mfa.rate_limit(&s)?,
                 client: t.rate_limit_client.rate_limit(&s)?,
+                client_auth: t.rate_limit_client_auth.rate_limit(&s)?,
                 browser: t.rate_limit_browser.rate_limit(&s)?,
             },
             issuer,
@@ -329,6 +334,7 @@ impl Config {
             session_max_lifetime: t.session_max_lifetime.duration(&s)?,
             remember_me_max_lifetime: t.remember_me_max_lifetime.duration(&s)?,
             require_email_verification: t.require_email_verification.boolean(&s)?,
+            swagger_ui: t.swagger_ui.boolean(&s)?,
             rest_audience,
             reauthentication_window: t.reauthentication_window.duration(&s)?,
             bootstrap_admin_email,

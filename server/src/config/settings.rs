@@ -271,6 +271,9 @@ settings! {
     rate_limit_mfa: "SIGIL_RATE_LIMIT_MFA", Kind::RateLimit, Value("10/5m");
     /// Requests per OAuth client to `/oauth2/token`, `/oauth2/introspect` and `/oauth2/revoke`.
     rate_limit_client: "SIGIL_RATE_LIMIT_CLIENT", Kind::RateLimit, Value("6000/1m");
+    /// Failed client authentications per client ip on `/oauth2/token`, `/oauth2/introspect`
+    /// and `/oauth2/revoke`; beyond it that ip is refused there until the window ends.
+    rate_limit_client_auth: "SIGIL_RATE_LIMIT_CLIENT_AUTH", Kind::RateLimit, Value("20/15m");
     /// How long audit events are kept.
     audit_retention: "SIGIL_AUDIT_RETENTION", Kind::Duration, Value("90d");
     /// Ips or CIDRs allowed to call /v1/admin.
@@ -280,6 +283,8 @@ settings! {
     /// Password of the admin created on an empty store.
     bootstrap_admin_password: "SIGIL_BOOTSTRAP_ADMIN_PASSWORD", Kind::Text,
         Unset("generated and printed once"), secret;
+    /// `false` stops serving Swagger UI at `/swagger-ui` (`/openapi.json` stays).
+    swagger_ui: "SIGIL_SWAGGER_UI", Kind::Boolean, Value("true");
     /// Format of the log lines.
     log_format: "SIGIL_LOG_FORMAT", Kind::OneOf(&["pretty", "json"]),
         Unset("pretty on a TTY, json otherwise");

@@ -11,5 +11,5 @@ pub use identity::{Email, Login, Username};
 pub use oauth::{ClientRecord, ClientType, GrantType, Scope};
 pub use password::{Password, PasswordContext};
 pub use resource::ApiResource;
-pub use roles::{Permission, Role, permissions_of};
+pub use roles::{Permission, Role, may_act_on, permissions_of, rank};
 pub use user::{BackupCode, Mfa, ProfileUpdate, UserRecord, UserStatus};

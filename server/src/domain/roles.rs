@@ -70,6 +70,17 @@ impl Role {
     }
 }
 
+/// The highest of a set of roles: what ranks a user against another.
+pub fn rank(roles: &[Role]) -> Role {
+    roles.iter().copied().max().unwrap_or(Role::User)
+}
+
+/// The rank rule: a role acts only on users of its own rank or below (a moderator may end a
+/// moderator's sessions, never an admin's), and grants no role above its own.
+pub fn may_act_on(actor: Role, target: &[Role]) -> bool {
+    rank(target) <= actor
+}
+
 /// The permissions a set of roles grants, sorted and without repeats.
 pub fn permissions_of(roles: &[Role]) -> Vec<Permission> {
     Permission::ALL
@@ -81,6 +92,17 @@ pub fn permissions_of(roles: &[Role]) -> Vec<Permission> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Ranks order the ladder; nobody acts above their own.
+    #[test]
+    fn ranks() {
+        assert_eq!(rank(&[]), Role::User);
+        assert_eq!(rank(&[Role::User, Role::Moderator]), Role::Moderator);
+        assert!(may_act_on(Role::Moderator, &[Role::User]));
+        assert!(may_act_on(Role::Moderator, &[Role::Moderator]));
+        assert!(!may_act_on(Role::Moderator, &[Role::User, Role::Admin]));
+        assert!(may_act_on(Role::Admin, &[Role::Admin]));
+    }
 
     /// The role ladder: each role grants at least what the one below does.
     #[test]

@@ -23,7 +23,7 @@ use crate::state::AppState;
 
 /// The calling admin, for services that audit what they do.
 fn acting(state: &AppState, req: &Request, depot: &Depot, principal: &Principal) -> Acting {
-    Acting::admin(principal.user.id, client_info(req, depot, state))
+    Acting::admin(&principal.user, client_info(req, depot, state))
 }
 
 #[endpoint(responses((status_code = 200, description = "Every client, in the success envelope", body = respond::ClientListEnvelope)), tags("admin"), security(("bearer" = [])))]

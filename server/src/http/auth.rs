@@ -93,7 +93,7 @@ struct RefreshBody {
 pub async fn refresh(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let b: RefreshBody = body::optional_json(req).await?;
-    let Some(token) = b.refresh_token.or_else(|| cookies::refresh(req)) else {
+    let Some(token) = b.refresh_token.or_else(|| cookies::refresh(&state, req)) else {
         return Err(ApiError::missing(
             ErrorCode::MissingRefreshToken,
             vec![FieldError::coded(
@@ -120,7 +120,7 @@ struct LogoutBody {
 pub async fn logout(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     let b: LogoutBody = body::optional_json(req).await?;
-    let refresh_token = b.refresh_token.or_else(|| cookies::refresh(req));
+    let refresh_token = b.refresh_token.or_else(|| cookies::refresh(&state, req));
     let principal: Option<Principal> = match req.headers().get("authorization") {
         None => None,
         Some(value) => {

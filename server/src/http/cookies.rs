@@ -9,7 +9,10 @@
 //!   "remember me" was ticked.
 //! - `sigil_csrf`: the double-submit token of the hosted forms, HttpOnly, SameSite=Strict.
 //!
-//! All are `Secure` when the issuer is https.
+//! All are `Secure` when the issuer is https, and then carry the browsers' name prefixes that
+//! a sibling subdomain or a plain-http page cannot forge: `__Host-sigil_session` and
+//! `__Host-sigil_csrf` (Secure, Path=/, no Domain: only this host can set them), and
+//! `__Secure-sigil_refresh` (its path is narrower than `/`, which `__Host-` forbids).
 
 use salvo::http::cookie::time::Duration;
 use salvo::http::cookie::{Cookie, CookieBuilder, SameSite};
@@ -20,6 +23,7 @@ use crate::service::oauth::browser;
 use crate::state::AppState;
 
 pub const REFRESH: &str = "sigil_refresh";
+const SECURE_REFRESH: &str = "__Secure-sigil_refresh";
 const REFRESH_PATH: &str = "/v1/auth";
 
 fn refresh_same_site(state: &AppState) -> SameSite {
@@ -30,6 +34,21 @@ fn refresh_same_site(state: &AppState) -> SameSite {
     }
 }
 pub const CSRF: &str = "sigil_csrf";
+const HOST_CSRF: &str = "__Host-sigil_csrf";
+const HOST_BROWSER: &str = "__Host-sigil_session";
+
+/// The cookie's name on this deployment: prefixed when cookies are `Secure`.
+fn name(state: &AppState, plain: &'static str) -> &'static str {
+    if !state.config.issuer_is_https {
+        return plain;
+    }
+    match plain {
+        REFRESH => SECURE_REFRESH,
+        CSRF => HOST_CSRF,
+        browser::COOKIE => HOST_BROWSER,
+        other => other,
+    }
+}
 
 fn base(
     state: &AppState,
@@ -37,7 +56,7 @@ fn base(
     value: String,
     same_site: SameSite,
 ) -> CookieBuilder<'static> {
-    Cookie::build((name, value))
+    Cookie::build((self::name(state, name), value))
         .http_only(true)
         .same_site(same_site)
         .secure(state.config.issuer_is_https)
@@ -62,8 +81,8 @@ pub fn clear_refresh(state: &AppState, res: &mut Response) {
     set_refresh(state, res, String::new(), 0);
 }
 
-pub fn refresh(req: &Request) -> Option<String> {
-    read(req, REFRESH)
+pub fn refresh(state: &AppState, req: &Request) -> Option<String> {
+    read(req, name(state, REFRESH))
 }
 
 pub fn set_browser(state: &AppState, res: &mut Response, value: String, remember_me: bool) {
@@ -84,14 +103,15 @@ pub fn clear_browser(state: &AppState, res: &mut Response) {
     );
 }
 
-pub fn browser(req: &Request) -> Option<String> {
-    req.cookie(browser::COOKIE).map(|c| c.value().to_owned())
+pub fn browser(state: &AppState, req: &Request) -> Option<String> {
+    req.cookie(name(state, browser::COOKIE))
+        .map(|c| c.value().to_owned())
 }
 
 pub fn set_csrf(state: &AppState, res: &mut Response, token: String) {
     res.add_cookie(base(state, CSRF, token, SameSite::Strict).path("/").build());
 }
 
-pub fn csrf(req: &Request) -> Option<String> {
-    req.cookie(CSRF).map(|c| c.value().to_owned())
+pub fn csrf(state: &AppState, req: &Request) -> Option<String> {
+    req.cookie(name(state, CSRF)).map(|c| c.value().to_owned())
 }

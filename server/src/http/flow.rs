@@ -18,7 +18,7 @@ pub fn see_other(res: &mut Response, location: &str) {
 /// The browser's signed-in session, if its cookie names a live one. A lookup that fails is
 /// logged and read as "not signed in": the browser is sent to sign in, never let through.
 pub async fn current_browser(state: &AppState, req: &Request) -> Option<BrowserSession> {
-    match browser::current(state, cookies::browser(req).as_deref()).await {
+    match browser::current(state, cookies::browser(state, req).as_deref()).await {
         Ok(session) => session,
         Err(e) => {
             tracing::warn!(error = %e.message, "browser session lookup failed");

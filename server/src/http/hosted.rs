@@ -138,7 +138,7 @@ pub async fn login_submit(req: &mut Request, depot: &mut Depot, res: &mut Respon
     let Ok(form) = req.parse_form::<LoginForm>().await else {
         return Err(PageError::incomplete_form());
     };
-    if !csrf::verify(req, &form.csrf) {
+    if !csrf::verify(&state, req, &form.csrf) {
         return Err(PageError::Expired);
     }
     let client = client_info(req, depot, &state);
@@ -155,7 +155,7 @@ pub async fn login_submit(req: &mut Request, depot: &mut Depot, res: &mut Respon
             sign_in_browser(
                 &state,
                 res,
-                cookies::browser(req),
+                cookies::browser(&state, req),
                 Proven {
                     user,
                     amr: vec!["pwd".into()],
@@ -209,7 +209,7 @@ pub async fn mfa_submit(req: &mut Request, depot: &mut Depot, res: &mut Response
     let Ok(form) = req.parse_form::<MfaForm>().await else {
         return Err(PageError::incomplete_form());
     };
-    if !csrf::verify(req, &form.csrf) {
+    if !csrf::verify(&state, req, &form.csrf) {
         return Err(PageError::Expired);
     }
     let client = client_info(req, depot, &state);
@@ -223,7 +223,7 @@ pub async fn mfa_submit(req: &mut Request, depot: &mut Depot, res: &mut Response
     {
         Ok((user, remember_me)) => {
             let amr = vec!["pwd".to_owned(), "otp".to_owned()];
-            let previous = cookies::browser(req);
+            let previous = cookies::browser(&state, req);
             sign_in_browser(
                 &state,
                 res,
@@ -329,7 +329,7 @@ pub async fn consent_submit(
     let Ok(form) = req.parse_form::<ConsentForm>().await else {
         return Err(PageError::incomplete_form());
     };
-    if !csrf::verify(req, &form.csrf) {
+    if !csrf::verify(&state, req, &form.csrf) {
         return Err(PageError::Expired);
     }
     let Some(browser) = current_browser(&state, req).await else {

@@ -42,6 +42,7 @@ pub fn service(state: AppState) -> Service {
     let limited = |bucket| rate_limit::RateLimited(bucket);
     let cors = cors(&state.config.cors_origins);
     let metrics_here = state.config.metrics_listen.is_none();
+    let swagger_ui = state.config.swagger_ui;
     let inject = context::InjectState(state);
     let mut router = Router::new();
     if metrics_here {
@@ -198,9 +199,12 @@ pub fn service(state: AppState) -> Service {
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer).bearer_format("JWT")),
         )
         .merge_router(&router);
-    let router = router
-        .push(doc.into_router("/openapi.json"))
-        .push(SwaggerUi::new("/openapi.json").into_router("/swagger-ui"));
+    let mut router = router.push(doc.into_router("/openapi.json"));
+    // Swagger UI starts itself with inline scripts (its pages get a CSP of their own):
+    // deployments that want no such page at all switch it off.
+    if swagger_ui {
+        router = router.push(SwaggerUi::new("/openapi.json").into_router("/swagger-ui"));
+    }
     let mut service = Service::new(router)
         .hoop(inject)
         .hoop(context::request_context)

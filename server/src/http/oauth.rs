@@ -7,20 +7,20 @@ use salvo::prelude::*;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::context::{app_state, client_info};
+use super::context::{app_state, client_info, client_ip};
 use super::cookies;
 use super::csrf;
 use super::flow::{current_browser, show_next};
 use super::page::{PageError, PageResult, html, message};
 use super::respond::set_rate_headers;
 use crate::error::ApiError;
-use crate::service::oauth::authorize::{self as authorization, AuthorizeParams};
+use crate::service::oauth::authorize::{self as authorization, AuthorizeParams, MAX_PARAM_BYTES};
 use crate::service::oauth::clients::{ClientCredentials, authenticate};
 use crate::service::oauth::logout::{self, LogoutParams};
 use crate::service::oauth::token::{self as grants, TokenParams};
 use crate::service::oauth::{OAuthError, resources};
 use crate::service::principal::bearer_token;
-use crate::service::rate_limit::{Bucket, check};
+use crate::service::rate_limit::{Bucket, check, check_spent};
 
 #[async_trait]
 impl Writer for OAuthError {
@@ -127,9 +127,13 @@ pub async fn token_endpoint(
     let state = app_state(depot)?;
     let basic = basic_credentials(req)?;
     let params: TokenParams = form(req).await?;
-    let claimed = basic.as_ref().map(|(id, _)| id.as_str());
-    count_client_request(&state, res, claimed.or(params.client_id.as_deref())).await?;
-    let answer = grants::exchange(&state, params, basic, &client_info(req, depot, &state)).await?;
+    let claimed = basic
+        .as_ref()
+        .map(|(id, _)| id.clone())
+        .or_else(|| params.client_id.clone());
+    let from = client_info(req, depot, &state);
+    let exchange = grants::exchange(&state, params, basic, &from);
+    let answer = as_client(&state, req, res, claimed.as_deref(), exchange).await?;
     no_store(res);
     res.render(Json(answer));
     Ok(())
@@ -162,38 +166,64 @@ struct TokenForm {
     client_secret: Option<String>,
 }
 
-/// SPEC section 7: the token, introspection and revocation endpoints draw on a budget per
-/// client (`SIGIL_RATE_LIMIT_CLIENT`, 6000 a minute), counted by the client id a request
-/// claims before its secret is checked, so that guessing a client's secret is throttled too.
-/// Whoever floods another client's id can spend that client's budget; the budget is far
-/// above what a client needs, and the per-ip limits of the proxy in front are the answer to
-/// that flood. Requests without a client id are refused later as `invalid_client`.
-async fn count_client_request(
+/// The budgets of the client-authenticated endpoints (token, introspection, revocation), in
+/// one place (SPEC section 7):
+/// - a claimed `client_id` longer than any Sigil issues is refused before it names a budget;
+/// - each ip has a budget of failed client authentications (`SIGIL_RATE_LIMIT_CLIENT_AUTH`),
+///   counted once `work` fails with `invalid_client`; an ip over it is refused before its
+///   credentials are looked at, so guessing secrets, and spending other clients' budgets with
+///   made-up ids, stops there;
+/// - each client has a budget (`SIGIL_RATE_LIMIT_CLIENT`) counted by the id a request claims
+///   before its secret is checked, so that guessing one client's secret from many ips is
+///   throttled too. Whoever floods another client's id can spend that client's budget; the
+///   budget is far above what a client needs, and the per-ip budget above bounds the flood.
+///   Requests without a client id are refused by `work` as `invalid_client`.
+async fn as_client<T>(
     state: &crate::state::AppState,
+    req: &Request,
     res: &mut Response,
-    client_id: Option<&str>,
-) -> Result<(), OAuthError> {
-    let Some(id) = client_id.filter(|id| !id.is_empty()) else {
-        return Ok(());
-    };
-    match check(state, Bucket::Client, id).await {
-        Ok(Some(decision)) => {
-            set_rate_headers(res, &decision);
-            Ok(())
-        }
-        Ok(None) => Ok(()),
-        Err(refused) => {
-            if let Some(rate) = &refused.rate {
-                set_rate_headers(res, rate);
-            }
-            if let Some(wait) = refused.retry_after
-                && let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string())
-            {
-                res.headers_mut().insert("retry-after", value);
-            }
-            Err(OAuthError::from(refused))
+    claimed: Option<&str>,
+    work: impl std::future::Future<Output = Result<T, OAuthError>>,
+) -> Result<T, OAuthError> {
+    if claimed.is_some_and(|id| id.len() > MAX_PARAM_BYTES) {
+        return Err(OAuthError::invalid_request(format!(
+            "client_id is longer than {MAX_PARAM_BYTES} bytes"
+        )));
+    }
+    let ip = client_ip(req, &state.config.trusted_proxies)
+        .ok_or_else(|| OAuthError::invalid_request("The client address is unknown"))?
+        .to_string();
+    check_spent(state, Bucket::ClientAuth, &ip)
+        .await
+        .map_err(|refused| refusal_with_headers(res, refused))?;
+    if let Some(id) = claimed.filter(|id| !id.is_empty()) {
+        match check(state, Bucket::Client, id).await {
+            Ok(Some(decision)) => set_rate_headers(res, &decision),
+            Ok(None) => {}
+            Err(refused) => return Err(refusal_with_headers(res, refused)),
         }
     }
+    let outcome = work.await;
+    if outcome
+        .as_ref()
+        .is_err_and(|e| e.error == "invalid_client")
+    {
+        // The request fails either way; a store that cannot count it refuses the next one.
+        let _ = check(state, Bucket::ClientAuth, &ip).await;
+    }
+    outcome
+}
+
+fn refusal_with_headers(res: &mut Response, refused: ApiError) -> OAuthError {
+    if let Some(rate) = &refused.rate {
+        set_rate_headers(res, rate);
+    }
+    if let Some(wait) = refused.retry_after
+        && let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string())
+    {
+        res.headers_mut().insert("retry-after", value);
+    }
+    OAuthError::from(refused)
 }
 
 async fn client_and_token(
@@ -204,15 +234,21 @@ async fn client_and_token(
     let state = app_state(depot)?;
     let basic = basic_credentials(req)?;
     let f: TokenForm = form(req).await?;
-    let claimed = basic.as_ref().map(|(id, _)| id.as_str());
-    count_client_request(&state, res, claimed.or(f.client_id.as_deref())).await?;
-    let client = authenticate(
+    let claimed = basic
+        .as_ref()
+        .map(|(id, _)| id.clone())
+        .or_else(|| f.client_id.clone());
+    let credentials = ClientCredentials {
+        basic,
+        form_id: f.client_id,
+        form_secret: f.client_secret,
+    };
+    let client = as_client(
         &state,
-        ClientCredentials {
-            basic,
-            form_id: f.client_id,
-            form_secret: f.client_secret,
-        },
+        req,
+        res,
+        claimed.as_deref(),
+        authenticate(&state, credentials),
     )
     .await?;
     let token = f
@@ -299,7 +335,7 @@ pub async fn logout_submit(req: &mut Request, depot: &mut Depot, res: &mut Respo
     let Ok(form) = req.parse_form::<LogoutForm>().await else {
         return Err(PageError::incomplete_form());
     };
-    if !csrf::verify(req, &form.csrf) {
+    if !csrf::verify(&state, req, &form.csrf) {
         return Err(PageError::Expired);
     }
     let request = logout::validate(&state, form.params)

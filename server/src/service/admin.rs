@@ -148,6 +148,42 @@ pub async fn get_user(state: &AppState, id: Uuid) -> ApiResult<UserRecord> {
         .ok_or_else(|| ApiError::new(ErrorCode::UserNotFound, "User not found"))
 }
 
+/// The user an admin or moderator is about to act on, if the rank rule lets them: 404 for
+/// an unknown id, 403 for a user above the actor's rank. Every change to a user goes through
+/// here.
+async fn target(state: &AppState, id: Uuid, by: &Acting) -> ApiResult<UserRecord> {
+    let user = get_user(state, id).await?;
+    if by.may_act_on(&user.roles) {
+        Ok(user)
+    } else {
+        Err(above_rank())
+    }
+}
+
+fn above_rank() -> ApiError {
+    ApiError::new(
+        ErrorCode::InsufficientPermissions,
+        "You may act only on users of your own rank or below",
+    )
+}
+
+/// The roles as sent, checked, sorted, without repeats, none above the actor's rank.
+fn parse_roles(names: &[String], by: &Acting) -> ApiResult<Vec<Role>> {
+    if names.is_empty() {
+        return Err(field("roles", "at least one role"));
+    }
+    let mut roles: Vec<Role> = names
+        .iter()
+        .map(|n| parse_role(n))
+        .collect::<ApiResult<_>>()?;
+    roles.sort();
+    roles.dedup();
+    if !by.may_act_on(&roles) {
+        return Err(above_rank());
+    }
+    Ok(roles)
+}
+
 /// What an admin may change on a user; absent fields stay.
 #[derive(Debug, Default, Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -184,14 +220,19 @@ pub async fn change_user(
         "roles": input.roles,
         "emailVerified": input.email_verified,
     });
-    let user = update_user(state, id, input).await?;
+    let user = update_user(state, id, input, by).await?;
     by.record(state, AuditAction::AdminUserUpdated, Some(id), changes)
         .await;
     Ok(user)
 }
 
-async fn update_user(state: &AppState, id: Uuid, input: UserUpdate) -> ApiResult<UserRecord> {
-    get_user(state, id).await?;
+async fn update_user(
+    state: &AppState,
+    id: Uuid,
+    input: UserUpdate,
+    by: &Acting,
+) -> ApiResult<UserRecord> {
+    target(state, id, by).await?;
     let mut errors = Vec::new();
     let first_name = input
         .first_name
@@ -206,19 +247,10 @@ async fn update_user(state: &AppState, id: Uuid, input: UserUpdate) -> ApiResult
         return Err(ApiError::validation(errors));
     }
     let status = input.status.as_deref().map(parse_status).transpose()?;
-    let roles = match input.roles {
-        Some(names) if names.is_empty() => return Err(field("roles", "at least one role")),
-        Some(names) => {
-            let mut roles: Vec<Role> = names
-                .iter()
-                .map(|n| parse_role(n))
-                .collect::<ApiResult<_>>()?;
-            roles.sort();
-            roles.dedup();
-            Some(roles)
-        }
-        None => None,
-    };
+    let roles = input
+        .roles
+        .map(|names| parse_roles(&names, by))
+        .transpose()?;
     let now = state.clock.now();
     let email_verified = input.email_verified;
     let outcome = state
@@ -272,7 +304,7 @@ pub async fn delete_user(state: &AppState, id: Uuid, by: &Acting) -> ApiResult<U
         status: Some("deleted".into()),
         ..UserUpdate::default()
     };
-    let user = update_user(state, id, deletion).await?;
+    let user = update_user(state, id, deletion, by).await?;
     by.record(
         state,
         AuditAction::AdminUserDeleted,
@@ -284,6 +316,7 @@ pub async fn delete_user(state: &AppState, id: Uuid, by: &Acting) -> ApiResult<U
 }
 
 pub async fn unlock(state: &AppState, id: Uuid, by: &Acting) -> ApiResult<UserRecord> {
+    target(state, id, by).await?;
     let user = state
         .stores
         .users
@@ -302,6 +335,7 @@ pub async fn unlock(state: &AppState, id: Uuid, by: &Acting) -> ApiResult<UserRe
 
 /// Turns MFA off (lost authenticator); the user can enrol again.
 pub async fn reset_mfa(state: &AppState, id: Uuid, by: &Acting) -> ApiResult<UserRecord> {
+    target(state, id, by).await?;
     let now = state.clock.now();
     let user = state
         .stores
@@ -335,7 +369,7 @@ pub async fn sessions(state: &AppState, id: Uuid) -> ApiResult<Vec<SessionRecord
 }
 
 pub async fn revoke_sessions(state: &AppState, id: Uuid, by: &Acting) -> ApiResult<Vec<String>> {
-    get_user(state, id).await?;
+    target(state, id, by).await?;
     let revoked = state.stores.sessions.revoke_user_sessions(id, None).await?;
     let details = serde_json::json!({ "sessions": revoked.len() });
     by.record(
@@ -391,10 +425,7 @@ pub async fn create(state: &AppState, input: NewUserInput, by: &Acting) -> ApiRe
         return Err(ApiError::validation(errors));
     };
     let roles = match input.roles {
-        Some(names) if !names.is_empty() => names
-            .iter()
-            .map(|n| parse_role(n))
-            .collect::<ApiResult<Vec<_>>>()?,
+        Some(names) if !names.is_empty() => parse_roles(&names, by)?,
         _ => vec![Role::User],
     };
     let status = input

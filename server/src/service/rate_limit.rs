@@ -17,6 +17,9 @@ pub enum Bucket {
     Mfa,
     /// Per OAuth client, on `/oauth2/token` and `/oauth2/introspect`.
     Client,
+    /// Per ip, failed client authentications on the same endpoints: what bounds guessing
+    /// secrets, and spending other clients' budgets with made-up ids.
+    ClientAuth,
     /// Per ip, on `/oauth2/authorize` and the hosted pages: each anonymous authorization
     /// request stores a pending request until someone signs in.
     Browser,
@@ -31,6 +34,7 @@ impl Bucket {
             Self::PasswordReset => "password_reset",
             Self::Mfa => "mfa",
             Self::Client => "client",
+            Self::ClientAuth => "client_auth",
             Self::Browser => "browser",
         }
     }
@@ -50,6 +54,7 @@ impl Bucket {
             Self::PasswordReset => limits.password_reset,
             Self::Mfa => limits.mfa,
             Self::Client => limits.client,
+            Self::ClientAuth => limits.client_auth,
             Self::Browser => limits.browser,
         }
     }
@@ -60,6 +65,10 @@ impl Bucket {
             Self::Client => (
                 ErrorCode::RateLimitExceeded,
                 "Too many requests for this client",
+            ),
+            Self::ClientAuth => (
+                ErrorCode::RateLimitExceeded,
+                "Too many failed client authentications from this address",
             ),
             Self::Mfa => (ErrorCode::AuthRateLimitExceeded, "Too many code attempts"),
             Self::Login => (
@@ -86,6 +95,21 @@ pub async fn check(
     bucket: Bucket,
     identity: &str,
 ) -> ApiResult<Option<RateDecision>> {
+    count(state, bucket, identity, 1).await
+}
+
+/// Refuses like [`check`] when the bucket is already over its limit, without counting: for
+/// budgets of failures, counted only once the attempt has failed.
+pub async fn check_spent(state: &AppState, bucket: Bucket, identity: &str) -> ApiResult<()> {
+    count(state, bucket, identity, 0).await.map(drop)
+}
+
+async fn count(
+    state: &AppState,
+    bucket: Bucket,
+    identity: &str,
+    hits: u64,
+) -> ApiResult<Option<RateDecision>> {
     let Some(limit) = bucket.limit(state) else {
         return Ok(None);
     };
@@ -96,9 +120,13 @@ pub async fn check(
     } else {
         &state.stores.rate_limits
     };
-    let decision = counters
-        .hit(&key, 1, limit.count, limit.window, now)
+    let mut decision = counters
+        .hit(&key, hits, limit.count, limit.window, now)
         .await?;
+    if hits == 0 {
+        // Looking without counting: refused once there is no room left for one more.
+        decision.allowed = decision.remaining > 0;
+    }
     if decision.allowed {
         Ok(Some(decision))
     } else {
