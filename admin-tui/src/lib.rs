@@ -10,6 +10,7 @@ pub mod app;
 pub mod overlay;
 pub mod remote;
 pub mod screens;
+pub mod transport;
 pub mod ui;
 
 use action::{Action, Request, Response, Tagged};

@@ -23,6 +23,9 @@ struct Args {
     /// A TOML file with `url = "..."` (used when neither --url nor SIGIL_ADMIN_URL is set).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Allow plain http to a server that is not on this machine.
+    #[arg(long)]
+    insecure: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -46,7 +49,10 @@ fn server_url(args: &Args) -> Result<String, String> {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let url = match server_url(&args) {
+    let url = match server_url(&args).and_then(|url| {
+        sigil_admin::transport::check(&url, args.insecure)?;
+        Ok(url)
+    }) {
         Ok(url) => url,
         Err(e) => {
             eprintln!("sigil-admin: {e}");

@@ -394,7 +394,12 @@ async fn swagger_ui_renders_the_operations_in_chromium() {
 #[tokio::test]
 async fn swagger_ui_can_be_switched_off() {
     let app = TestApp::spawn_with(|c| c.swagger_ui = false).await;
-    let page = app.client.get(app.url("/swagger-ui/")).send().await.unwrap();
+    let page = app
+        .client
+        .get(app.url("/swagger-ui/"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), StatusCode::NOT_FOUND);
     assert_eq!(document(&app).await["info"]["title"], json!("Sigil"));
 }

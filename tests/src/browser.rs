@@ -74,7 +74,8 @@ impl Browser {
     /// Sets a cookie as a sibling site or an attacker with the browser in hand could.
     pub fn plant_cookie(&self, name: &str, value: &str) {
         let url = url::Url::parse(&self.base).expect("base URL");
-        self.jar.add_cookie_str(&format!("{name}={value}; Path=/"), &url);
+        self.jar
+            .add_cookie_str(&format!("{name}={value}; Path=/"), &url);
     }
 
     fn absolute(&self, url: &str) -> String {

@@ -214,7 +214,7 @@ struct EmailBody {
     email: Option<String>,
 }
 
-/// Always the same answer, whether or not the address has an account.
+/// Always the same answer, at the same speed, whether or not the address has an account.
 #[endpoint(responses((status_code = 200, description = "Done", body = respond::MessageEnvelope)), tags("auth"), request_body = EmailBody)]
 pub async fn resend_verification(
     req: &mut Request,
@@ -224,7 +224,7 @@ pub async fn resend_verification(
     let state = app_state(depot)?;
     let b: EmailBody = body::json(req).await?;
     let email = recovery::required("email", b.email)?;
-    verification::resend_verification(&state, &email).await?;
+    verification::resend_verification(&state, email);
     respond::message(
         res,
         "If the address belongs to an unverified account, a new link is on its way",

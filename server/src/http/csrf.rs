@@ -22,9 +22,7 @@ pub fn token_for_form(state: &AppState, req: &Request, res: &mut Response) -> St
         Some(nonce) => nonce,
         None => new_nonce(state, res),
     };
-    state
-        .cipher
-        .tag(PURPOSE, &bound_data(state, req, &nonce))
+    state.cipher.tag(PURPOSE, &bound_data(state, req, &nonce))
 }
 
 /// A new nonce, replacing the old one in the browser: tokens made before stop working.

@@ -204,10 +204,7 @@ async fn as_client<T>(
         }
     }
     let outcome = work.await;
-    if outcome
-        .as_ref()
-        .is_err_and(|e| e.error == "invalid_client")
-    {
+    if outcome.as_ref().is_err_and(|e| e.error == "invalid_client") {
         // The request fails either way; a store that cannot count it refuses the next one.
         let _ = check(state, Bucket::ClientAuth, &ip).await;
     }

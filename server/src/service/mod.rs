@@ -26,3 +26,17 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
 }
+
+/// Runs `work` after the caller has answered, for endpoints whose answer and timing must not
+/// tell whether an account exists (forgot-password, resend-verification). A failure is
+/// logged, never shown: the caller already got the same answer everyone gets.
+pub(crate) fn after_answering<F>(what: &'static str, work: F)
+where
+    F: std::future::Future<Output = crate::error::ApiResult<()>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(e) = work.await {
+            tracing::warn!(code = e.code.as_str(), error = %e.message, "{what} not sent");
+        }
+    });
+}

@@ -18,10 +18,8 @@ pub const RESET_TOKEN_TTL: time::Duration = time::Duration::hours(1);
 /// neither the answer nor its timing tells whether the account exists.
 pub fn forgot_password(state: &AppState, email: String, client: ClientInfo) {
     let state = state.clone();
-    tokio::spawn(async move {
-        if let Err(e) = send_reset(&state, &email, &client).await {
-            tracing::warn!(code = e.code.as_str(), error = %e.message, "password reset mail not sent");
-        }
+    super::after_answering("password reset mail", async move {
+        send_reset(&state, &email, &client).await
     });
 }
 

@@ -133,13 +133,17 @@ pub async fn verify_email(
     Ok(user)
 }
 
-/// Always succeeds from the caller's point of view, so it cannot tell who has an account.
-pub async fn resend_verification(state: &AppState, email: &str) -> ApiResult<()> {
-    let user = state.stores.users.find_user(&Login::email(email)).await?;
-    if let Some(user) = user.filter(|u| !u.email_verified && u.status != UserStatus::Deleted) {
-        send_verification(state, &user).await?;
-    }
-    Ok(())
+/// Sends a new link to an unverified account. The lookup and the mail run after the caller
+/// has answered, so neither the answer nor its timing tells who has an account.
+pub fn resend_verification(state: &AppState, email: String) {
+    let state = state.clone();
+    super::after_answering("verification mail", async move {
+        let user = state.stores.users.find_user(&Login::email(&email)).await?;
+        if let Some(user) = user.filter(|u| !u.email_verified && u.status != UserStatus::Deleted) {
+            send_verification(&state, &user).await?;
+        }
+        Ok(())
+    });
 }
 
 #[cfg(test)]

@@ -38,7 +38,9 @@ async fn a_token_is_bound_to_the_browser_session() {
     let page = owner
         .follow(owner.get(&authorize_url(&s.client_id, &[])).await)
         .await;
-    owner.sign_in(page, &s.user.username, &s.user.password).await;
+    owner
+        .sign_in(page, &s.user.username, &s.user.password)
+        .await;
     let form = owner.get("/login").await;
     let token = form.field("csrf").unwrap();
     let nonce = owner.cookie("sigil_csrf").unwrap();
@@ -47,7 +49,9 @@ async fn a_token_is_bound_to_the_browser_session() {
     let page = other
         .follow(other.get(&authorize_url(&s.client_id, &[])).await)
         .await;
-    other.sign_in(page, &s.user.username, &s.user.password).await;
+    other
+        .sign_in(page, &s.user.username, &s.user.password)
+        .await;
     other.plant_cookie("sigil_csrf", &nonce);
     let credentials = [
         ("csrf", token.as_str()),
@@ -112,7 +116,9 @@ async fn https_cookies_carry_host_and_secure_prefixes() {
         .map(|v| v.to_str().unwrap().to_owned())
         .collect();
     assert!(
-        cookies.iter().any(|c| c.starts_with("__Host-sigil_session=")),
+        cookies
+            .iter()
+            .any(|c| c.starts_with("__Host-sigil_session=")),
         "{cookies:?}"
     );
 
