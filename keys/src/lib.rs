@@ -16,7 +16,7 @@ pub use error::KeyError;
 pub use jwk::{Jwk, JwkSet};
 pub use keypair::{KeyPair, KeySize};
 #[cfg(feature = "client")]
-pub use remote::{RemoteError, RemoteJwks};
+pub use remote::{CONNECT_TIMEOUT, FETCH_TIMEOUT, RemoteError, RemoteJwks, STALE_LIMIT};
 /// The token claims live in the wire-types crate; re-exported so relying services need one
 /// dependency.
 pub use sigil_proto::claims::{ACCESS_TOKEN_TYP, AccessClaims, Audience, IdClaims, UserClaims};
