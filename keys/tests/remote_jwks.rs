@@ -19,7 +19,10 @@ const ISS: &str = "https://id.example.com";
 /// request it receives is reported on the channel with its number.
 async fn issuer(jwks: JwkSet, answered: usize) -> (String, mpsc::UnboundedReceiver<usize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
+    let url = format!(
+        "http://{}/.well-known/jwks.json",
+        listener.local_addr().unwrap()
+    );
     let (seen, requests) = mpsc::unbounded_channel();
     let body = serde_json::to_string(&jwks).unwrap();
     let count = Arc::new(AtomicUsize::new(0));
@@ -53,7 +56,10 @@ async fn read_head(socket: &mut TcpStream) {
 }
 
 fn token(key: &KeyPair) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let claims = json!({"iss": ISS, "aud": "api", "sub": "u1", "iat": now, "exp": now + 600});
     key.signer().unwrap().sign("at+jwt", &claims).unwrap()
 }
@@ -88,7 +94,11 @@ async fn a_hung_refresh_does_not_stall_verification() {
         let token = token.clone();
         async move { jwks.verify::<Value>(&token).await.map(|_| ()) }
     });
-    assert_eq!(requests.recv().await, Some(2), "the refresh reached the issuer");
+    assert_eq!(
+        requests.recv().await,
+        Some(2),
+        "the refresh reached the issuer"
+    );
 
     // Meanwhile other verifications go on with the cached set, without waiting for it.
     for _ in 0..3 {

@@ -20,6 +20,9 @@ use crate::crypto::Cipher;
 use crate::store::{KeyState, KeyStore, SigningKeyRecord, StoreError};
 
 const MIN_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+/// How often every replica compares its ring with the store: a key revoked or created on
+/// one replica is in force on the others within this (plus one store read).
+pub const SYNC_INTERVAL: Duration = Duration::from_millis(500);
 /// Verification accepts this much clock skew on `exp` (see sigil-keys).
 const VERIFY_SKEW: time::Duration = time::Duration::seconds(60);
 
@@ -63,6 +66,19 @@ struct Loaded {
     /// Every loaded key; a retired key's tokens are refused after the signature check.
     verifier: Verifier,
     max_generation: u64,
+    /// What the records looked like, revoked ones included: `sync` rebuilds only on a change.
+    fingerprint: Vec<RecordFingerprint>,
+}
+
+type RecordFingerprint = (String, u64, OffsetDateTime, Option<OffsetDateTime>);
+
+fn fingerprint(records: &[SigningKeyRecord]) -> Vec<RecordFingerprint> {
+    let mut prints: Vec<_> = records
+        .iter()
+        .map(|r| (r.kid.clone(), r.generation, r.activate_at, r.revoked_at))
+        .collect();
+    prints.sort();
+    prints
 }
 
 /// A key as listed by the admin API.
@@ -74,6 +90,9 @@ pub struct KeyRing {
     policy: KeyPolicy,
     loaded: RwLock<Arc<Loaded>>,
     last_reload: Mutex<Instant>,
+    /// Held from reading the records to installing them, so that a slow read started before
+    /// a revocation can never install the revoked key after the revocation's own reload.
+    loading: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -140,8 +159,10 @@ impl KeyRing {
                 keys: Vec::new(),
                 verifier: Verifier::default(),
                 max_generation: 0,
+                fingerprint: Vec::new(),
             })),
             last_reload: Mutex::new(Instant::now()),
+            loading: tokio::sync::Mutex::new(()),
         };
         ring.reload().await?;
         if ring
@@ -168,7 +189,27 @@ impl KeyRing {
 
     /// Re-reads every key from the store.
     pub async fn reload(&self) -> Result<(), KeyRingError> {
-        let mut records = self.store.list_keys().await?;
+        let _one_at_a_time = self.loading.lock().await;
+        let records = self.store.list_keys().await?;
+        self.install(records)
+    }
+
+    /// Reads the key records and rebuilds the ring only if they changed since the last load
+    /// (another replica rotated or revoked): cheap enough to run every `SYNC_INTERVAL`, which
+    /// is what bounds how long a key revoked elsewhere keeps verifying here. Whether it
+    /// rebuilt.
+    pub async fn sync(&self) -> Result<bool, KeyRingError> {
+        let _one_at_a_time = self.loading.lock().await;
+        let records = self.store.list_keys().await?;
+        if fingerprint(&records) == self.current().fingerprint {
+            return Ok(false);
+        }
+        self.install(records)?;
+        Ok(true)
+    }
+
+    fn install(&self, mut records: Vec<SigningKeyRecord>) -> Result<(), KeyRingError> {
+        let fingerprint = fingerprint(&records);
         let max_generation = records.iter().map(|k| k.generation).max().unwrap_or(0);
         records.retain(|k| k.revoked_at.is_none());
         records.sort_by_key(|k| (k.activate_at, k.generation));
@@ -199,6 +240,7 @@ impl KeyRing {
             keys,
             verifier,
             max_generation,
+            fingerprint,
         });
         match self.loaded.write() {
             Ok(mut current) => *current = loaded,

@@ -100,6 +100,7 @@ fn encryption_key(config: &Config) -> Result<Cipher, StartupError> {
             .map_err(|e| StartupError::EncryptionKey(format!("SIGIL_ENCRYPTION_KEY: {e}")));
     }
     let path = config.data_dir.join(ENCRYPTION_KEY_FILE);
+    warn_if_key_beside_data(config, &path);
     let key = match std::fs::read_to_string(&path) {
         Ok(text) => Zeroizing::new(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -118,6 +119,21 @@ fn encryption_key(config: &Config) -> Result<Cipher, StartupError> {
     };
     Cipher::from_base64(&key)
         .map_err(|e| StartupError::EncryptionKey(format!("{}: {e}", path.display())))
+}
+
+/// Only the embedded store reads the key from the data directory (MongoDB + Redis require
+/// SIGIL_ENCRYPTION_KEY). On a loopback issuer that is a development setup and the
+/// convenience wins; on an https issuer it is a deployment, where one copy of the data
+/// directory (a backup, a snapshot) would decrypt every TOTP secret and signing key in it.
+fn warn_if_key_beside_data(config: &Config, path: &Path) {
+    if config.issuer_is_https {
+        tracing::warn!(
+            path = %path.display(),
+            "the encryption key is kept in the data directory beside the data it protects: \
+             a copy of that directory decrypts TOTP secrets and signing keys. Set \
+             SIGIL_ENCRYPTION_KEY from a secret store instead (docs/operations.md)"
+        );
+    }
 }
 
 fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
@@ -331,8 +347,11 @@ impl App {
 
     /// Serves until [`ShutdownHandle::stop`] is called, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) {
-        let sweeper = tokio::spawn(sweep_forever(self.state.clone()));
-        let rotator = tokio::spawn(rotate_keys_forever(self.state.clone()));
+        let background = [
+            tokio::spawn(sweep_forever(self.state.clone())),
+            tokio::spawn(rotate_keys_forever(self.state.clone())),
+            tokio::spawn(sync_keys_forever(self.state.clone())),
+        ];
         let side: Vec<_> = self
             .side
             .into_iter()
@@ -346,10 +365,10 @@ impl App {
         for server in side {
             let _ = server.await;
         }
-        sweeper.abort();
-        rotator.abort();
-        let _ = sweeper.await;
-        let _ = rotator.await;
+        for task in background {
+            task.abort();
+            let _ = task.await;
+        }
         self.mail_worker.flush(MAIL_FLUSH_TIMEOUT).await;
     }
 }
@@ -438,8 +457,25 @@ async fn sweep_forever(state: AppState) {
     }
 }
 
-/// Keeps the key ring current (keys other replicas created) and rotates when a key's period
-/// ends. Checks ten times per period, at most every 30 s and at least every 250 ms.
+/// Keeps the key ring in step with the store, so that a key another replica revoked stops
+/// verifying here within `keyring::SYNC_INTERVAL`. A failed read keeps the ring as it is:
+/// while the store is down, every request that needs a user, client or session fails closed
+/// anyway.
+async fn sync_keys_forever(state: AppState) {
+    let mut tick = tokio::time::interval(crate::keyring::SYNC_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match state.keyring.sync().await {
+            Ok(true) => tracing::info!("key ring changed in the store; reloaded"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "reading the key ring failed"),
+        }
+    }
+}
+
+/// Rotates when a key's period ends. Checks ten times per period, at most every 30 s and at
+/// least every 250 ms.
 async fn rotate_keys_forever(state: AppState) {
     let every = (state.config.key_rotation_period / 10)
         .clamp(Duration::from_millis(250), Duration::from_secs(30));

@@ -319,3 +319,52 @@ async fn a_suspension_or_demotion_on_one_replica_holds_on_the_other_within_a_sec
         .assert_error(403, "INSUFFICIENT_PERMISSIONS");
     profile().await.assert_error(401, "TOKEN_REVOKED");
 }
+
+/// An emergency rotation on A (the active key revoked) holds on B within 1 s: B stops
+/// accepting the revoked key's tokens, and accepts the new key's.
+#[tokio::test]
+async fn a_key_revoked_on_one_replica_stops_verifying_on_the_other_within_a_second() {
+    let r = Replicas::start().await;
+    let (a, b) = (r.a.base.as_str(), r.b.base.as_str());
+    let r = &r;
+    let login = || {
+        r.call(
+            a,
+            "POST",
+            "/v1/auth/login",
+            None,
+            Some(json!({"username": "admin", "password": sigil_tests::ADMIN_PASSWORD})),
+        )
+    };
+    let old = tokens(&login().await).access;
+    let me_on_b =
+        |token: String| async move { r.call(b, "GET", "/v1/users/me", Some(&token), None).await };
+    assert_eq!(me_on_b(old.clone()).await.status, StatusCode::OK);
+
+    let rotated = r
+        .call(
+            a,
+            "POST",
+            "/v1/admin/keys/rotate",
+            Some(&old),
+            Some(json!({"revokeCurrent": true})),
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    let acknowledged = std::time::Instant::now();
+    loop {
+        let reply = me_on_b(old.clone()).await;
+        if reply.status == StatusCode::UNAUTHORIZED {
+            reply.assert_error(401, "INVALID_TOKEN");
+            break;
+        }
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert!(
+            acknowledged.elapsed() < std::time::Duration::from_secs(1),
+            "B still accepts tokens of the key A revoked"
+        );
+        tokio::task::yield_now().await;
+    }
+    let fresh = tokens(&login().await).access;
+    assert_eq!(me_on_b(fresh).await.status, StatusCode::OK);
+}
