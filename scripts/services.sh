@@ -6,10 +6,11 @@
 #   kubernetes-validate and check-jsonschema (PyPI) for scripts/validate-deploy.sh
 #   openapi-spec-validator (PyPI) for /openapi.json
 #   chromium + chromium-driver (Debian packages) for the browser tests
+#   haproxy (Debian package) as the load balancer of the drain tests
 #   pprof-format (npm), run by node, to decode CPU profiles
 # Exports SIGIL_TEST_REDIS_URL, SIGIL_TEST_MONGODB_URI, SIGIL_TEST_SECANTUSD,
 # SIGIL_TEST_REDIS_SERVER, SIGIL_TEST_PYTHON (a python with aiosmtpd), SIGIL_TEST_CHROMIUM,
-# SIGIL_TEST_CHROMEDRIVER, SIGIL_TEST_NODE and SIGIL_TEST_NODE_PATH. Set SIGIL_TEST_REDIS_URL
+# SIGIL_TEST_CHROMEDRIVER, SIGIL_TEST_HAPROXY, SIGIL_TEST_NODE and SIGIL_TEST_NODE_PATH. Set SIGIL_TEST_REDIS_URL
 # and SIGIL_TEST_MONGODB_URI yourself to use your own servers instead (a real mongod 7+ and
 # Redis 7+); the fault tests still start their own private instances.
 
@@ -50,15 +51,16 @@ sys.exit(f"{name} did not start listening on port {port} within 60 s")
 PY
 }
 
-for program in redis-server chromium chromedriver; do
+for program in redis-server chromium chromedriver haproxy; do
   if ! command -v "$program" >/dev/null; then
-    echo "$program is missing: apt-get install -y redis-server chromium chromium-driver (.ci/run does this)" >&2
+    echo "$program is missing: apt-get install -y redis-server chromium chromium-driver haproxy (.ci/run does this)" >&2
     exit 1
   fi
 done
 export SIGIL_TEST_CHROMIUM=$(command -v chromium)
 export SIGIL_TEST_CHROMEDRIVER=$(command -v chromedriver)
 export SIGIL_TEST_REDIS_SERVER=$(command -v redis-server)
+export SIGIL_TEST_HAPROXY=$(command -v haproxy)
 
 venv=target/test-venv
 if ! "$venv/bin/python" -c 'import aiosmtpd, secantusdb, kubernetes_validate, check_jsonschema, openapi_spec_validator' 2>/dev/null; then

@@ -21,6 +21,6 @@ SIGIL_TEST_BACKEND=embedded cargo test --workspace "$@"
 
 echo "== end-to-end tests again on MongoDB + Redis"
 SIGIL_TEST_BACKEND=mongo-redis cargo test -p sigil-tests --test api "$@" -- \
-  --skip store_conformance:: --skip replicas:: --skip faults:: --skip durability::acknowledged \
+  --skip store_conformance:: --skip replicas:: --skip drain:: --skip faults:: --skip durability::acknowledged \
   --skip durability::cli --skip durability::sigterm \
   --skip browser_login:: --skip key_rotation::rotation_under_load --skip openapi:: --skip profiler::

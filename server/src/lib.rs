@@ -16,6 +16,7 @@ pub mod mail;
 pub mod metrics;
 pub mod password;
 pub mod service;
+pub mod shutdown;
 pub mod startup;
 pub mod state;
 pub mod store;
@@ -24,4 +25,5 @@ pub mod templates;
 pub mod tokens;
 pub mod views;
 
-pub use startup::{App, ShutdownHandle, StartupError};
+pub use shutdown::ShutdownHandle;
+pub use startup::{App, StartupError};

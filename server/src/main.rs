@@ -229,8 +229,8 @@ async fn serve(config: Config) -> ExitCode {
     let handle = app.shutdown_handle();
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::info!("shutdown requested; finishing in-flight requests");
-        handle.stop();
+        tracing::info!("shutdown requested");
+        handle.drain().await;
     });
     app.run_until_stopped().await;
     tracing::info!("sigil stopped");

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use salvo::Server;
 use salvo::conn::tcp::TcpAcceptor;
-use salvo::server::ServerHandle;
 use thiserror::Error;
 use zeroize::Zeroizing;
 
@@ -16,9 +15,10 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, StorageConfig};
 use crate::crypto::Cipher;
 use crate::keyring::{KeyRing, KeyRingError};
-use crate::mail::{MailWorker, Mailer, Transport};
+use crate::mail::{MailDeps, MailWorker, Mailer, Transport};
 use crate::password::PasswordHasher;
 use crate::service::bootstrap::{self, Bootstrap};
+use crate::shutdown::{DrainingAcceptor, Lifecycle, ShutdownHandle};
 use crate::state::AppState;
 use crate::store::{EmbeddedStore, MongoStore, RedisStore, SessionStore, StoreError, Stores};
 use crate::templates::Templates;
@@ -28,8 +28,6 @@ const STORE_FILE: &str = "sigil.redb";
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// How long queued mails may take to go out after a stop.
 const MAIL_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long in-flight requests may take to finish after a stop.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Error)]
 pub enum StartupError {
@@ -57,20 +55,8 @@ pub enum StartupError {
     },
 }
 
-/// Stops a running [`App`]: no new connections, in-flight requests finish.
-#[derive(Clone)]
-pub struct ShutdownHandle(Vec<ServerHandle>);
-
-impl ShutdownHandle {
-    pub fn stop(&self) {
-        for server in &self.0 {
-            server.stop_graceful(DRAIN_TIMEOUT);
-        }
-    }
-}
-
 pub struct App {
-    server: Server<TcpAcceptor>,
+    server: Server<DrainingAcceptor>,
     mail_worker: MailWorker,
     local_addr: SocketAddr,
     /// Listeners apart from the public one: metrics, the CPU profiler.
@@ -214,7 +200,7 @@ pub async fn open_stores(
 async fn prepare_state(
     config: Config,
     clock: Arc<dyn Clock>,
-) -> Result<(AppState, MailWorker), StartupError> {
+) -> Result<(AppState, Transport), StartupError> {
     create_private_dir(&config.data_dir)?;
     let cipher = encryption_key(&config)?;
     let metrics = Arc::new(
@@ -242,8 +228,16 @@ async fn prepare_state(
         None => Transport::outbox(&config.data_dir.join("outbox")),
     }
     .map_err(StartupError::Mail)?;
-    let (mailer, mail_worker) =
-        Mailer::start(&config.mail, transport, templates.clone()).map_err(StartupError::Mail)?;
+    let mailer = Mailer::new(
+        &config.mail,
+        MailDeps {
+            queue: stores.mail.clone(),
+            cipher: cipher.clone(),
+            clock: clock.clone(),
+            templates: templates.clone(),
+        },
+    )
+    .map_err(StartupError::Mail)?;
     let state = AppState {
         config: Arc::new(config),
         stores,
@@ -255,13 +249,15 @@ async fn prepare_state(
         templates,
         metrics,
         started_at: Instant::now(),
+        lifecycle: Lifecycle::default(),
     };
-    Ok((state, mail_worker))
+    Ok((state, transport))
 }
 
 /// The state an administrative command (`sigil clients ...`) needs, without a listener.
 pub async fn tool_state(config: Config) -> Result<AppState, StartupError> {
-    let (state, _mail_worker) = prepare_state(config, Arc::new(SystemClock)).await?;
+    // No delivery task: what a command queues goes out from the server.
+    let (state, _transport) = prepare_state(config, Arc::new(SystemClock)).await?;
     Ok(state)
 }
 
@@ -282,12 +278,13 @@ impl App {
             addr: listen,
             source,
         };
-        let (state, mail_worker) = prepare_state(config, clock).await?;
+        let (state, transport) = prepare_state(config, clock).await?;
+        let mail_worker = state.mailer.start_delivery(transport);
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
-        let acceptor = TcpAcceptor::try_from(listener).map_err(bind_error)?;
+        let acceptor = state.lifecycle.acceptor(listener).map_err(bind_error)?;
         let mut side = Vec::new();
         if let Some(addr) = state.config.metrics_listen {
             side.push(SideListener::bind(Side::Metrics, addr).await?);
@@ -342,10 +339,14 @@ impl App {
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         let mut servers = vec![self.server.handle()];
         servers.extend(self.side.iter().map(|s| s.server.handle()));
-        ShutdownHandle(servers)
+        ShutdownHandle {
+            lifecycle: self.state.lifecycle.clone(),
+            delay: self.state.config.shutdown_delay,
+            servers,
+        }
     }
 
-    /// Serves until [`ShutdownHandle::stop`] is called, then lets in-flight requests finish.
+    /// Serves until [`ShutdownHandle::drain`] is called, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) {
         let background = [
             tokio::spawn(sweep_forever(self.state.clone())),

@@ -25,4 +25,6 @@ pub struct AppState {
     pub templates: Arc<Templates>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub started_at: Instant,
+    /// Whether a shutdown is draining this replica (readiness, keep-alive).
+    pub lifecycle: crate::shutdown::Lifecycle,
 }

@@ -9,6 +9,7 @@ mod bad_input;
 mod browser_login;
 mod concurrency;
 mod console;
+mod drain;
 mod durability;
 mod faults;
 mod jwks;

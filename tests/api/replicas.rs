@@ -2,7 +2,6 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sigil_server::config::StorageConfig;
 use sigil_tests::process::SigilProcess;
 use sigil_tests::{Reply, TestUser, read, tokens};
 
@@ -15,20 +14,8 @@ struct Replicas {
 
 impl Replicas {
     async fn start() -> Self {
-        let (mongo_uri, redis_url) = sigil_tests::backend::service_urls();
-        let StorageConfig::External { mongo, redis, .. } =
-            sigil_tests::backend::isolated_storage(&mongo_uri, &redis_url)
-        else {
-            unreachable!()
-        };
-        let key = sigil_server::crypto::Cipher::generate_key().to_string();
-        let env = [
-            ("SIGIL_MONGODB_URI", mongo.uri.as_str()),
-            ("SIGIL_MONGODB_DB", mongo.database.as_str()),
-            ("SIGIL_REDIS_URL", redis.url.as_str()),
-            ("SIGIL_REDIS_KEY_PREFIX", redis.key_prefix.as_str()),
-            ("SIGIL_ENCRYPTION_KEY", key.as_str()),
-        ];
+        let env = sigil_tests::backend::replica_env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         // Both at once, as a deployment's replicas start.
         let (a, b) = tokio::join!(

@@ -103,4 +103,6 @@ backends!(
     clients_and_consents,
     users_listing_filters_sort_and_paging,
     counts_and_sweep,
+    mail_queue_claims_retries_and_removes,
+    mail_queue_concurrent_claims_take_each_mail_once,
 );

@@ -57,6 +57,26 @@ pub fn isolated_storage(mongo_uri: &str, redis_url: &str) -> StorageConfig {
     }
 }
 
+/// The environment that makes `sigil` processes replicas of one deployment: a fresh
+/// database and key prefix on the test's MongoDB and Redis, and one encryption key.
+pub fn replica_env() -> Vec<(&'static str, String)> {
+    let (mongo_uri, redis_url) = service_urls();
+    let StorageConfig::External { mongo, redis, .. } = isolated_storage(&mongo_uri, &redis_url)
+    else {
+        unreachable!("isolated_storage is external")
+    };
+    vec![
+        ("SIGIL_MONGODB_URI", mongo.uri),
+        ("SIGIL_MONGODB_DB", mongo.database),
+        ("SIGIL_REDIS_URL", redis.url),
+        ("SIGIL_REDIS_KEY_PREFIX", redis.key_prefix),
+        (
+            "SIGIL_ENCRYPTION_KEY",
+            sigil_server::crypto::Cipher::generate_key().to_string(),
+        ),
+    ]
+}
+
 /// Path of a program the test script located (`SIGIL_TEST_SECANTUSD`, ...).
 pub fn program(var: &str) -> String {
     required(var)

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 pub mod backend;
+pub mod balancer;
 pub mod browser;
 pub mod oauth;
 pub mod process;
@@ -238,7 +239,7 @@ impl TestApp {
     /// Stops the server and waits until it has released the store.
     pub async fn stop(self) {
         drop(self.client);
-        self.shutdown.stop();
+        self.shutdown.drain().await;
         self.task.await.expect("server task");
     }
 

@@ -10,6 +10,8 @@ use tokio::process::{Child, Command};
 pub struct SigilProcess {
     pub child: Child,
     pub base: String,
+    /// The `message` of every log event after "sigil is listening".
+    log: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
 impl SigilProcess {
@@ -36,6 +38,8 @@ impl SigilProcess {
             .env("SIGIL_BOOTSTRAP_ADMIN_PASSWORD", crate::ADMIN_PASSWORD)
             .env("SIGIL_ARGON2_MEMORY_KIB", "1024")
             .env("SIGIL_ARGON2_ITERATIONS", "1")
+            // Stop at once on SIGTERM; the drain tests ask for a delay.
+            .env("SIGIL_SHUTDOWN_DELAY", "0")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -59,11 +63,35 @@ impl SigilProcess {
         .expect("sigil did not start within 60 s")
         .expect("sigil exited before listening");
         // Keep draining the log so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let (log_tx, log) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
+                    && let Some(message) = event["message"].as_str()
+                {
+                    let _ = log_tx.send(message.to_owned());
+                }
+            }
+        });
         Self {
             child,
             base: format!("http://{address}"),
+            log,
         }
+    }
+
+    /// Returns once the process logs an event with this message (60 s at most).
+    pub async fn wait_for_log(&mut self, message: &str) {
+        tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(logged) = self.log.recv().await {
+                if logged == message {
+                    return;
+                }
+            }
+            panic!("sigil exited without logging {message:?}");
+        })
+        .await
+        .unwrap_or_else(|_| panic!("sigil did not log {message:?} within 60 s"));
     }
 
     /// SIGKILL: no chance to flush or clean up.
@@ -72,13 +100,23 @@ impl SigilProcess {
     }
 
     /// SIGTERM, then the exit status.
-    pub async fn terminate(mut self) -> std::process::ExitStatus {
+    pub async fn terminate(self) -> std::process::ExitStatus {
+        self.send_sigterm();
+        self.exit_status().await
+    }
+
+    /// SIGTERM, without waiting for the process to stop.
+    pub fn send_sigterm(&self) {
         let pid = self.child.id().expect("pid");
         let status = std::process::Command::new("kill")
             .args(["-TERM", &pid.to_string()])
             .status()
             .expect("kill -TERM");
         assert!(status.success());
+    }
+
+    /// Waits (at most 60 s) for the process to exit.
+    pub async fn exit_status(mut self) -> std::process::ExitStatus {
         tokio::time::timeout(Duration::from_secs(60), self.child.wait())
             .await
             .expect("sigil did not exit within 60 s of SIGTERM")

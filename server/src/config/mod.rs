@@ -210,6 +210,8 @@ pub struct Config {
     pub require_email_verification: bool,
     /// Whether `/swagger-ui` is served.
     pub swagger_ui: bool,
+    /// How long a SIGTERM'd server keeps serving, unready, before it stops accepting.
+    pub shutdown_delay: Duration,
     /// The `aud` of REST tokens; `/v1` accepts a token naming one of these. Empty: the
     /// issuer (see [`Config::rest_audience`]).
     pub rest_audience: Vec<String>,
@@ -335,6 +337,7 @@ impl Config {
             remember_me_max_lifetime: t.remember_me_max_lifetime.duration(&s)?,
             require_email_verification: t.require_email_verification.boolean(&s)?,
             swagger_ui: t.swagger_ui.boolean(&s)?,
+            shutdown_delay: t.shutdown_delay.delay(&s)?,
             rest_audience,
             reauthentication_window: t.reauthentication_window.duration(&s)?,
             bootstrap_admin_email,
@@ -373,6 +376,7 @@ impl Config {
         })?;
         config.data_dir = data_dir;
         config.rate_limits = RateLimits::OFF;
+        config.shutdown_delay = Duration::ZERO;
         config.hashing.argon2 = Argon2Settings {
             memory_kib: 64,
             iterations: 1,

@@ -49,6 +49,15 @@ impl Setting {
         duration(self.name, self.text(s)?)
     }
 
+    /// A duration where `0` means "not at all" (a delay that can be switched off).
+    pub(super) fn delay(&self, s: &Settings) -> Result<Duration, ConfigError> {
+        let text = self.text(s)?;
+        if text.trim() == "0" {
+            return Ok(Duration::ZERO);
+        }
+        duration(self.name, text)
+    }
+
     pub(super) fn number<T>(&self, s: &Settings) -> Result<T, ConfigError>
     where
         T: std::str::FromStr + PartialOrd + fmt::Display + From<u16>,

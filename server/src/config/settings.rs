@@ -285,6 +285,9 @@ settings! {
         Unset("generated and printed once"), secret;
     /// `false` stops serving Swagger UI at `/swagger-ui` (`/openapi.json` stays).
     swagger_ui: "SIGIL_SWAGGER_UI", Kind::Boolean, Value("true");
+    /// After SIGTERM, how long Sigil keeps serving while `/health/ready` answers 503, so that
+    /// load balancers stop routing to it before it stops accepting (`0`: stop at once).
+    shutdown_delay: "SIGIL_SHUTDOWN_DELAY", Kind::Duration, Value("5s");
     /// Format of the log lines.
     log_format: "SIGIL_LOG_FORMAT", Kind::OneOf(&["pretty", "json"]),
         Unset("pretty on a TTY, json otherwise");

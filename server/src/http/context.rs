@@ -167,6 +167,12 @@ pub async fn request_context(
         .await;
     let status = res.status_code.map_or(200, |s| s.as_u16());
     if let Ok(state) = depot.get_typed::<AppState>() {
+        // Draining: every client and balancer drops this connection after the response,
+        // so none is left idle to race the final close (HTTP/2 has no such header).
+        if state.lifecycle.is_draining() && req.version() < salvo::http::Version::HTTP_2 {
+            res.headers_mut()
+                .insert("connection", HeaderValue::from_static("close"));
+        }
         // The route template, never the raw path: ids stay out of the label set.
         let route = match req.matched_path() {
             "" if status == 404 || status == 405 => "unmatched".to_owned(),

@@ -56,6 +56,12 @@ pub async fn live(res: &mut Response) {
 #[handler]
 pub async fn ready(depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
+    // A draining replica is healthy but must receive no new traffic.
+    if state.lifecycle.is_draining() {
+        res.status_code(StatusCode::SERVICE_UNAVAILABLE);
+        res.render(Json(json!({ "ready": false, "draining": true })));
+        return Ok(());
+    }
     let (database, redis) = stores_up(&state).await;
     let up = database && redis;
     res.status_code(if up {

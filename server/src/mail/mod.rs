@@ -1,32 +1,46 @@
-//! Outgoing mail: rendered from templates, queued, and delivered by a background task with
-//! retries, so a slow or broken SMTP server never holds up a request.
+//! Outgoing mail: rendered from templates, queued in the store, and delivered by a
+//! background task with retries, so a slow or broken SMTP server never holds up a request and
+//! neither a crash nor a restart loses a mail.
 //!
-//! Without `SIGIL_SMTP_URL` mails are written to `DATA_DIR/outbox/*.eml` and their link is
-//! logged (development only). The queue is in memory: mails still queued when the process
-//! dies are lost, and users ask again (resend verification, forgot password).
+//! A request queues its mail before it is answered (the queue is a durable write); the
+//! delivery task of any replica claims due mails, sends each and removes it once sent. Each
+//! mail is sent at least once: one whose delivery was cut off by a crash is sent again when
+//! its lease runs out ([`delivery`]), with the same `Message-ID` (the mail's id), which
+//! receiving systems use to recognise a duplicate; the development outbox writes the same
+//! file again.
+//!
+//! Without `SIGIL_SMTP_URL` mails are written to `DATA_DIR/outbox/<id>.eml` and their link is
+//! logged (development only).
 
+mod delivery;
 mod transport;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::AtomicBool;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use lettre::Message;
 use lettre::message::{Mailbox, MultiPart};
 use minijinja::context;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::Notify;
+use uuid::Uuid;
 
+use crate::clock::Clock;
 use crate::config::MailConfig;
+use crate::crypto::Cipher;
 use crate::domain::UserRecord;
+use crate::store::{MailQueueStore, QueuedMail};
 use crate::templates::Templates;
 
+pub use delivery::MailWorker;
 pub use transport::Transport;
 
-const QUEUE_CAPACITY: usize = 1024;
-const ATTEMPTS: u32 = 5;
+/// The purpose a queued mail is sealed under (the cipher's associated data).
+const SEAL_PURPOSE: &str = "mail-queue";
 
 /// The mails Sigil sends.
 #[derive(Debug, Clone)]
@@ -93,17 +107,26 @@ fn when(at: OffsetDateTime) -> String {
     at.format(&Rfc2822).unwrap_or_default()
 }
 
-struct Outgoing {
-    message: Message,
-    kind: &'static str,
+/// What the queue holds of a mail, sealed: enough to send it without rendering it again.
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    from: String,
+    to: String,
+    /// The whole RFC 5322 message, base64.
+    eml: String,
+    /// The link the development outbox logs.
     link: Option<String>,
 }
 
 /// Cheap to clone; every clone feeds the same queue.
 #[derive(Clone)]
 pub struct Mailer {
-    queue: mpsc::Sender<Outgoing>,
-    /// Whether the latest delivery succeeded (true until one fails), for `/health`.
+    queue: Arc<dyn MailQueueStore>,
+    cipher: Cipher,
+    clock: Arc<dyn Clock>,
+    /// Wakes the delivery task when a mail was queued.
+    queued: Arc<Notify>,
+    /// Whether the latest delivery attempt succeeded (true until one fails), for `/health`.
     delivering: Arc<AtomicBool>,
     from: Mailbox,
     templates: Arc<Templates>,
@@ -115,61 +138,96 @@ impl std::fmt::Debug for Mailer {
     }
 }
 
+/// What the mailer works with besides its configuration.
+pub struct MailDeps {
+    pub queue: Arc<dyn MailQueueStore>,
+    pub cipher: Cipher,
+    pub clock: Arc<dyn Clock>,
+    pub templates: Arc<Templates>,
+}
+
 impl Mailer {
-    /// Starts the delivery task; [`MailWorker::flush`] ends it.
-    pub fn start(
-        config: &MailConfig,
-        transport: Transport,
-        templates: Arc<Templates>,
-    ) -> Result<(Self, MailWorker), String> {
+    /// A mailer that queues; mails go out once some process runs
+    /// [`Mailer::start_delivery`] on the same store.
+    pub fn new(config: &MailConfig, deps: MailDeps) -> Result<Self, String> {
         let from: Mailbox = config
             .from
             .parse()
             .map_err(|e| format!("SIGIL_MAIL_FROM: {e}"))?;
-        let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
-        let (stop, stopped) = oneshot::channel();
-        let delivering = Arc::new(AtomicBool::new(true));
-        let worker = MailWorker {
-            stop,
-            handle: tokio::spawn(deliver(rx, stopped, transport, delivering.clone())),
-        };
-        Ok((
-            Self {
-                queue,
-                delivering,
-                from,
-                templates,
-            },
-            worker,
-        ))
+        Ok(Self {
+            queue: deps.queue,
+            cipher: deps.cipher,
+            clock: deps.clock,
+            queued: Arc::new(Notify::new()),
+            delivering: Arc::new(AtomicBool::new(true)),
+            from,
+            templates: deps.templates,
+        })
     }
 
-    /// False when the latest delivery failed for good, or the queue is full or closed.
+    /// Starts the delivery task; [`MailWorker::flush`] ends it.
+    pub fn start_delivery(&self, transport: Transport) -> MailWorker {
+        MailWorker::start(self.clone(), transport)
+    }
+
+    /// False when the latest delivery attempt failed.
     pub fn is_healthy(&self) -> bool {
-        self.delivering.load(Ordering::Relaxed)
-            && self.queue.capacity() > 0
-            && !self.queue.is_closed()
+        self.delivering.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Renders and queues a mail to the user. Never waits: if the queue is full the mail is
-    /// dropped and an error logged.
-    pub fn send(&self, user: &UserRecord, kind: MailKind) {
-        match self.build(user, &kind) {
-            Ok(message) => {
-                let outgoing = Outgoing {
-                    message,
-                    kind: kind.template(),
-                    link: kind.link().map(str::to_owned),
-                };
-                if self.queue.try_send(outgoing).is_err() {
-                    tracing::error!(kind = kind.template(), user_id = %user.id, "mail queue full or closed; mail dropped");
-                }
+    /// Renders the mail and queues it for delivery; returns once it is queued. A mail that
+    /// cannot be rendered or queued (the store is down) is logged and dropped: the request
+    /// that sent it has done its own work, and the user can ask again.
+    pub async fn send(&self, user: &UserRecord, kind: MailKind) {
+        let id = Uuid::new_v4().simple().to_string();
+        let mail = match self.seal(user, &kind, &id) {
+            Ok(mail) => mail,
+            Err(e) => {
+                tracing::error!(kind = kind.template(), error = %e, "building a mail failed");
+                return;
             }
-            Err(e) => tracing::error!(kind = kind.template(), error = %e, "building a mail failed"),
+        };
+        match self.queue.enqueue_mail(&mail).await {
+            Ok(()) => self.queued.notify_one(),
+            Err(e) => {
+                tracing::error!(kind = kind.template(), user_id = %user.id, error = %e, "queueing a mail failed; mail dropped")
+            }
         }
     }
 
-    fn build(&self, user: &UserRecord, kind: &MailKind) -> Result<Message, String> {
+    fn seal(&self, user: &UserRecord, kind: &MailKind, id: &str) -> Result<QueuedMail, String> {
+        let message = self.build(user, kind, id)?;
+        let sealed = Sealed {
+            from: self.from.email.to_string(),
+            to: user.email.clone(),
+            eml: STANDARD.encode(message.formatted()),
+            link: kind.link().map(str::to_owned),
+        };
+        let json = serde_json::to_vec(&sealed).map_err(|e| e.to_string())?;
+        let now = self.clock.now();
+        Ok(QueuedMail {
+            id: id.to_owned(),
+            kind: kind.template().to_owned(),
+            sealed: self
+                .cipher
+                .seal(&json, SEAL_PURPOSE)
+                .map_err(|e| e.to_string())?,
+            attempts: 0,
+            created_at: now,
+            next_attempt_at: now,
+            leased_until: None,
+        })
+    }
+
+    fn open(&self, mail: &QueuedMail) -> Result<Sealed, String> {
+        let json = self
+            .cipher
+            .open(&mail.sealed, SEAL_PURPOSE)
+            .map_err(|e| e.to_string())?;
+        serde_json::from_slice(&json).map_err(|e| e.to_string())
+    }
+
+    fn build(&self, user: &UserRecord, kind: &MailKind, id: &str) -> Result<Message, String> {
         let username = user.username.as_str();
         let ctx = match kind {
             MailKind::VerifyEmail { link, valid_for } => {
@@ -201,88 +259,17 @@ impl Mailer {
             .from(self.from.clone())
             .to(to)
             .subject(kind.subject())
+            .message_id(Some(format!("<{id}@{}>", self.from.email.domain())))
             .multipart(MultiPart::alternative_plain_html(text, html))
             .map_err(|e| e.to_string())
     }
-}
-
-/// The delivery task.
-pub struct MailWorker {
-    stop: oneshot::Sender<()>,
-    handle: JoinHandle<()>,
-}
-
-impl MailWorker {
-    /// Delivers what is still queued (one attempt each), then ends the task; gives up after
-    /// `timeout`.
-    pub async fn flush(self, timeout: Duration) {
-        let _ = self.stop.send(());
-        if tokio::time::timeout(timeout, self.handle).await.is_err() {
-            tracing::warn!("mail queue not flushed in time; queued mails are lost");
-        }
-    }
-}
-
-async fn deliver(
-    mut rx: mpsc::Receiver<Outgoing>,
-    mut stopped: oneshot::Receiver<()>,
-    transport: Transport,
-    delivering: Arc<AtomicBool>,
-) {
-    loop {
-        tokio::select! {
-            mail = rx.recv() => match mail {
-                Some(mail) => {
-                    let sent = deliver_one(&transport, mail, ATTEMPTS).await;
-                    delivering.store(sent, Ordering::Relaxed);
-                }
-                None => return,
-            },
-            _ = &mut stopped => break,
-        }
-    }
-    while let Ok(mail) = rx.try_recv() {
-        deliver_one(&transport, mail, 1).await;
-    }
-}
-
-/// Whether the mail went out within `attempts`.
-async fn deliver_one(transport: &Transport, mail: Outgoing, attempts: u32) -> bool {
-    let mut delay = Duration::from_secs(1);
-    {
-        for attempt in 1..=attempts {
-            match transport.deliver(&mail.message).await {
-                Ok(place) => {
-                    match (&place, &mail.link) {
-                        (Some(path), Some(link)) => {
-                            tracing::info!(kind = mail.kind, path = %path.display(), %link, "mail written to the outbox (SIGIL_SMTP_URL is unset)")
-                        }
-                        (Some(path), None) => {
-                            tracing::info!(kind = mail.kind, path = %path.display(), "mail written to the outbox")
-                        }
-                        (None, _) => tracing::info!(kind = mail.kind, "mail sent"),
-                    }
-                    return true;
-                }
-                Err(e) if attempt < attempts => {
-                    tracing::warn!(kind = mail.kind, attempt, error = %e, "mail delivery failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                }
-                Err(e) => {
-                    tracing::error!(kind = mail.kind, error = %e, "mail delivery failed; giving up");
-                }
-            }
-        }
-    }
-    false
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Every kind renders into a two-part mail with its subject.
+    /// Every kind renders into a two-part mail with its subject and its id.
     #[tokio::test]
     async fn builds_every_kind() {
         let dir = tempfile::tempdir().unwrap();
@@ -291,8 +278,14 @@ mod tests {
             smtp_url: None,
             from: "Sigil <no-reply@example.com>".into(),
         };
-        let (mailer, _worker) =
-            Mailer::start(&config, Transport::outbox(dir.path()).unwrap(), templates).unwrap();
+        let store = crate::store::EmbeddedStore::open(&dir.path().join("mail.redb")).unwrap();
+        let deps = MailDeps {
+            queue: Arc::new(store),
+            cipher: Cipher::from_base64(&Cipher::generate_key()).unwrap(),
+            clock: Arc::new(crate::clock::SystemClock),
+            templates,
+        };
+        let mailer = Mailer::new(&config, deps).unwrap();
         let user = UserRecord::sample("ada@example.com", "ada");
         let now = OffsetDateTime::now_utc();
         for kind in [
@@ -314,7 +307,7 @@ mod tests {
             MailKind::AccountLocked { until: now },
             MailKind::MfaEnabled { at: now },
         ] {
-            let message = mailer.build(&user, &kind).unwrap();
+            let message = mailer.build(&user, &kind, "m1").unwrap();
             let raw = String::from_utf8(message.formatted()).unwrap();
             assert!(
                 raw.contains(&format!("Subject: {}", kind.subject())),
@@ -322,6 +315,7 @@ mod tests {
             );
             assert!(raw.contains("multipart/alternative"));
             assert!(raw.contains("To: ada@example.com"));
+            assert!(raw.contains("Message-ID: <m1@example.com>"), "{raw}");
         }
     }
 }

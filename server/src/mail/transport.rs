@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use uuid::Uuid;
+use lettre::address::Envelope;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 /// Where mails go: an SMTP server, or `.eml` files in a directory.
 #[derive(Clone)]
@@ -24,22 +24,28 @@ impl Transport {
         Ok(Self::Outbox(dir.to_owned()))
     }
 
-    /// Delivers one mail; for the outbox, returns the file written.
-    pub async fn deliver(&self, message: &Message) -> Result<Option<PathBuf>, String> {
+    /// Delivers one formatted mail; for the outbox, returns the file written. The outbox
+    /// names the file after the mail's id (written whole, then renamed into place), so a
+    /// second delivery of the same mail replaces the first.
+    pub async fn deliver(
+        &self,
+        id: &str,
+        envelope: &Envelope,
+        eml: &[u8],
+    ) -> Result<Option<PathBuf>, String> {
         match self {
             Self::Smtp(smtp) => smtp
-                .send(message.clone())
+                .send_raw(envelope, eml)
                 .await
                 .map(|_| None)
                 .map_err(|e| e.to_string()),
             Self::Outbox(dir) => {
-                let name = format!(
-                    "{}-{}.eml",
-                    time::OffsetDateTime::now_utc().unix_timestamp_nanos(),
-                    Uuid::new_v4().simple()
-                );
-                let path = dir.join(name);
-                tokio::fs::write(&path, message.formatted())
+                let path = dir.join(format!("{id}.eml"));
+                let partial = dir.join(format!(".{id}.eml.partial"));
+                tokio::fs::write(&partial, eml)
+                    .await
+                    .map_err(|e| format!("{}: {e}", partial.display()))?;
+                tokio::fs::rename(&partial, &path)
                     .await
                     .map_err(|e| format!("{}: {e}", path.display()))?;
                 Ok(Some(path))

@@ -303,7 +303,8 @@ pub async fn change_password(
         .await?;
     state
         .mailer
-        .send(user, MailKind::PasswordChanged { at: now });
+        .send(user, MailKind::PasswordChanged { at: now })
+        .await;
     audit::record(
         state,
         client,

@@ -67,7 +67,10 @@ pub async fn record_failure(
         )
         .await;
         if let Some(until) = after.locked_until {
-            state.mailer.send(&after, MailKind::AccountLocked { until });
+            state
+                .mailer
+                .send(&after, MailKind::AccountLocked { until })
+                .await;
         }
         return Ok(locked(&after, now));
     }

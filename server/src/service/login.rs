@@ -183,16 +183,19 @@ pub async fn record_sign_in(
         && !known_before.contains(fingerprint)
     {
         let seen = device::parse(client.user_agent.as_deref());
-        state.mailer.send(
-            &user,
-            MailKind::NewSignIn {
-                browser: seen.browser,
-                os: seen.os,
-                device: seen.device,
-                ip: client.ip.clone().unwrap_or_else(|| "unknown".into()),
-                at: now,
-            },
-        );
+        state
+            .mailer
+            .send(
+                &user,
+                MailKind::NewSignIn {
+                    browser: seen.browser,
+                    os: seen.os,
+                    device: seen.device,
+                    ip: client.ip.clone().unwrap_or_else(|| "unknown".into()),
+                    at: now,
+                },
+            )
+            .await;
     }
     Ok(user)
 }

@@ -296,7 +296,10 @@ pub async fn verify(
         Audit::by_user(AuditAction::MfaEnabled, user.id),
     )
     .await;
-    state.mailer.send(user, MailKind::MfaEnabled { at: now });
+    state
+        .mailer
+        .send(user, MailKind::MfaEnabled { at: now })
+        .await;
     Ok(Verified::Enabled)
 }
 

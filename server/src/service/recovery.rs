@@ -40,7 +40,10 @@ async fn send_reset(state: &AppState, email: &str, client: &ClientInfo) -> ApiRe
     )
     .await?;
     let link = format!("{}/reset-password?token={token}", state.config.issuer);
-    state.mailer.send(&user, MailKind::ResetPassword { link });
+    state
+        .mailer
+        .send(&user, MailKind::ResetPassword { link })
+        .await;
     audit::record(
         state,
         client,
@@ -114,7 +117,8 @@ pub async fn reset_password(
         .await?;
     state
         .mailer
-        .send(&user, MailKind::PasswordChanged { at: now });
+        .send(&user, MailKind::PasswordChanged { at: now })
+        .await;
     audit::record(
         state,
         client,

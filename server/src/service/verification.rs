@@ -60,13 +60,16 @@ pub async fn send_verification(state: &AppState, user: &UserRecord) -> ApiResult
     )
     .await?;
     let link = format!("{}/verify-email?token={token}", state.config.issuer);
-    state.mailer.send(
-        user,
-        MailKind::VerifyEmail {
-            link,
-            valid_for: human(ttl),
-        },
-    );
+    state
+        .mailer
+        .send(
+            user,
+            MailKind::VerifyEmail {
+                link,
+                valid_for: human(ttl),
+            },
+        )
+        .await;
     Ok(())
 }
 

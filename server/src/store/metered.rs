@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use super::{
     AuditEvent, AuditFilter, AuditStore, BearerState, ClientStore, CodeStore, ConsumeOutcome,
-    GuardedUpdate, KeyStore, LockoutPolicy, OneTimeTokenRecord, OneTimeTokenStore, RateDecision,
-    RateLimitStore, RefreshOutcome, ResourceStore, SessionRecord, SessionStore, SigningKeyRecord,
-    StoreResult, TokenPurpose, UserChange, UserQuery, UserStore,
+    GuardedUpdate, KeyStore, LockoutPolicy, MailQueueStore, OneTimeTokenRecord, OneTimeTokenStore,
+    QueuedMail, RateDecision, RateLimitStore, RefreshOutcome, ResourceStore, SessionRecord,
+    SessionStore, SigningKeyRecord, StoreResult, TokenPurpose, UserChange, UserQuery, UserStore,
 };
 use crate::domain::{ApiResource, ClientRecord, Login, ProfileUpdate, UserRecord};
 
@@ -99,6 +99,15 @@ metered!(KeyStore {
     fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     fn insert_key(&self, key: &SigningKeyRecord) -> StoreResult<bool>;
     fn revoke_key(&self, kid: &str, at: OffsetDateTime) -> StoreResult<bool>;
+});
+
+metered!(MailQueueStore {
+    fn enqueue_mail(&self, mail: &QueuedMail) -> StoreResult<()>;
+    fn claim_mail(&self, now: OffsetDateTime, lease_until: OffsetDateTime, limit: usize)
+        -> StoreResult<Vec<QueuedMail>>;
+    fn retry_mail(&self, id: &str, attempts: u32, next_attempt_at: OffsetDateTime)
+        -> StoreResult<()>;
+    fn remove_mail(&self, id: &str) -> StoreResult<()>;
 });
 
 metered!(OneTimeTokenStore {

@@ -24,14 +24,14 @@ pub use embedded::EmbeddedStore;
 pub use metered::Metered;
 pub use mongo::{MongoSettings, MongoStore};
 pub use records::{
-    AuditEvent, AuditFilter, ConsumeOutcome, KeyState, OneTimeTokenRecord, RateDecision,
-    RefreshOutcome, SessionRecord, SigningKeyRecord, TokenPurpose,
+    AuditEvent, AuditFilter, ConsumeOutcome, KeyState, OneTimeTokenRecord, QueuedMail,
+    RateDecision, RefreshOutcome, SessionRecord, SigningKeyRecord, TokenPurpose,
 };
 pub use redis::{RedisSettings, RedisStore};
 pub use traits::{
     AuditStore, BearerState, ClientStore, CodeStore, Conflict, GuardedUpdate, KeyStore,
-    LockoutPolicy, OneTimeTokenStore, RateLimitStore, ResourceStore, SessionStore, StoreError,
-    StoreResult, UserChange, UserQuery, UserSort, UserStore,
+    LockoutPolicy, MailQueueStore, OneTimeTokenStore, RateLimitStore, ResourceStore, SessionStore,
+    StoreError, StoreResult, UserChange, UserQuery, UserSort, UserStore,
 };
 
 /// A whole storage deployment.
@@ -49,6 +49,7 @@ pub struct Stores {
     pub codes: Arc<dyn CodeStore>,
     pub clients: Arc<dyn ClientStore>,
     pub resources: Arc<dyn ResourceStore>,
+    pub mail: Arc<dyn MailQueueStore>,
     /// Human-readable description for the start-up log, e.g. `embedded (./data/sigil.redb)`.
     pub description: String,
     backends: Backends,
@@ -81,6 +82,7 @@ impl Stores {
             tokens: mongo.clone(),
             clients: mongo.clone(),
             resources: mongo.clone(),
+            mail: mongo.clone(),
             audit: mongo,
             sessions: redis.clone(),
             coarse_rate_limits: BatchedCounters::spawn(redis.clone()),
@@ -106,6 +108,7 @@ impl Stores {
             tokens: store.clone(),
             clients: store.clone(),
             resources: store.clone(),
+            mail: store.clone(),
             audit: store.clone(),
             rate_limits: counters.clone(),
             coarse_rate_limits: counters,
@@ -141,6 +144,7 @@ impl Stores {
             tokens: wrap(self.tokens, &durable),
             clients: wrap(self.clients, &durable),
             resources: wrap(self.resources, &durable),
+            mail: wrap(self.mail, &durable),
             audit: wrap(self.audit, &durable),
             sessions: wrap(self.sessions, &ephemeral),
             rate_limits: wrap(self.rate_limits, &ephemeral),

@@ -98,6 +98,34 @@ impl TokenPurpose {
     }
 }
 
+/// A mail waiting for delivery. The message itself (recipient, links carrying one-time
+/// tokens) is sealed with the encryption key, so a copy of the store hands out no reset link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueuedMail {
+    /// Also the message's `Message-ID`: a mail sent twice is one message to its receiver.
+    pub id: String,
+    /// The template it was rendered from, for logs.
+    pub kind: String,
+    pub sealed: String,
+    /// Failed deliveries so far.
+    pub attempts: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_attempt_at: OffsetDateTime,
+    /// Until then one delivery task holds the mail and no other takes it; a holder that dies
+    /// leaves it to whoever claims after.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub leased_until: Option<OffsetDateTime>,
+}
+
+impl QueuedMail {
+    /// Whether a claim at `now` may take it.
+    pub fn claimable(&self, now: OffsetDateTime) -> bool {
+        self.next_attempt_at <= now && self.leased_until.is_none_or(|until| until <= now)
+    }
+}
+
 /// An emailed one-time token, stored as the SHA-256 digest of the token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OneTimeTokenRecord {

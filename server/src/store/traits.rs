@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::records::{
-    AuditEvent, AuditFilter, ConsumeOutcome, OneTimeTokenRecord, RateDecision, RefreshOutcome,
-    SessionRecord, SigningKeyRecord, TokenPurpose,
+    AuditEvent, AuditFilter, ConsumeOutcome, OneTimeTokenRecord, QueuedMail, RateDecision,
+    RefreshOutcome, SessionRecord, SigningKeyRecord, TokenPurpose,
 };
 use crate::domain::{ApiResource, ClientRecord, Login, ProfileUpdate, UserRecord};
 
@@ -258,6 +258,30 @@ pub trait OneTimeTokenStore: Send + Sync {
     ) -> StoreResult<ConsumeOutcome>;
     /// Deletes the user's outstanding tokens of this purpose; returns how many.
     async fn revoke_tokens(&self, user_id: Uuid, purpose: TokenPurpose) -> StoreResult<u64>;
+}
+
+/// Mail waiting for delivery (MongoDB in production), so that neither a crash nor a restart
+/// loses one: a mail leaves the queue only when it was delivered or given up.
+#[async_trait]
+pub trait MailQueueStore: Send + Sync {
+    async fn enqueue_mail(&self, mail: &QueuedMail) -> StoreResult<()>;
+    /// Up to `limit` mails that are [claimable](QueuedMail::claimable) at `now`, oldest due
+    /// first, each now held until `lease_until`; concurrent claims never take the same mail.
+    async fn claim_mail(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<Vec<QueuedMail>>;
+    /// Failed this time: released, with its attempt count, for another try at `next_attempt_at`.
+    async fn retry_mail(
+        &self,
+        id: &str,
+        attempts: u32,
+        next_attempt_at: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Delivered or given up: gone.
+    async fn remove_mail(&self, id: &str) -> StoreResult<()>;
 }
 
 /// Audit events (MongoDB in production, purged after the retention period).

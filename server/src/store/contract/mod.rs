@@ -8,11 +8,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod fixtures;
+mod mail;
 mod records;
 mod sessions;
 mod tokens;
 mod users;
 
+pub use mail::*;
 pub use records::*;
 pub use sessions::*;
 pub use tokens::*;

@@ -10,6 +10,7 @@ mod audit;
 mod clients;
 mod codes;
 mod keys;
+mod mail;
 mod resources;
 mod sessions;
 mod tables;

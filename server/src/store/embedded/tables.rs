@@ -31,6 +31,7 @@ pub(super) const RESOURCES: TableDefinition<&str, &[u8]> = TableDefinition::new(
 pub(super) const RESOURCE_IDENTIFIERS: TableDefinition<&str, &str> =
     TableDefinition::new("api_resource_identifiers");
 /// Single-use code key -> (value, Unix time it expires).
+pub(super) const MAIL_QUEUE: TableDefinition<&str, &[u8]> = TableDefinition::new("mail_queue");
 pub(super) const CODES: TableDefinition<&str, (&str, i64)> = TableDefinition::new("codes");
 /// Rate-limit counters, kept here before they moved to memory (`store::counters`); files
 /// written then still hold the table, and opening them drops it.
@@ -55,5 +56,6 @@ pub(super) fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(CONSENTS)?;
     txn.open_table(RESOURCES)?;
     txn.open_table(RESOURCE_IDENTIFIERS)?;
+    txn.open_table(MAIL_QUEUE)?;
     Ok(())
 }

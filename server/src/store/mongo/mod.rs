@@ -9,6 +9,7 @@
 mod audit;
 mod clients;
 mod keys;
+mod mail;
 mod resources;
 mod tokens;
 mod users;
@@ -114,6 +115,7 @@ pub struct MongoStore {
     audit: Collection<audit::AuditDoc>,
     clients: Collection<clients::ClientDoc>,
     consents: Collection<clients::ConsentDoc>,
+    mail: Collection<mail::MailDoc>,
     audit_retention: Duration,
 }
 
@@ -142,6 +144,7 @@ impl MongoStore {
             audit: db.collection("audit_events"),
             clients: db.collection("oauth_clients"),
             consents: db.collection("consents"),
+            mail: db.collection("mail_queue"),
             audit_retention: settings.audit_retention,
             db,
         })
@@ -212,6 +215,9 @@ impl MongoStore {
                 unique("generation", "uniq_generation"),
                 plain("created_at", "by_created_at"),
             ])
+            .await?;
+        self.mail
+            .create_indexes([plain("next_attempt_at", "by_next_attempt_at")])
             .await?;
         self.prepare_resources().await?;
         // Transactions cannot always create collections: the guard exists before the first.
