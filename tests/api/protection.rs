@@ -5,6 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 use sigil_server::config::RateLimit;
+use sigil_tests::process::SigilProcess;
 use sigil_tests::{Reply, TestApp, TestUser, read};
 
 fn limit(count: u64, secs: u64) -> Option<RateLimit> {
@@ -428,4 +429,68 @@ async fn failed_client_authentication_is_limited_per_ip() {
         post("/oauth2/token", id, secret).await.status(),
         StatusCode::OK
     );
+}
+
+/// The same mailbox written another way (quoted local part, comment, other case) never
+/// registers a second account.
+#[tokio::test]
+async fn one_mailbox_registers_one_account() {
+    let app = TestApp::spawn().await;
+    let user = TestUser::random();
+    assert_eq!(app.register(&user).await.status, StatusCode::CREATED);
+    let (local, domain) = user.email.split_once('@').unwrap();
+    for (variant, code) in [
+        (format!("\"{local}\"@{domain}"), "INVALID_EMAIL_FORMAT"),
+        (format!("{local}(x)@{domain}"), "INVALID_EMAIL_FORMAT"),
+        (user.email.to_uppercase(), "EMAIL_EXISTS"),
+    ] {
+        let mut other = TestUser::random();
+        other.email = variant.clone();
+        let reply = app.register(&other).await;
+        assert!(
+            reply.status == StatusCode::BAD_REQUEST || reply.status == StatusCode::CONFLICT,
+            "{variant}: {} {}",
+            reply.status,
+            reply.body
+        );
+        assert!(
+            reply.body.to_string().contains(code),
+            "{variant}: {}",
+            reply.body
+        );
+    }
+}
+
+/// An https issuer with the encryption key generated into the data directory is a deployment
+/// that one copy of that directory decrypts: Sigil says so at start-up, and only then.
+#[tokio::test]
+async fn warns_when_the_encryption_key_sits_beside_the_data() {
+    const WARNING: &str = "the encryption key is kept in the data directory beside the data it protects: a copy of that directory decrypts TOTP secrets and signing keys. Set SIGIL_ENCRYPTION_KEY from a secret store instead (docs/operations.md)";
+    let https = [("SIGIL_ISSUER", "https://id.example.test")];
+    let dir = tempfile::tempdir().unwrap();
+    let sigil = SigilProcess::start_with(dir.path(), &https).await;
+    assert!(
+        sigil.startup_log.iter().any(|m| m == WARNING),
+        "{:?}",
+        sigil.startup_log
+    );
+    sigil.terminate().await;
+
+    let key = sigil_server::crypto::Cipher::generate_key();
+    let dir = tempfile::tempdir().unwrap();
+    let sigil = SigilProcess::start_with(
+        dir.path(),
+        &[https[0], ("SIGIL_ENCRYPTION_KEY", key.as_str())],
+    )
+    .await;
+    assert!(!sigil.startup_log.iter().any(|m| m == WARNING));
+    sigil.terminate().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let sigil = SigilProcess::start(dir.path()).await;
+    assert!(
+        !sigil.startup_log.iter().any(|m| m == WARNING),
+        "loopback issuer: development"
+    );
+    sigil.terminate().await;
 }

@@ -10,7 +10,9 @@ use tokio::process::{Child, Command};
 pub struct SigilProcess {
     pub child: Child,
     pub base: String,
-    /// The `message` of every log event after "sigil is listening".
+    /// The `message` of every log event up to and including "sigil is listening".
+    pub startup_log: Vec<String>,
+    /// The `message` of every log event after that.
     log: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
@@ -48,11 +50,15 @@ impl SigilProcess {
             .expect("spawn sigil");
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
+        let mut startup_log = Vec::new();
         let address = tokio::time::timeout(Duration::from_secs(60), async {
             while let Some(line) = lines.next_line().await.expect("read stderr") {
                 let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
                     continue;
                 };
+                if let Some(message) = event["message"].as_str() {
+                    startup_log.push(message.to_owned());
+                }
                 if event["message"] == "sigil is listening" {
                     return event["address"].as_str().map(str::to_owned);
                 }
@@ -76,6 +82,7 @@ impl SigilProcess {
         Self {
             child,
             base: format!("http://{address}"),
+            startup_log,
             log,
         }
     }
