@@ -5,6 +5,7 @@
 #   aiosmtpd (PyPI), a real SMTP server the mail tests start on their own ports
 #   kubernetes-validate and check-jsonschema (PyPI) for scripts/validate-deploy.sh
 #   openapi-spec-validator (PyPI) for /openapi.json
+#   schemathesis (PyPI) for scripts/schemathesis.sh
 #   chromium + chromium-driver (Debian packages) for the browser tests
 #   haproxy (Debian package) as the load balancer of the drain tests
 #   pprof-format (npm), run by node, to decode CPU profiles
@@ -19,6 +20,7 @@ AIOSMTPD_VERSION=1.4.6
 KUBERNETES_VALIDATE_VERSION=1.37.0
 CHECK_JSONSCHEMA_VERSION=0.39.0
 OPENAPI_SPEC_VALIDATOR_VERSION=0.7.1
+SCHEMATHESIS_VERSION=4.32.5
 PPROF_FORMAT_VERSION=2.3.2
 services_dir=$(mktemp -d "${TMPDIR:-/tmp}/sigil-services.XXXXXX")
 service_pids=()
@@ -63,11 +65,11 @@ export SIGIL_TEST_REDIS_SERVER=$(command -v redis-server)
 export SIGIL_TEST_HAPROXY=$(command -v haproxy)
 
 venv=target/test-venv
-if ! "$venv/bin/python" -c 'import aiosmtpd, secantusdb, kubernetes_validate, check_jsonschema, openapi_spec_validator' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import aiosmtpd, secantusdb, kubernetes_validate, check_jsonschema, openapi_spec_validator, schemathesis' 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet "secantusdb==$SECANTUS_VERSION" "aiosmtpd==$AIOSMTPD_VERSION" \
     "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "check-jsonschema==$CHECK_JSONSCHEMA_VERSION" \
-    "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION"
+    "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION" "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 export SIGIL_TEST_SECANTUSD="$PWD/$venv/bin/secantusd-py"
 export SIGIL_TEST_PYTHON="$PWD/$venv/bin/python"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests, the storage conformance suite against every backend, and
-# the end-to-end tests over real HTTP against both deployments (embedded, MongoDB + Redis).
+# The whole test suite: unit tests, the storage conformance suite against every backend, the
+# end-to-end tests over real HTTP against both deployments (embedded, MongoDB + Redis),
+# schemathesis against the OpenAPI document, and the fuzz targets.
 # Usage: scripts/test.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,3 +25,11 @@ SIGIL_TEST_BACKEND=mongo-redis cargo test -p sigil-tests --test api "$@" -- \
   --skip store_conformance:: --skip replicas:: --skip drain:: --skip faults:: --skip durability::acknowledged \
   --skip durability::cli --skip durability::sigterm \
   --skip browser_login:: --skip key_rotation::rotation_under_load --skip openapi:: --skip profiler::
+
+echo "== schemathesis against /openapi.json (every phase, the admin token survives)"
+scripts/schemathesis.sh
+
+# Each fuzz target for a bounded time from the corpus in fuzz/corpus (SIGIL_FUZZ_SECONDS,
+# default 60); a crash fails the run.
+echo "== fuzz targets"
+scripts/fuzz.sh "${SIGIL_FUZZ_SECONDS:-60}"

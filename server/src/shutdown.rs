@@ -60,7 +60,7 @@ impl Lifecycle {
         self.draining.load(Ordering::Acquire)
     }
 
-    /// Wraps the public listener so that [`Lifecycle::close_listener`] can close it.
+    /// Wraps the public listener so that [`ShutdownHandle::drain`] can close it.
     pub fn acceptor(&self, listener: tokio::net::TcpListener) -> IoResult<DrainingAcceptor> {
         // A second descriptor of the same socket, to attach the filter to: TcpAcceptor does
         // not lend its own.

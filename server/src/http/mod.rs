@@ -35,6 +35,8 @@ use crate::service::rate_limit::Bucket;
 use crate::state::AppState;
 
 pub use context::REQUEST_ID_HEADER;
+#[cfg(feature = "fuzzing")]
+pub use oauth::fuzzing;
 #[cfg(feature = "pprof")]
 pub use profiler::service as profiler_service;
 

@@ -95,6 +95,16 @@ async fn form<T: serde::de::DeserializeOwned>(req: &mut Request) -> Result<T, OA
         .map_err(|_| OAuthError::invalid_request("The form is malformed"))
 }
 
+/// The parameters of an authorization request: the form of a POST, the query of a GET.
+/// Unreadable ones read as absent, so that validation names what is missing.
+async fn authorize_params(req: &mut Request) -> AuthorizeParams {
+    if req.method() == salvo::http::Method::POST {
+        req.parse_form().await.unwrap_or_default()
+    } else {
+        req.parse_queries().unwrap_or_default()
+    }
+}
+
 #[handler]
 pub async fn authorize_endpoint(
     req: &mut Request,
@@ -102,11 +112,7 @@ pub async fn authorize_endpoint(
     res: &mut Response,
 ) -> PageResult {
     let state = app_state(depot)?;
-    let params: AuthorizeParams = if req.method() == salvo::http::Method::POST {
-        req.parse_form().await.unwrap_or_default()
-    } else {
-        req.parse_queries().unwrap_or_default()
-    };
+    let params = authorize_params(req).await;
     let next = match authorization::validate(&state, params).await {
         Ok((client, pending)) => {
             let browser = current_browser(&state, req).await;
@@ -383,4 +389,35 @@ pub async fn logout_submit(req: &mut Request, depot: &mut Depot, res: &mut Respo
         ),
     }
     Ok(())
+}
+
+/// What the endpoints above do to a request before any credential is checked, for the fuzz
+/// targets in `fuzz/` (feature `fuzzing`): the same functions, not copies.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    use salvo::Request;
+
+    use crate::service::oauth::OAuthError;
+    use crate::service::oauth::authorize::AuthorizeParams;
+    use crate::service::oauth::token::TokenParams;
+
+    /// `/oauth2/token`: Basic credentials, then the form.
+    pub async fn token_request(
+        req: &mut Request,
+    ) -> Result<(Option<(String, String)>, TokenParams), OAuthError> {
+        let basic = super::basic_credentials(req)?;
+        Ok((basic, super::form(req).await?))
+    }
+
+    /// `/oauth2/introspect` and `/oauth2/revoke`: Basic credentials, then the form.
+    pub async fn token_form_request(req: &mut Request) -> Result<Option<String>, OAuthError> {
+        super::basic_credentials(req)?;
+        let form: super::TokenForm = super::form(req).await?;
+        Ok(form.token)
+    }
+
+    /// `/oauth2/authorize`, GET or POST.
+    pub async fn authorize_request(req: &mut Request) -> AuthorizeParams {
+        super::authorize_params(req).await
+    }
 }

@@ -5,7 +5,7 @@
 //! A request queues its mail before it is answered (the queue is a durable write); the
 //! delivery task of any replica claims due mails, sends each and removes it once sent. Each
 //! mail is sent at least once: one whose delivery was cut off by a crash is sent again when
-//! its lease runs out ([`delivery`]), with the same `Message-ID` (the mail's id), which
+//! its lease runs out (`mail::delivery`), with the same `Message-ID` (the mail's id), which
 //! receiving systems use to recognise a duplicate; the development outbox writes the same
 //! file again.
 //!
