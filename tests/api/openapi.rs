@@ -403,3 +403,116 @@ async fn swagger_ui_can_be_switched_off() {
     assert_eq!(page.status(), StatusCode::NOT_FOUND);
     assert_eq!(document(&app).await["info"]["title"], json!("Sigil"));
 }
+
+/// The request body schema of an operation, with `$ref` resolved.
+fn request_schema<'a>(doc: &'a Value, method: &str, path: &str) -> &'a Value {
+    let schema =
+        &doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"];
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference.trim_start_matches("#/components/schemas/");
+            &doc["components"]["schemas"][name]
+        }
+        None => schema,
+    }
+}
+
+/// What the document says registration accepts is what the server accepts: the required
+/// fields, and the length bounds of the username and the password, at and just past each
+/// bound (so that generated clients and schemathesis exercise the handler, not its refusals).
+#[tokio::test]
+async fn registration_constraints_in_the_document_are_the_servers() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let schema = request_schema(&doc, "post", "/v1/auth/register");
+    let required: BTreeSet<&str> = schema["required"]
+        .as_array()
+        .expect("required fields")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(required, BTreeSet::from(["email", "username", "password"]));
+    for field in &required {
+        let mut body = sigil_tests::TestUser::random().registration();
+        body.as_object_mut().unwrap().remove(*field);
+        let reply = app.post("/v1/auth/register", body).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "without {field}: {}",
+            reply.body
+        );
+    }
+
+    let bound = |field: &str, key: &str| {
+        schema["properties"][field][key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{field}.{key} documented")) as usize
+    };
+    let user = |username: String, password: String| {
+        let mut body = sigil_tests::TestUser::random().registration();
+        body["username"] = json!(username);
+        body["password"] = json!(password);
+        body
+    };
+    let strong = |len: usize| {
+        "Vq7#kL2!xZ9@mW4$pR8&tY3^bN6*"
+            .chars()
+            .cycle()
+            .take(len)
+            .collect::<String>()
+    };
+    let short = strong(bound("password", "minLength"));
+    for (username, password, accepted) in [
+        (
+            "a".repeat(bound("username", "maxLength")),
+            short.clone(),
+            true,
+        ),
+        (
+            "a".repeat(bound("username", "maxLength") + 1),
+            short.clone(),
+            false,
+        ),
+        (
+            "a".repeat(bound("username", "minLength")),
+            short.clone(),
+            true,
+        ),
+        (
+            "a".repeat(bound("username", "minLength") - 1),
+            short.clone(),
+            false,
+        ),
+        (
+            format!("u{}", uuid::Uuid::new_v4().simple()),
+            strong(bound("password", "maxLength") + 1),
+            false,
+        ),
+        (
+            format!("u{}", uuid::Uuid::new_v4().simple()),
+            strong(bound("password", "minLength") - 1),
+            false,
+        ),
+    ] {
+        let reply = app
+            .post(
+                "/v1/auth/register",
+                user(username.clone(), password.clone()),
+            )
+            .await;
+        let expected = if accepted {
+            StatusCode::CREATED
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        assert_eq!(
+            reply.status,
+            expected,
+            "username of {} and password of {} characters: {}",
+            username.len(),
+            password.len(),
+            reply.body
+        );
+    }
+}

@@ -236,7 +236,7 @@ pub async fn create_user(
     Ok(())
 }
 
-#[endpoint(responses((status_code = 200, description = "The user, in the success envelope", body = respond::AdminUserEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
+#[endpoint(responses((status_code = 200, description = "The user, in the success envelope", body = respond::AdminUserEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = uuid::Uuid, Path, description = "The user's id")))]
 pub async fn get_user(req: &mut Request, depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     guard::authorized(depot)?;
@@ -245,7 +245,7 @@ pub async fn get_user(req: &mut Request, depot: &mut Depot, res: &mut Response) 
     Ok(())
 }
 
-#[endpoint(responses((status_code = 200, description = "The user, in the success envelope", body = respond::AdminUserEnvelope)), tags("admin"), request_body = users_admin::UserUpdate, security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
+#[endpoint(responses((status_code = 200, description = "The user, in the success envelope", body = respond::AdminUserEnvelope)), tags("admin"), request_body = users_admin::UserUpdate, security(("bearer" = [])), parameters(("id" = uuid::Uuid, Path, description = "The user's id")))]
 pub async fn update_user(
     req: &mut Request,
     depot: &mut Depot,
@@ -266,7 +266,7 @@ pub async fn update_user(
     Ok(())
 }
 
-#[endpoint(responses((status_code = 200, description = "Done", body = respond::MessageEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
+#[endpoint(responses((status_code = 200, description = "Done", body = respond::MessageEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = uuid::Uuid, Path, description = "The user's id")))]
 pub async fn delete_user(
     req: &mut Request,
     depot: &mut Depot,
@@ -280,7 +280,7 @@ pub async fn delete_user(
     Ok(())
 }
 
-#[endpoint(responses((status_code = 200, description = "The user, in the success envelope", body = respond::AdminUserEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
+#[endpoint(responses((status_code = 200, description = "The user, in the success envelope", body = respond::AdminUserEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = uuid::Uuid, Path, description = "The user's id")))]
 pub async fn unlock_user(
     req: &mut Request,
     depot: &mut Depot,
@@ -294,7 +294,7 @@ pub async fn unlock_user(
     Ok(())
 }
 
-#[endpoint(responses((status_code = 200, description = "The user, in the success envelope", body = respond::AdminUserEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
+#[endpoint(responses((status_code = 200, description = "The user, in the success envelope", body = respond::AdminUserEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = uuid::Uuid, Path, description = "The user's id")))]
 pub async fn reset_user_mfa(
     req: &mut Request,
     depot: &mut Depot,
@@ -309,7 +309,7 @@ pub async fn reset_user_mfa(
     Ok(())
 }
 
-#[endpoint(responses((status_code = 200, description = "The user's live sessions", body = respond::AdminSessionListEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
+#[endpoint(responses((status_code = 200, description = "The user's live sessions", body = respond::AdminSessionListEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = uuid::Uuid, Path, description = "The user's id")))]
 pub async fn user_sessions(
     req: &mut Request,
     depot: &mut Depot,
@@ -323,7 +323,7 @@ pub async fn user_sessions(
     Ok(())
 }
 
-#[endpoint(responses((status_code = 200, description = "How many sessions were revoked", body = respond::RevokedEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
+#[endpoint(responses((status_code = 200, description = "How many sessions were revoked", body = respond::RevokedEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = uuid::Uuid, Path, description = "The user's id")))]
 pub async fn revoke_user_sessions(
     req: &mut Request,
     depot: &mut Depot,

@@ -19,11 +19,23 @@ use crate::views;
 #[derive(Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RegisterBody {
+    #[salvo(schema(required = true, nullable = false, format = "email", max_length = 255))]
     email: Option<String>,
+    #[salvo(schema(
+        required = true,
+        nullable = false,
+        min_length = 3,
+        max_length = 50,
+        pattern = "^[A-Za-z0-9_-]+$"
+    ))]
     username: Option<String>,
+    #[salvo(schema(required = true, nullable = false, min_length = 12, max_length = 128))]
     password: Option<String>,
+    #[salvo(schema(max_length = 100))]
     first_name: Option<String>,
+    #[salvo(schema(max_length = 100))]
     last_name: Option<String>,
+    #[salvo(schema(max_length = 20, pattern = "^[0-9+ ().-]*$"))]
     phone: Option<String>,
 }
 
@@ -57,8 +69,12 @@ pub async fn register(req: &mut Request, depot: &mut Depot, res: &mut Response) 
 #[derive(Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct LoginBody {
+    /// The email or the username signs in; one of them is required.
+    #[salvo(schema(max_length = 255))]
     email: Option<String>,
+    #[salvo(schema(max_length = 255))]
     username: Option<String>,
+    #[salvo(schema(required = true, nullable = false, min_length = 1, max_length = 512))]
     password: Option<String>,
     #[serde(default)]
     remember_me: bool,
@@ -86,6 +102,8 @@ pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) -> 
 #[derive(Deserialize, Default, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RefreshBody {
+    /// Optional: the refresh cookie serves when it is absent.
+    #[salvo(schema(max_length = 512))]
     refresh_token: Option<String>,
 }
 
@@ -111,6 +129,7 @@ pub async fn refresh(req: &mut Request, depot: &mut Depot, res: &mut Response) -
 #[derive(Deserialize, Default, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct LogoutBody {
+    #[salvo(schema(max_length = 512))]
     refresh_token: Option<String>,
     #[serde(default)]
     logout_all_devices: bool,
@@ -156,7 +175,9 @@ pub async fn logout(req: &mut Request, depot: &mut Depot, res: &mut Response) ->
 #[derive(Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ChangePasswordBody {
+    #[salvo(schema(required = true, nullable = false, min_length = 1, max_length = 512))]
     current_password: Option<String>,
+    #[salvo(schema(required = true, nullable = false, min_length = 12, max_length = 128))]
     new_password: Option<String>,
 }
 
@@ -185,6 +206,7 @@ pub async fn change_password(
 #[derive(Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct TokenBody {
+    #[salvo(schema(required = true, nullable = false, min_length = 1, max_length = 512))]
     token: Option<String>,
 }
 
@@ -211,6 +233,7 @@ pub async fn verify_email(
 #[derive(Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct EmailBody {
+    #[salvo(schema(required = true, nullable = false, format = "email", max_length = 255))]
     email: Option<String>,
 }
 
@@ -250,9 +273,11 @@ pub async fn forgot_password(
 #[derive(Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ResetBody {
+    #[salvo(schema(required = true, nullable = false, min_length = 1, max_length = 512))]
     token: Option<String>,
     /// The seed's name; `password` is still read.
     #[serde(alias = "password")]
+    #[salvo(schema(required = true, nullable = false, min_length = 12, max_length = 128))]
     new_password: Option<String>,
 }
 

@@ -17,6 +17,7 @@ use zeroize::Zeroizing;
 #[serde(rename_all = "camelCase")]
 struct SetupBody {
     #[serde(rename = "type")]
+    #[salvo(schema(value_type = Option<super::schema_values::MfaTypeValue>))]
     kind: Option<String>,
     /// Accepted as the seed documents it; Sigil names no devices.
     #[allow(dead_code)]
@@ -64,6 +65,7 @@ pub async fn setup(req: &mut Request, depot: &mut Depot, res: &mut Response) -> 
 #[derive(Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CodeBody {
+    #[salvo(schema(required = true, nullable = false, min_length = 6, max_length = 20))]
     code: Option<String>,
     /// Accepted as the seed documents it; a user has one authenticator, so it selects nothing.
     #[allow(dead_code)]
@@ -90,7 +92,9 @@ pub async fn verify(req: &mut Request, depot: &mut Depot, res: &mut Response) ->
 #[derive(Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ChallengeBody {
+    #[salvo(schema(required = true, nullable = false, min_length = 1, max_length = 512))]
     mfa_token: Option<String>,
+    #[salvo(schema(required = true, nullable = false, min_length = 6, max_length = 20))]
     code: Option<String>,
 }
 
@@ -112,7 +116,9 @@ pub async fn challenge(req: &mut Request, depot: &mut Depot, res: &mut Response)
 #[derive(Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct DisableBody {
+    #[salvo(schema(required = true, nullable = false, min_length = 1, max_length = 512))]
     password: Option<String>,
+    #[salvo(schema(required = true, nullable = false, min_length = 6, max_length = 20))]
     code: Option<String>,
 }
 

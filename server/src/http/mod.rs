@@ -19,6 +19,7 @@ mod pages;
 mod profiler;
 mod rate_limit;
 mod respond;
+pub(crate) mod schema_values;
 mod users;
 mod wellknown;
 

@@ -23,10 +23,13 @@ pub async fn me(depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ProfileBody {
     #[serde(default, deserialize_with = "sigil_proto::double_option")]
+    #[salvo(schema(max_length = 100))]
     first_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "sigil_proto::double_option")]
+    #[salvo(schema(max_length = 100))]
     last_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "sigil_proto::double_option")]
+    #[salvo(schema(max_length = 20, pattern = "^[0-9+ ().-]*$"))]
     phone: Option<Option<String>>,
 }
 
@@ -80,6 +83,7 @@ pub async fn revoke_session(
 #[derive(Deserialize, Default, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct DeleteBody {
+    #[salvo(schema(required = true, nullable = false, min_length = 1, max_length = 512))]
     password: Option<String>,
 }
 

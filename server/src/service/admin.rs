@@ -189,12 +189,17 @@ fn parse_roles(names: &[String], by: &Acting) -> ApiResult<Vec<Role>> {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UserUpdate {
     #[serde(default, deserialize_with = "sigil_proto::double_option")]
+    #[salvo(schema(max_length = 100))]
     pub first_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "sigil_proto::double_option")]
+    #[salvo(schema(max_length = 100))]
     pub last_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "sigil_proto::double_option")]
+    #[salvo(schema(max_length = 20, pattern = "^[0-9+ ().-]*$"))]
     pub phone: Option<Option<String>>,
+    #[salvo(schema(value_type = Option<crate::http::schema_values::UserStatusValue>))]
     pub status: Option<String>,
+    #[salvo(schema(value_type = Option<Vec<crate::http::schema_values::RoleValue>>, min_items = 1))]
     pub roles: Option<Vec<String>>,
     pub email_verified: Option<bool>,
     /// The acting admin's own current password: a role change needs it unless the admin
@@ -386,13 +391,27 @@ pub async fn revoke_sessions(state: &AppState, id: Uuid, by: &Acting) -> ApiResu
 #[derive(Debug, Default, Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewUserInput {
+    #[salvo(schema(required = true, nullable = false, format = "email", max_length = 255))]
     pub email: Option<String>,
+    #[salvo(schema(
+        required = true,
+        nullable = false,
+        min_length = 3,
+        max_length = 50,
+        pattern = "^[A-Za-z0-9_-]+$"
+    ))]
     pub username: Option<String>,
+    #[salvo(schema(required = true, nullable = false, min_length = 12, max_length = 128))]
     pub password: Option<String>,
+    #[salvo(schema(max_length = 100))]
     pub first_name: Option<String>,
+    #[salvo(schema(max_length = 100))]
     pub last_name: Option<String>,
+    #[salvo(schema(max_length = 20, pattern = "^[0-9+ ().-]*$"))]
     pub phone: Option<String>,
+    #[salvo(schema(value_type = Option<Vec<crate::http::schema_values::RoleValue>>, min_items = 1))]
     pub roles: Option<Vec<String>>,
+    #[salvo(schema(value_type = Option<crate::http::schema_values::UserStatusValue>))]
     pub status: Option<String>,
     pub email_verified: Option<bool>,
 }

@@ -16,7 +16,15 @@ use crate::state::AppState;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResourceInput {
     /// An absolute URI without a fragment: the `aud` of tokens for this resource.
+    #[salvo(schema(
+        required = true,
+        nullable = false,
+        min_length = 1,
+        max_length = 255,
+        format = "uri"
+    ))]
     pub identifier: Option<String>,
+    #[salvo(schema(required = true, nullable = false, min_length = 1, max_length = 100))]
     pub name: Option<String>,
     pub scopes: Option<Vec<String>>,
     /// Client ids of the services that serve this resource: they may introspect its tokens.

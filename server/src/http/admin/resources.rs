@@ -52,7 +52,7 @@ pub async fn create_resource(
     Ok(())
 }
 
-#[endpoint(responses((status_code = 200, description = "The API resource, in the success envelope", body = respond::ResourceEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
+#[endpoint(responses((status_code = 200, description = "The API resource, in the success envelope", body = respond::ResourceEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = uuid::Uuid, Path, description = "The resource's id")))]
 pub async fn get_resource(
     req: &mut Request,
     depot: &mut Depot,
@@ -65,7 +65,7 @@ pub async fn get_resource(
     Ok(())
 }
 
-#[endpoint(responses((status_code = 200, description = "The API resource, in the success envelope", body = respond::ResourceEnvelope)), tags("admin"), request_body = ResourceInput, security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
+#[endpoint(responses((status_code = 200, description = "The API resource, in the success envelope", body = respond::ResourceEnvelope)), tags("admin"), request_body = ResourceInput, security(("bearer" = [])), parameters(("id" = uuid::Uuid, Path, description = "The resource's id")))]
 pub async fn update_resource(
     req: &mut Request,
     depot: &mut Depot,
@@ -81,7 +81,7 @@ pub async fn update_resource(
     Ok(())
 }
 
-#[endpoint(responses((status_code = 200, description = "Done", body = respond::MessageEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = String, Path, description = "The id")))]
+#[endpoint(responses((status_code = 200, description = "Done", body = respond::MessageEnvelope)), tags("admin"), security(("bearer" = [])), parameters(("id" = uuid::Uuid, Path, description = "The resource's id")))]
 pub async fn delete_resource(
     req: &mut Request,
     depot: &mut Depot,

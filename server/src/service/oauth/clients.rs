@@ -15,13 +15,17 @@ use crate::state::AppState;
 #[derive(Debug, Clone, Default, Deserialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClientInput {
+    #[salvo(schema(required = true, nullable = false, min_length = 1, max_length = 100))]
     pub name: Option<String>,
     #[serde(rename = "type")]
+    #[salvo(schema(value_type = sigil_proto::admin::ClientType, required = true))]
     pub client_type: Option<String>,
     #[serde(default)]
     pub redirect_uris: Vec<String>,
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
+    /// Default: `authorization_code` and `refresh_token` (which need a redirect URI).
+    #[salvo(schema(value_type = Option<Vec<crate::http::schema_values::GrantTypeValue>>))]
     pub grant_types: Option<Vec<String>>,
     pub scopes: Option<Vec<String>>,
     #[serde(default)]
