@@ -563,3 +563,49 @@ async fn the_last_admin_stays_under_races_and_self_deletion() {
     }
     assert_eq!(left, 1);
 }
+
+/// An admin's own status changes only by another admin: suspending or deleting oneself through
+/// the admin API is refused even when another admin exists (self-deletion goes through
+/// `/v1/users/me` and its password), while one's own profile fields may change.
+#[tokio::test]
+async fn an_admin_cannot_lock_themselves_out() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let other = user_with_role(&app, &admin, "admin").await;
+    let me = id_of(&app, &admin).await;
+    let own = format!("/v1/admin/users/{me}");
+    for change in [
+        json!({"status": "suspended"}),
+        json!({"status": "pending"}),
+        json!({"status": "deleted"}),
+    ] {
+        app.request(Method::PUT, &own, Some(&admin), Some(change.clone()))
+            .await
+            .assert_error(400, "VALIDATION_ERROR");
+    }
+    app.request(Method::DELETE, &own, Some(&admin), None)
+        .await
+        .assert_error(400, "VALIDATION_ERROR");
+    let renamed = app
+        .request(
+            Method::PUT,
+            &own,
+            Some(&admin),
+            Some(json!({"firstName": "Ada"})),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    assert_eq!(app.me(&admin).await.status, StatusCode::OK);
+
+    // Another admin may.
+    let suspended = app
+        .request(
+            Method::PUT,
+            &own,
+            Some(&other),
+            Some(json!({"status": "suspended"})),
+        )
+        .await;
+    assert_eq!(suspended.status, StatusCode::OK, "{}", suspended.body);
+    assert_eq!(app.me(&admin).await.status, StatusCode::UNAUTHORIZED);
+}

@@ -238,6 +238,14 @@ async fn update_user(
     by: &Acting,
 ) -> ApiResult<UserRecord> {
     target(state, id, by).await?;
+    // One's own account is suspended or deleted by another admin (or the command line), or
+    // deleted through `DELETE /v1/users/me`, which asks for the password: an admin token alone
+    // does not end its own account. Stepping down (roles) is allowed while another admin stays.
+    if by.actor == Some(id) && input.status.is_some() {
+        return Err(ApiError::bad_request(
+            "You cannot change your own status here; ask another admin, or delete your account through /v1/users/me",
+        ));
+    }
     let mut errors = Vec::new();
     let first_name = input
         .first_name
