@@ -119,23 +119,13 @@ impl Load {
     }
 }
 
-/// A user's access token, from the replica at `base`.
-async fn access_token(base: &str) -> String {
-    let client = sigil_tests::client();
+/// A user's access token, from `sigil`.
+async fn access_token(sigil: &SigilProcess) -> String {
     let user = TestUser::random();
+    sigil.register(&user).await;
     let reply = read(
-        client
-            .post(format!("{base}/v1/auth/register"))
-            .json(&user.registration())
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    let reply = read(
-        client
-            .post(format!("{base}/v1/auth/login"))
+        sigil_tests::client()
+            .post(format!("{}/v1/auth/login", sigil.base))
             .json(&json!({"username": user.username, "password": user.password}))
             .send()
             .await
@@ -170,13 +160,12 @@ async fn wait_until_unready(base: &str) {
 async fn sigterm_behind_a_load_balancer_fails_no_request() {
     let mut env = sigil_tests::backend::replica_env();
     env.push(("SIGIL_SHUTDOWN_DELAY", DELAY.to_owned()));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (a, b) = tokio::join!(
         SigilProcess::start_with(dirs.0.path(), &env),
         SigilProcess::start_with(dirs.1.path(), &env)
     );
-    let access = access_token(&a.base).await;
+    let access = access_token(&a).await;
     let balancer = LoadBalancer::start(&[&a.base, &b.base]).await;
     let load = Load::start(format!("{}/v1/users/me", balancer.base), access, false);
     load.wait_until_served(200).await;
@@ -215,7 +204,7 @@ async fn sigterm_behind_a_load_balancer_fails_no_request() {
 async fn sigterm_refuses_new_connections_and_resets_none() {
     let dir = tempfile::tempdir().unwrap();
     let sigil = SigilProcess::start_with(dir.path(), &[("SIGIL_SHUTDOWN_DELAY", DELAY)]).await;
-    let access = access_token(&sigil.base).await;
+    let access = access_token(&sigil).await;
     let load = Load::start(format!("{}/v1/users/me", sigil.base), access, true);
     load.wait_until_served(200).await;
 

@@ -466,25 +466,16 @@ async fn queued_mail_survives_kill_9() {
         "smtp://127.0.0.1:{}",
         sigil_tests::services::free_port()
     ));
-    let mut sigil = SigilProcess::start_with(dir.path(), &pairs(&nowhere)).await;
+    let mut sigil = SigilProcess::start_with(dir.path(), &nowhere).await;
     let user = TestUser::random();
-    let reply = read(
-        sigil_tests::client()
-            .post(format!("{}/v1/auth/register", sigil.base))
-            .json(&user.registration())
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::CREATED);
+    sigil.register(&user).await;
     // The first attempt failed and the retry is a second away: the mail is only in the store.
     sigil.wait_for_log("mail delivery failed; retrying").await;
     sigil.kill_hard().await;
 
     let sink = sigil_tests::services::SmtpSink::start().await;
     let sink_env = env_with(sink.url());
-    let sigil = SigilProcess::start_with(dir.path(), &pairs(&sink_env)).await;
+    let sigil = SigilProcess::start_with(dir.path(), &sink_env).await;
     let mails = sink.wait_for(&user.email, "Confirm your email", 1).await;
     assert!(
         mails[0]
@@ -506,8 +497,4 @@ async fn queued_mail_survives_kill_9() {
     .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     sigil.terminate().await;
-}
-
-fn pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }

@@ -15,7 +15,6 @@ struct Replicas {
 impl Replicas {
     async fn start() -> Self {
         let env = sigil_tests::backend::replica_env();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         // Both at once, as a deployment's replicas start.
         let (a, b) = tokio::join!(

@@ -20,11 +20,11 @@ impl SigilProcess {
     /// Starts `sigil` on a free port with the given data directory and waits until it logs
     /// that it is listening.
     pub async fn start(data_dir: &Path) -> Self {
-        Self::start_with(data_dir, &[]).await
+        Self::start_with::<&str>(data_dir, &[]).await
     }
 
     /// As [`SigilProcess::start`], with extra environment variables.
-    pub async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+    pub async fn start_with<V: AsRef<str>>(data_dir: &Path, env: &[(&str, V)]) -> Self {
         let mut child = Command::new(crate::sigil_binary())
             .env_clear()
             // Like the in-process harness: sign-in right after registering, no rate limits,
@@ -42,7 +42,7 @@ impl SigilProcess {
             .env("SIGIL_ARGON2_ITERATIONS", "1")
             // Stop at once on SIGTERM; the drain tests ask for a delay.
             .env("SIGIL_SHUTDOWN_DELAY", "0")
-            .envs(env.iter().copied())
+            .envs(env.iter().map(|(k, v)| (*k, v.as_ref())))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -99,6 +99,21 @@ impl SigilProcess {
         })
         .await
         .unwrap_or_else(|_| panic!("sigil did not log {message:?} within 60 s"));
+    }
+
+    /// Registers the user; fails the test unless the answer is 201.
+    pub async fn register(&self, user: &crate::TestUser) -> crate::Reply {
+        let reply = crate::read(
+            crate::client()
+                .post(format!("{}/v1/auth/register", self.base))
+                .json(&user.registration())
+                .send()
+                .await
+                .expect("register"),
+        )
+        .await;
+        assert_eq!(reply.status, reqwest::StatusCode::CREATED, "{}", reply.body);
+        reply
     }
 
     /// SIGKILL: no chance to flush or clean up.

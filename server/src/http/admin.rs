@@ -353,8 +353,9 @@ pub async fn audit_events(
 ) -> ApiResult<()> {
     let state = app_state(depot)?;
     guard::authorized(depot)?;
-    let params: users_admin::AuditParams = req.parse_queries().unwrap_or_default();
-    let (events, next_cursor) = users_admin::audit(&state, &params).await?;
+    let params: crate::service::admin_reports::AuditParams =
+        req.parse_queries().unwrap_or_default();
+    let (events, next_cursor) = crate::service::admin_reports::audit(&state, &params).await?;
     respond::data(
         res,
         StatusCode::OK,
@@ -370,7 +371,7 @@ pub async fn audit_events(
 pub async fn stats(depot: &mut Depot, res: &mut Response) -> ApiResult<()> {
     let state = app_state(depot)?;
     guard::authorized(depot)?;
-    let numbers = users_admin::stats(&state).await?;
+    let numbers = crate::service::admin_reports::stats(&state).await?;
     respond::data(res, StatusCode::OK, numbers);
     Ok(())
 }

@@ -4,6 +4,7 @@
 pub mod account_status;
 pub mod accounts;
 pub mod admin;
+pub mod admin_reports;
 pub mod api_resources;
 pub mod bootstrap;
 pub mod devices;
