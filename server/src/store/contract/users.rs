@@ -198,6 +198,22 @@ pub async fn users_lockout(stores: &Stores) {
             .failed_logins,
         10
     );
+
+    // A burst of sign-ins of one account (one user on many devices, a script, an attacker
+    // holding the password): each is recorded, none gives up as too contended.
+    let tasks = (0..64).map(|i| {
+        let users = stores.users.clone();
+        tokio::spawn(async move {
+            users
+                .record_login_success(u.id, t, Some(&format!("burst-{i}")))
+                .await
+        })
+    });
+    for outcome in futures_util::future::join_all(tasks).await {
+        assert!(outcome.unwrap().unwrap().is_some());
+    }
+    let after = stores.users.get_user(u.id).await.unwrap().unwrap();
+    assert_eq!((after.failed_logins, after.known_devices.len()), (0, 20));
 }
 
 pub async fn users_status_unlock_and_devices(stores: &Stores) {

@@ -9,6 +9,7 @@
 mod audit;
 mod clients;
 mod keys;
+mod lanes;
 mod mail;
 mod resources;
 mod tokens;
@@ -117,6 +118,8 @@ pub struct MongoStore {
     consents: Collection<clients::ConsentDoc>,
     mail: Collection<mail::MailDoc>,
     audit_retention: Duration,
+    /// Queues this replica's writers of one user (see [`lanes`]).
+    user_writes: std::sync::Arc<lanes::WriteLanes>,
 }
 
 impl MongoStore {
@@ -146,6 +149,7 @@ impl MongoStore {
             consents: db.collection("consents"),
             mail: db.collection("mail_queue"),
             audit_retention: settings.audit_retention,
+            user_writes: std::sync::Arc::new(lanes::WriteLanes::new()),
             db,
         })
     }

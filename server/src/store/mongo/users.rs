@@ -170,11 +170,13 @@ impl MongoStore {
     }
 
     /// Reads the user, applies `change`, writes it back only if nobody wrote in between;
-    /// otherwise starts over.
+    /// otherwise starts over. Writers on this replica take turns first, so the retries are
+    /// left to writes from other replicas.
     async fn modify_user<F>(&self, id: Uuid, change: F) -> StoreResult<Option<UserRecord>>
     where
         F: Fn(&mut UserRecord) + Send + Sync,
     {
+        let _turn = self.user_writes.enter(&id).await;
         let key = id.to_string();
         for _ in 0..CAS_ATTEMPTS {
             let Some((mut user, rev)) = self.find(doc! { "_id": &key }).await? else {
@@ -327,6 +329,7 @@ impl UserStore for MongoStore {
         id: Uuid,
         change: UserChange,
     ) -> StoreResult<GuardedUpdate> {
+        let _turn = self.user_writes.enter(&id).await;
         let key = id.to_string();
         self.transaction(|mut session| {
             let (key, change) = (&key, &change);
