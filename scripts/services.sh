@@ -22,6 +22,7 @@ CHECK_JSONSCHEMA_VERSION=0.39.0
 OPENAPI_SPEC_VALIDATOR_VERSION=0.7.1
 SCHEMATHESIS_VERSION=4.32.5
 PPROF_FORMAT_VERSION=2.3.2
+OPENID_CLIENT_VERSION=6.9.1
 services_dir=$(mktemp -d "${TMPDIR:-/tmp}/sigil-services.XXXXXX")
 service_pids=()
 
@@ -74,7 +75,8 @@ fi
 export SIGIL_TEST_SECANTUSD="$PWD/$venv/bin/secantusd-py"
 export SIGIL_TEST_PYTHON="$PWD/$venv/bin/python"
 
-# An independent pprof decoder (npm pprof-format) to read the profiler's output.
+# An independent pprof decoder (npm pprof-format) to read the profiler's output, and an
+# independent relying party (npm openid-client, panva's) for the OAuth features it speaks.
 for program in node npm; do
   if ! command -v "$program" >/dev/null; then
     echo "$program is missing: apt-get install -y nodejs npm (.ci/run does this)" >&2
@@ -82,9 +84,11 @@ for program in node npm; do
   fi
 done
 node_dir=target/test-node
-if [ ! -f "$node_dir/node_modules/pprof-format/package.json" ]; then
+if ! grep -qs "\"version\": \"$OPENID_CLIENT_VERSION\"" "$node_dir/node_modules/openid-client/package.json" ||
+  [ ! -f "$node_dir/node_modules/pprof-format/package.json" ]; then
   mkdir -p "$node_dir"
-  npm install --silent --no-audit --no-fund --prefix "$node_dir" "pprof-format@$PPROF_FORMAT_VERSION" >/dev/null
+  npm install --silent --no-audit --no-fund --prefix "$node_dir" "pprof-format@$PPROF_FORMAT_VERSION" \
+    "openid-client@$OPENID_CLIENT_VERSION" >/dev/null
 fi
 export SIGIL_TEST_NODE=$(command -v node)
 export SIGIL_TEST_NODE_PATH="$PWD/$node_dir/node_modules"

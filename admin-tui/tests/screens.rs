@@ -74,6 +74,7 @@ fn client(id: &str, name: &str, client_type: ClientType, redirect: Option<&str>)
         grant_types: vec!["authorization_code".into(), "refresh_token".into()],
         scopes: vec!["openid".into()],
         first_party: false,
+        require_pushed_authorization_requests: false,
         created_at: CREATED,
         updated_at: CREATED,
         client_secret: None,

@@ -53,6 +53,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
                 .map(String::from)
                 .to_vec(),
             first_party: false,
+            require_pushed_authorization_requests: false,
             created_at: now,
             updated_at: now,
         };

@@ -36,6 +36,7 @@ fuzz_target!(|input: (&str, &str)| {
         grant_types: Vec::new(),
         scopes: Vec::new(),
         first_party: false,
+        require_pushed_authorization_requests: false,
         created_at: now,
         updated_at: now,
     };

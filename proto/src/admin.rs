@@ -112,6 +112,9 @@ pub struct ClientView {
     pub grant_types: Vec<String>,
     pub scopes: Vec<String>,
     pub first_party: bool,
+    /// Authorization requests only through the pushed-request endpoint (RFC 9126).
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]

@@ -140,6 +140,9 @@ struct ClientArgs {
     /// Skip the consent screen (Sigil's own applications).
     #[arg(long)]
     first_party: bool,
+    /// Accept only pushed authorization requests from this client (RFC 9126).
+    #[arg(long)]
+    require_par: bool,
 }
 
 #[derive(clap::Args, Clone)]
@@ -330,6 +333,7 @@ async fn run_clients_command(command: ClientsCommand, config: Config) -> Result<
                 grant_types: (!client.grant_types.is_empty()).then_some(client.grant_types),
                 scopes: (!client.scopes.is_empty()).then_some(client.scopes),
                 first_party: client.first_party,
+                require_pushed_authorization_requests: client.require_par,
             };
             let (created, secret) = clients::create(&state, input, &Acting::command_line())
                 .await

@@ -118,6 +118,7 @@ pub fn client(
             .collect(),
         scopes: client.scopes.clone(),
         first_party: client.first_party,
+        require_pushed_authorization_requests: client.require_pushed_authorization_requests,
         created_at: client.created_at,
         updated_at: client.updated_at,
         client_secret: secret,

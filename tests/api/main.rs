@@ -20,6 +20,7 @@ mod metrics;
 mod mfa;
 mod oidc_flows;
 mod oidc_rp;
+mod oidc_rp_node;
 mod openapi;
 mod profiler;
 mod protection;

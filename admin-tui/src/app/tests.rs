@@ -325,6 +325,7 @@ fn secret_shown_once() {
             grant_types: vec![],
             scopes: vec![],
             first_party: false,
+            require_pushed_authorization_requests: false,
             created_at: CREATED,
             updated_at: CREATED,
             client_secret: Some("s3cr3t".into()),

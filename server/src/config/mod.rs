@@ -208,6 +208,8 @@ pub struct Config {
     pub session_max_lifetime: Duration,
     pub remember_me_max_lifetime: Duration,
     pub require_email_verification: bool,
+    /// Every client must use pushed authorization requests.
+    pub require_par: bool,
     /// Whether `/swagger-ui` is served.
     pub swagger_ui: bool,
     /// How long a SIGTERM'd server keeps serving, unready, before it stops accepting.
@@ -336,6 +338,7 @@ impl Config {
             session_max_lifetime: t.session_max_lifetime.duration(&s)?,
             remember_me_max_lifetime: t.remember_me_max_lifetime.duration(&s)?,
             require_email_verification: t.require_email_verification.boolean(&s)?,
+            require_par: t.require_par.boolean(&s)?,
             swagger_ui: t.swagger_ui.boolean(&s)?,
             shutdown_delay: t.shutdown_delay.delay(&s)?,
             rest_audience,

@@ -237,6 +237,9 @@ settings! {
     /// `false` lets users sign in before confirming their email address.
     require_email_verification: "SIGIL_REQUIRE_EMAIL_VERIFICATION", Kind::Boolean,
         Value("true");
+    /// `true` makes every client push its authorization requests (RFC 9126) instead of
+    /// sending them through the browser; each client can also require it for itself.
+    require_par: "SIGIL_REQUIRE_PAR", Kind::Boolean, Value("false");
     /// Lifetime of an email verification link (password reset links: 1 h).
     verification_token_ttl: "SIGIL_VERIFICATION_TOKEN_TTL", Kind::Duration, Value("24h");
     /// Where mails go: `smtp://user:pass@host:587?tls=required` (STARTTLS) or

@@ -60,6 +60,9 @@ pub struct ClientRecord {
     pub scopes: Vec<String>,
     /// Sigil's own apps: no consent screen.
     pub first_party: bool,
+    /// Authorization requests only through `/oauth2/par` (RFC 9126).
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]

@@ -170,6 +170,7 @@ pub fn service(state: AppState) -> Service {
                         .push(Router::with_path("resume").get(hosted::resume)),
                 )
                 .push(Router::with_path("token").post(oauth::token_endpoint))
+                .push(Router::with_path("par").post(oauth::par_endpoint))
                 .push(
                     Router::with_path("userinfo")
                         .get(oauth::userinfo_endpoint)

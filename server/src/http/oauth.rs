@@ -17,6 +17,7 @@ use crate::error::ApiError;
 use crate::service::oauth::authorize::{self as authorization, AuthorizeParams, MAX_PARAM_BYTES};
 use crate::service::oauth::clients::{ClientCredentials, authenticate};
 use crate::service::oauth::logout::{self, LogoutParams};
+use crate::service::oauth::par;
 use crate::service::oauth::token::{self as grants, TokenParams};
 use crate::service::oauth::{OAuthError, resources};
 use crate::service::principal::bearer_token;
@@ -142,6 +143,38 @@ pub async fn token_endpoint(
     let answer = as_client(&state, req, res, claimed.as_deref(), exchange).await?;
     no_store(res);
     res.render(Json(answer));
+    Ok(())
+}
+
+/// `POST /oauth2/par` (RFC 9126): the authorization request's parameters, pushed by the
+/// client with its credentials; answers 201 with the `request_uri` for the browser.
+#[handler]
+pub async fn par_endpoint(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), OAuthError> {
+    let state = app_state(depot)?;
+    let basic = basic_credentials(req)?;
+    let params: AuthorizeParams = form(req).await?;
+    let credentials = ClientCredentials {
+        form_id: params.client_id.clone(),
+        form_secret: req.form::<String>("client_secret").await,
+        basic,
+    };
+    let claimed = credentials
+        .basic
+        .as_ref()
+        .map(|(id, _)| id.clone())
+        .or_else(|| params.client_id.clone());
+    let pushed = as_client(&state, req, res, claimed.as_deref(), async {
+        let client = authenticate(&state, credentials).await?;
+        par::push(&state, &client, params).await
+    })
+    .await?;
+    no_store(res);
+    res.status_code(StatusCode::CREATED);
+    res.render(Json(pushed));
     Ok(())
 }
 

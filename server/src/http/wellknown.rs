@@ -22,6 +22,8 @@ pub async fn discovery(req: &mut Request, depot: &mut Depot, res: &mut Response)
         "end_session_endpoint": format!("{issuer}/oauth2/logout"),
         "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
         "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
+        "pushed_authorization_request_endpoint": format!("{issuer}/oauth2/par"),
+        "require_pushed_authorization_requests": state.config.require_par,
         "scopes_supported": crate::domain::oauth::KNOWN_SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

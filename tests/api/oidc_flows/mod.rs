@@ -12,6 +12,7 @@ use sigil_tests::{TestApp, TestUser, read};
 
 mod clients;
 mod csrf;
+mod par;
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";

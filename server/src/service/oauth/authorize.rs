@@ -37,6 +37,10 @@ pub struct AuthorizeParams {
     /// RFC 8707 resource indicators; the parameter may repeat.
     #[serde(default)]
     pub resource: Vec<String>,
+    /// A pushed request (RFC 9126) to use instead of the other parameters.
+    pub request_uri: Option<String>,
+    /// A request object (RFC 9101): not supported, and refused rather than ignored.
+    pub request: Option<String>,
 }
 
 /// A validated request, kept while the user signs in or consents.
@@ -66,6 +70,55 @@ pub struct Pending {
 
 fn far_future() -> i128 {
     i128::MAX
+}
+
+/// What is wrong with a request, before anybody decides how to tell whom.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Invalid {
+    /// The client or redirect URI cannot be trusted with a redirect.
+    Untrusted(String),
+    /// The store could not answer.
+    Unavailable(String),
+    /// A request of a known client to a registered redirect URI, with an RFC 6749 error.
+    Request {
+        pending: Box<Pending>,
+        error: &'static str,
+        description: String,
+    },
+}
+
+impl Invalid {
+    /// For a browser at `/oauth2/authorize`: a page, or the error sent to the client.
+    fn refusal(self, state: &AppState) -> Refusal {
+        match self {
+            Self::Untrusted(text) | Self::Unavailable(text) => Refusal::Page(text),
+            Self::Request {
+                pending,
+                error,
+                description,
+            } => error_redirect(state, &pending, error, &description),
+        }
+    }
+
+    /// For a client at the pushed-request endpoint: RFC 9126 answers every error as JSON.
+    pub fn into_oauth(self) -> super::OAuthError {
+        match self {
+            Self::Untrusted(text) => super::OAuthError::invalid_request(text),
+            Self::Unavailable(text) => ApiError::unavailable(text).into(),
+            Self::Request {
+                error, description, ..
+            } => super::OAuthError::bad_request(error, description),
+        }
+    }
+}
+
+/// Where the parameters of a request came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// The browser's query or form.
+    FrontChannel,
+    /// Pushed by the authenticated client (RFC 9126).
+    Pushed,
 }
 
 /// Why the request cannot go on.
@@ -138,11 +191,27 @@ fn oversized(params: &AuthorizeParams) -> Option<&'static str> {
 
 /// Checks client and redirect URI first (errors as a page), then everything else (errors as
 /// a redirect).
+/// A `request_uri` stands for a pushed request instead (see [`super::par`]).
 pub async fn validate(
     state: &AppState,
-    mut params: AuthorizeParams,
+    params: AuthorizeParams,
 ) -> Result<(ClientRecord, Pending), Refusal> {
-    let too_long = |what: &str| Refusal::Page(format!("The {what} of the request is too long."));
+    if let Some(request_uri) = params.request_uri.as_deref() {
+        return super::par::take(state, params.client_id.as_deref(), request_uri).await;
+    }
+    check(state, params, Channel::FrontChannel)
+        .await
+        .map_err(|invalid| invalid.refusal(state))
+}
+
+/// The rules of an authorization request, wherever it came from.
+pub async fn check(
+    state: &AppState,
+    mut params: AuthorizeParams,
+    channel: Channel,
+) -> Result<(ClientRecord, Pending), Invalid> {
+    let too_long =
+        |what: &str| Invalid::Untrusted(format!("The {what} of the request is too long."));
     if params
         .client_id
         .as_deref()
@@ -165,20 +234,20 @@ pub async fn validate(
     let client_id = params
         .client_id
         .filter(|c| !c.is_empty())
-        .ok_or_else(|| Refusal::Page("The request has no client_id.".into()))?;
+        .ok_or_else(|| Invalid::Untrusted("The request has no client_id.".into()))?;
     let client = state
         .stores
         .clients
         .get_client(&client_id)
         .await
-        .map_err(|e| Refusal::Page(ApiError::from(e).message))?
-        .ok_or_else(|| Refusal::Page("The application is not registered here.".into()))?;
+        .map_err(|e| Invalid::Unavailable(ApiError::from(e).message))?
+        .ok_or_else(|| Invalid::Untrusted("The application is not registered here.".into()))?;
     let redirect_uri = params
         .redirect_uri
         .filter(|r| !r.is_empty())
-        .ok_or_else(|| Refusal::Page("The request has no redirect_uri.".into()))?;
+        .ok_or_else(|| Invalid::Untrusted("The request has no redirect_uri.".into()))?;
     if !client.has_redirect_uri(&redirect_uri) {
-        return Err(Refusal::Page(
+        return Err(Invalid::Untrusted(
             "The redirect_uri is not registered for this application.".into(),
         ));
     }
@@ -205,14 +274,35 @@ pub async fn validate(
         created_at_ns: state.clock.now().unix_timestamp_nanos(),
         resources: Vec::new(),
     };
-    let refuse =
-        |error: &str, description: &str| error_redirect(state, &pending, error, description);
+    let refuse = |error: &'static str, description: &str| Invalid::Request {
+        pending: Box::new(pending.clone()),
+        error,
+        description: description.to_owned(),
+    };
 
     if let Some(name) = oversized {
         return Err(refuse(
             "invalid_request",
             &format!("{name} is longer than {MAX_PARAM_BYTES} bytes"),
         ));
+    }
+    if params.request.is_some() {
+        return Err(refuse(
+            "request_not_supported",
+            "Request objects are not supported",
+        ));
+    }
+    match channel {
+        Channel::FrontChannel if super::par::required(state, &client) => {
+            return Err(refuse(
+                "invalid_request",
+                "This application must push its authorization requests (RFC 9126)",
+            ));
+        }
+        Channel::Pushed if params.request_uri.is_some() => {
+            return Err(refuse("invalid_request", "request_uri cannot be pushed"));
+        }
+        _ => {}
     }
     match params.response_type.as_deref() {
         Some("code") => {}
@@ -256,7 +346,7 @@ pub async fn validate(
     .await
     {
         Ok(target) => target,
-        Err(e) if e.status >= 500 => return Err(Refusal::Page(e.description)),
+        Err(e) if e.status >= 500 => return Err(Invalid::Unavailable(e.description)),
         Err(e) => return Err(refuse(e.error, &e.description)),
     };
     let mut code_challenge = None;

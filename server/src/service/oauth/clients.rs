@@ -30,6 +30,9 @@ pub struct ClientInput {
     pub scopes: Option<Vec<String>>,
     #[serde(default)]
     pub first_party: bool,
+    /// Refuse authorization requests that were not pushed (RFC 9126).
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// Checks an input into the parts of a record (everything but ids, secret and times).
@@ -111,6 +114,7 @@ fn validate(input: ClientInput) -> ApiResult<ClientRecord> {
         grant_types,
         scopes,
         first_party: input.first_party,
+        require_pushed_authorization_requests: input.require_pushed_authorization_requests,
         created_at: epoch,
         updated_at: epoch,
     })

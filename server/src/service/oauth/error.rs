@@ -17,6 +17,11 @@ impl OAuthError {
         }
     }
 
+    /// A 400 with the given RFC 6749 error code.
+    pub fn bad_request(error: &'static str, description: impl Into<String>) -> Self {
+        Self::new(error, 400, description)
+    }
+
     pub fn invalid_request(description: impl Into<String>) -> Self {
         Self::new("invalid_request", 400, description)
     }

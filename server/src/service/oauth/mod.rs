@@ -5,6 +5,7 @@ pub mod browser;
 pub mod clients;
 mod error;
 pub mod logout;
+pub mod par;
 pub mod resources;
 pub mod targets;
 pub mod token;

@@ -110,6 +110,7 @@ pub(super) fn client(client_id: &str, created_at: OffsetDateTime) -> crate::doma
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         scopes: vec!["openid".into(), "email".into()],
         first_party: false,
+        require_pushed_authorization_requests: false,
         created_at,
         updated_at: created_at,
     }
