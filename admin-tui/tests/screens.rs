@@ -75,6 +75,7 @@ fn client(id: &str, name: &str, client_type: ClientType, redirect: Option<&str>)
         scopes: vec!["openid".into()],
         first_party: false,
         require_pushed_authorization_requests: false,
+        require_pkce: true,
         created_at: CREATED,
         updated_at: CREATED,
         client_secret: None,

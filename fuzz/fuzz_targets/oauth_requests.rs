@@ -54,6 +54,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
                 .to_vec(),
             first_party: false,
             require_pushed_authorization_requests: false,
+            require_pkce: true,
             created_at: now,
             updated_at: now,
         };

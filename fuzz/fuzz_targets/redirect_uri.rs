@@ -37,6 +37,7 @@ fuzz_target!(|input: (&str, &str)| {
         scopes: Vec::new(),
         first_party: false,
         require_pushed_authorization_requests: false,
+        require_pkce: true,
         created_at: now,
         updated_at: now,
     };

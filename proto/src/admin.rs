@@ -98,6 +98,10 @@ pub enum ClientType {
     Public,
 }
 
+fn yes() -> bool {
+    true
+}
+
 /// An OAuth client as the admin API shows it (never the secret digest).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(salvo::oapi::ToSchema))]
@@ -115,6 +119,9 @@ pub struct ClientView {
     /// Authorization requests only through the pushed-request endpoint (RFC 9126).
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// Authorization requests must carry a PKCE challenge (S256).
+    #[serde(default = "yes")]
+    pub require_pkce: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]

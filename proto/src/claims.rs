@@ -118,6 +118,9 @@ pub struct IdClaims {
     pub iat: u64,
     pub auth_time: u64,
     pub amr: Vec<String>,
+    /// `urn:sigil:mfa` when the sign-in used a second factor; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
     pub sid: String,
     /// Binds the ID token to the access token issued with it.
     pub at_hash: String,
@@ -170,6 +173,7 @@ mod id_tests {
             iat: 1,
             auth_time: 1,
             amr: vec!["pwd".into()],
+            acr: None,
             sid: "s".into(),
             at_hash: "h".into(),
             nonce: None,
@@ -178,6 +182,7 @@ mod id_tests {
         assert_eq!(wire["sub"], "u1");
         assert_eq!(wire["email_verified"], true);
         assert!(wire.get("name").is_none() && wire.get("nonce").is_none());
+        assert!(wire.get("acr").is_none());
         let back: IdClaims = serde_json::from_value(wire).unwrap();
         assert_eq!(back, claims);
     }

@@ -142,7 +142,10 @@ struct ClientArgs {
     first_party: bool,
     /// Accept only pushed authorization requests from this client (RFC 9126).
     #[arg(long)]
-    require_par: bool,
+    require_pushed_requests: bool,
+    /// Excuse a confidential client from PKCE (legacy clients that cannot send it).
+    #[arg(long)]
+    without_pkce: bool,
 }
 
 #[derive(clap::Args, Clone)]
@@ -333,7 +336,8 @@ async fn run_clients_command(command: ClientsCommand, config: Config) -> Result<
                 grant_types: (!client.grant_types.is_empty()).then_some(client.grant_types),
                 scopes: (!client.scopes.is_empty()).then_some(client.scopes),
                 first_party: client.first_party,
-                require_pushed_authorization_requests: client.require_par,
+                require_pushed_authorization_requests: client.require_pushed_requests,
+                require_pkce: Some(!client.without_pkce),
             };
             let (created, secret) = clients::create(&state, input, &Acting::command_line())
                 .await

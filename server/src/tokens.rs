@@ -168,6 +168,7 @@ pub fn issue_id_token(
         exp: unix(now) + state.config.access_token_ttl.as_secs(),
         auth_time: unix(session.auth_time),
         amr: session.amr.clone(),
+        acr: crate::domain::oauth::acr_of(&session.amr).map(str::to_owned),
         sid: session.id.clone(),
         at_hash: at_hash(access_token),
         nonce: nonce.map(str::to_owned),

@@ -119,6 +119,7 @@ pub fn client(
         scopes: client.scopes.clone(),
         first_party: client.first_party,
         require_pushed_authorization_requests: client.require_pushed_authorization_requests,
+        require_pkce: client.require_pkce,
         created_at: client.created_at,
         updated_at: client.updated_at,
         client_secret: secret,

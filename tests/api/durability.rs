@@ -89,6 +89,7 @@ async fn cli_creates_clients() {
             "client_credentials",
             "--scope",
             "email",
+            "--require-pushed-requests",
         ],
     )
     .output()
@@ -100,6 +101,7 @@ async fn cli_creates_clients() {
         String::from_utf8_lossy(&output.stderr)
     );
     let created: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(created["requirePushedAuthorizationRequests"], true);
     let id = created["clientId"].as_str().unwrap().to_owned();
     let secret = created["clientSecret"].as_str().unwrap().to_owned();
 

@@ -326,6 +326,7 @@ fn secret_shown_once() {
             scopes: vec![],
             first_party: false,
             require_pushed_authorization_requests: false,
+            require_pkce: true,
             created_at: CREATED,
             updated_at: CREATED,
             client_secret: Some("s3cr3t".into()),

@@ -210,6 +210,8 @@ pub struct Config {
     pub require_email_verification: bool,
     /// Every client must use pushed authorization requests.
     pub require_par: bool,
+    /// PKCE for every client that has not opted out (public clients cannot).
+    pub require_pkce: bool,
     /// Whether `/swagger-ui` is served.
     pub swagger_ui: bool,
     /// How long a SIGTERM'd server keeps serving, unready, before it stops accepting.
@@ -339,6 +341,7 @@ impl Config {
             remember_me_max_lifetime: t.remember_me_max_lifetime.duration(&s)?,
             require_email_verification: t.require_email_verification.boolean(&s)?,
             require_par: t.require_par.boolean(&s)?,
+            require_pkce: t.require_pkce.boolean(&s)?,
             swagger_ui: t.swagger_ui.boolean(&s)?,
             shutdown_delay: t.shutdown_delay.delay(&s)?,
             rest_audience,

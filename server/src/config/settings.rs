@@ -240,6 +240,9 @@ settings! {
     /// `true` makes every client push its authorization requests (RFC 9126) instead of
     /// sending them through the browser; each client can also require it for itself.
     require_par: "SIGIL_REQUIRE_PAR", Kind::Boolean, Value("false");
+    /// `true` requires PKCE (S256) from every client but the confidential ones registered
+    /// with `requirePkce: false`; `false` requires it from public clients only.
+    require_pkce: "SIGIL_REQUIRE_PKCE", Kind::Boolean, Value("true");
     /// Lifetime of an email verification link (password reset links: 1 h).
     verification_token_ttl: "SIGIL_VERIFICATION_TOKEN_TTL", Kind::Duration, Value("24h");
     /// Where mails go: `smtp://user:pass@host:587?tls=required` (STARTTLS) or

@@ -63,13 +63,52 @@ pub struct ClientRecord {
     /// Authorization requests only through `/oauth2/par` (RFC 9126).
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// `false`: a confidential client excused from PKCE (while `SIGIL_REQUIRE_PKCE` is on).
+    /// Clients stored before this setting existed read as `true`.
+    #[serde(default = "yes")]
+    pub require_pkce: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
+/// `acr` of a sign-in that used a second factor (OIDC Core section 2); a password alone has
+/// no `acr`, so a relying party that asks for this value and does not see it knows.
+pub const ACR_MFA: &str = "urn:sigil:mfa";
+
+/// `amr` (RFC 8176) of a sign-in with the password alone.
+pub fn amr_password() -> Vec<String> {
+    vec!["pwd".to_owned()]
+}
+
+/// `amr` of a sign-in with the password and a one-time code (TOTP or backup code).
+pub fn amr_password_and_code() -> Vec<String> {
+    vec!["pwd".to_owned(), "otp".to_owned()]
+}
+
+/// Whether a sign-in with this `amr` used a second factor: the one rule behind `acr`, the
+/// `acr_values` step-up and the sign-in metrics.
+pub fn used_second_factor(amr: &[String]) -> bool {
+    amr.iter().any(|m| m == "otp")
+}
+
+/// The `acr` an ID token states for a sign-in with this `amr`.
+pub fn acr_of(amr: &[String]) -> Option<&'static str> {
+    used_second_factor(amr).then_some(ACR_MFA)
+}
+
+fn yes() -> bool {
+    true
+}
+
 impl ClientRecord {
+    /// Whether this client's authorization requests must carry a PKCE challenge: public
+    /// clients always; the others unless the server or the client turned it off.
+    pub fn must_use_pkce(&self, required_server_wide: bool) -> bool {
+        self.client_type == ClientType::Public || (required_server_wide && self.require_pkce)
+    }
+
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
     }

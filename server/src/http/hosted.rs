@@ -158,7 +158,7 @@ pub async fn login_submit(req: &mut Request, depot: &mut Depot, res: &mut Respon
                 cookies::browser(&state, req),
                 Proven {
                     user,
-                    amr: vec!["pwd".into()],
+                    amr: crate::domain::oauth::amr_password(),
                     remember_me,
                 },
                 &client,
@@ -222,7 +222,7 @@ pub async fn mfa_submit(req: &mut Request, depot: &mut Depot, res: &mut Response
     .await
     {
         Ok((user, remember_me)) => {
-            let amr = vec!["pwd".to_owned(), "otp".to_owned()];
+            let amr = crate::domain::oauth::amr_password_and_code();
             let previous = cookies::browser(&state, req);
             sign_in_browser(
                 &state,

@@ -82,6 +82,11 @@ fn basic_credentials(req: &Request) -> Result<Option<(String, String)>, OAuthErr
     Ok(Some((unescape(id), unescape(secret))))
 }
 
+/// The client a request says it is, before anything is checked: what its budget is counted by.
+fn claimed_id(basic: Option<&(String, String)>, form_id: Option<&String>) -> Option<String> {
+    basic.map(|(id, _)| id).or(form_id).cloned()
+}
+
 async fn form<T: serde::de::DeserializeOwned>(req: &mut Request) -> Result<T, OAuthError> {
     let is_form = req
         .content_type()
@@ -134,10 +139,7 @@ pub async fn token_endpoint(
     let state = app_state(depot)?;
     let basic = basic_credentials(req)?;
     let params: TokenParams = form(req).await?;
-    let claimed = basic
-        .as_ref()
-        .map(|(id, _)| id.clone())
-        .or_else(|| params.client_id.clone());
+    let claimed = claimed_id(basic.as_ref(), params.client_id.as_ref());
     let from = client_info(req, depot, &state);
     let exchange = grants::exchange(&state, params, basic, &from);
     let answer = as_client(&state, req, res, claimed.as_deref(), exchange).await?;
@@ -162,11 +164,7 @@ pub async fn par_endpoint(
         form_secret: req.form::<String>("client_secret").await,
         basic,
     };
-    let claimed = credentials
-        .basic
-        .as_ref()
-        .map(|(id, _)| id.clone())
-        .or_else(|| params.client_id.clone());
+    let claimed = claimed_id(credentials.basic.as_ref(), params.client_id.as_ref());
     let pushed = as_client(&state, req, res, claimed.as_deref(), async {
         let client = authenticate(&state, credentials).await?;
         par::push(&state, &client, params).await
@@ -270,10 +268,7 @@ async fn client_and_token(
     let state = app_state(depot)?;
     let basic = basic_credentials(req)?;
     let f: TokenForm = form(req).await?;
-    let claimed = basic
-        .as_ref()
-        .map(|(id, _)| id.clone())
-        .or_else(|| f.client_id.clone());
+    let claimed = claimed_id(basic.as_ref(), f.client_id.as_ref());
     let credentials = ClientCredentials {
         basic,
         form_id: f.client_id,

@@ -35,8 +35,9 @@ pub async fn discovery(req: &mut Request, depot: &mut Depot, res: &mut Response)
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent"],
+        "acr_values_supported": [crate::domain::oauth::ACR_MFA],
         "claims_supported": [
-            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "amr", "sid", "azp",
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "acr", "amr", "sid", "azp",
             "name", "given_name", "family_name", "preferred_username", "updated_at",
             "email", "email_verified", "phone_number", "phone_number_verified", "roles"
         ],

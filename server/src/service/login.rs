@@ -45,7 +45,7 @@ pub async fn login(
         state,
         user,
         remember_me,
-        vec!["pwd".to_owned()],
+        crate::domain::oauth::amr_password(),
         &client,
         now,
     )
@@ -220,7 +220,7 @@ pub async fn complete_login(
         resources: Vec::new(),
         secret: SessionSecret::RefreshToken,
     };
-    let grant = if new.amr.iter().any(|m| m == "otp") {
+    let grant = if crate::domain::oauth::used_second_factor(&new.amr) {
         "mfa"
     } else {
         "password"
@@ -294,7 +294,7 @@ pub async fn challenge(
         state,
         user,
         remember_me,
-        vec!["pwd".to_owned(), "otp".to_owned()],
+        crate::domain::oauth::amr_password_and_code(),
         client,
         now,
     )

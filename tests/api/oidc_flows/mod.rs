@@ -10,6 +10,7 @@ use sigil_server::domain::oauth::s256_challenge;
 use sigil_tests::browser::{Browser, Page};
 use sigil_tests::{TestApp, TestUser, read};
 
+mod acr;
 mod clients;
 mod csrf;
 mod par;
@@ -236,6 +237,85 @@ async fn plain_pkce_is_refused() {
     assert_eq!(
         page.location_param("error").as_deref(),
         Some("invalid_request")
+    );
+}
+
+/// PKCE is required of every client by default (SIGIL_REQUIRE_PKCE); a confidential client
+/// can be excused (`requirePkce: false`), a public one cannot; the server-wide switch off
+/// leaves it to public clients.
+#[tokio::test]
+async fn pkce_is_required_of_every_client_unless_excused() {
+    let s = setup().await;
+    let b = Browser::new(&s.app.base);
+    let without = [("code_challenge", ""), ("code_challenge_method", "")];
+    let refused = b.get(&authorize_url(&s.client_id, &without)).await;
+    assert_eq!(
+        refused.location_param("error").as_deref(),
+        Some("invalid_request"),
+        "{refused:?}"
+    );
+    let (legacy_id, legacy_secret) = s
+        .app
+        .create_client(json!({
+            "name": "Legacy", "type": "confidential", "redirectUris": [REDIRECT],
+            "scopes": ["openid", "email"], "firstParty": true, "requirePkce": false,
+        }))
+        .await;
+    let first = b.get(&authorize_url(&legacy_id, &without)).await;
+    let done = b
+        .follow(b.sign_in(first, &s.user.username, &s.user.password).await)
+        .await;
+    let code = done.location_param("code").expect("code without PKCE");
+    let (status, body) = token(
+        &s.app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+        Some((&legacy_id, legacy_secret.as_deref().unwrap())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let admin = s.app.admin_token().await;
+    let public = s
+        .app
+        .request(
+            Method::POST,
+            "/v1/admin/clients",
+            Some(&admin),
+            Some(json!({
+                "name": "SPA", "type": "public", "redirectUris": [REDIRECT], "requirePkce": false,
+            })),
+        )
+        .await;
+    public.assert_error(400, "VALIDATION_ERROR");
+    assert_eq!(public.body["error"]["details"][0]["field"], "requirePkce");
+
+    let lenient = TestApp::spawn_oidc(|c| c.require_pkce = false).await;
+    let (user, _) = lenient.signed_in_user().await;
+    let (client_id, _) = lenient
+        .create_client(json!({
+            "name": "Any", "type": "confidential", "redirectUris": [REDIRECT], "firstParty": true,
+        }))
+        .await;
+    let b = Browser::new(&lenient.base);
+    let first = b.get(&authorize_url(&client_id, &without)).await;
+    let done = b
+        .follow(b.sign_in(first, &user.username, &user.password).await)
+        .await;
+    assert!(done.location_param("code").is_some(), "{done:?}");
+    let (public_id, _) = lenient
+        .create_client(json!({
+            "name": "SPA", "type": "public", "redirectUris": [REDIRECT], "firstParty": true,
+        }))
+        .await;
+    let page = b.get(&authorize_url(&public_id, &without)).await;
+    assert_eq!(
+        page.location_param("error").as_deref(),
+        Some("invalid_request"),
+        "{page:?}"
     );
 }
 

@@ -12,7 +12,8 @@ use uuid::Uuid;
 use super::browser::BrowserSession;
 use super::targets;
 use crate::crypto::{random_token, token_digest};
-use crate::domain::{ClientRecord, ClientType, GrantType, Scope};
+use crate::domain::oauth::{ACR_MFA, used_second_factor};
+use crate::domain::{ClientRecord, GrantType, Scope};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -34,6 +35,8 @@ pub struct AuthorizeParams {
     pub prompt: Option<String>,
     pub max_age: Option<String>,
     pub login_hint: Option<String>,
+    /// Space-separated `acr` values asked for, most preferred first (OIDC Core 3.1.2.1).
+    pub acr_values: Option<String>,
     /// RFC 8707 resource indicators; the parameter may repeat.
     #[serde(default)]
     pub resource: Vec<String>,
@@ -66,6 +69,9 @@ pub struct Pending {
     /// Registered API resources the tokens will be addressed to.
     #[serde(default)]
     pub resources: Vec<String>,
+    /// `acr_values` asked for a second factor: a session without one signs in again.
+    #[serde(default)]
+    pub wants_mfa: bool,
 }
 
 fn far_future() -> i128 {
@@ -178,6 +184,7 @@ fn oversized(params: &AuthorizeParams) -> Option<&'static str> {
         ("prompt", &params.prompt),
         ("max_age", &params.max_age),
         ("login_hint", &params.login_hint),
+        ("acr_values", &params.acr_values),
     ];
     if let Some((name, _)) = single
         .iter()
@@ -273,6 +280,10 @@ pub async fn check(
         login_hint: params.login_hint.clone(),
         created_at_ns: state.clock.now().unix_timestamp_nanos(),
         resources: Vec::new(),
+        wants_mfa: params
+            .acr_values
+            .as_deref()
+            .is_some_and(|v| v.split(' ').any(|acr| acr == ACR_MFA)),
     };
     let refuse = |error: &'static str, description: &str| Invalid::Request {
         pending: Box::new(pending.clone()),
@@ -354,7 +365,7 @@ pub async fn check(
         params.code_challenge.as_deref(),
         params.code_challenge_method.as_deref(),
     ) {
-        (None, None) if client.client_type == ClientType::Public => {
+        (None, None) if client.must_use_pkce(state.config.require_pkce) => {
             return Err(refuse(
                 "invalid_request",
                 "PKCE (code_challenge with S256) is required",
@@ -460,14 +471,18 @@ pub async fn proceed(
     browser: Option<&BrowserSession>,
 ) -> Result<Next, Refusal> {
     let now = state.clock.now();
+    // A session without a second factor meets `acr_values=urn:sigil:mfa` by signing in
+    // again (which asks for the code when the user has one); a user without a second factor
+    // gets through after that sign-in, and the ID token without `acr` tells the client so.
     let fresh_enough = |b: &BrowserSession| {
         let auth_time = b.session.auth_time.unix_timestamp();
-        let after_prompt = !pending.prompt_login
-            || b.session.auth_time.unix_timestamp_nanos() >= pending.created_at_ns;
+        let since_request = b.session.auth_time.unix_timestamp_nanos() >= pending.created_at_ns;
+        let after_prompt = !pending.prompt_login || since_request;
         let within_max_age = pending.max_age.is_none_or(|age| {
             now.unix_timestamp() - auth_time <= i64::try_from(age).unwrap_or(i64::MAX)
         });
-        after_prompt && within_max_age
+        let stepped_up = !pending.wants_mfa || used_second_factor(&b.session.amr) || since_request;
+        after_prompt && within_max_age && stepped_up
     };
     let Some(browser) = browser.filter(|b| fresh_enough(b)) else {
         if pending.prompt_none {

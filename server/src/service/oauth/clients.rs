@@ -33,6 +33,8 @@ pub struct ClientInput {
     /// Refuse authorization requests that were not pushed (RFC 9126).
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// Default `true`; `false` excuses a confidential client from PKCE (legacy clients).
+    pub require_pkce: Option<bool>,
 }
 
 /// Checks an input into the parts of a record (everything but ids, secret and times).
@@ -83,6 +85,13 @@ fn validate(input: ClientInput) -> ApiResult<ClientRecord> {
             "client_credentials needs a confidential client",
         ));
     }
+    let require_pkce = input.require_pkce.unwrap_or(true);
+    if !require_pkce && client_type == ClientType::Public {
+        errors.push(FieldError::new(
+            "requirePkce",
+            "Public clients always use PKCE",
+        ));
+    }
     if grant_types.contains(&GrantType::AuthorizationCode) && input.redirect_uris.is_empty() {
         errors.push(FieldError::new(
             "redirectUris",
@@ -115,6 +124,7 @@ fn validate(input: ClientInput) -> ApiResult<ClientRecord> {
         scopes,
         first_party: input.first_party,
         require_pushed_authorization_requests: input.require_pushed_authorization_requests,
+        require_pkce,
         created_at: epoch,
         updated_at: epoch,
     })

@@ -111,6 +111,7 @@ pub(super) fn client(client_id: &str, created_at: OffsetDateTime) -> crate::doma
         scopes: vec!["openid".into(), "email".into()],
         first_party: false,
         require_pushed_authorization_requests: false,
+        require_pkce: true,
         created_at,
         updated_at: created_at,
     }
