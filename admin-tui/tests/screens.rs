@@ -169,12 +169,16 @@ fn fixture() -> App {
         amr: vec!["pwd".into()],
     }]);
     s.screens.clients.list.data = Loadable::Ready(vec![
-        client(
-            "k3Lq9ZrT0aXbC1dE2fG3hI",
-            "Photo Printer",
-            ClientType::Confidential,
-            Some("https://print.example.com/cb"),
-        ),
+        OAuthClient {
+            require_pushed_authorization_requests: true,
+            require_pkce: false,
+            ..client(
+                "k3Lq9ZrT0aXbC1dE2fG3hI",
+                "Photo Printer",
+                ClientType::Confidential,
+                Some("https://print.example.com/cb"),
+            )
+        },
         OAuthClient {
             first_party: true,
             ..client(

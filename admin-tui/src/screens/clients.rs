@@ -124,7 +124,7 @@ impl State {
                 Cell::from(c.name.clone()),
                 Cell::from(c.client_id.clone()),
                 Cell::from(type_word(c.client_type)),
-                Cell::from(if c.first_party { "first-party" } else { "" }),
+                Cell::from(settings(c)),
                 Cell::from(c.redirect_uris.first().cloned().unwrap_or_default()),
             ]);
             if i == self.selected {
@@ -139,16 +139,38 @@ impl State {
                 Constraint::Percentage(20),
                 Constraint::Length(24),
                 Constraint::Length(13),
-                Constraint::Length(12),
+                Constraint::Length(16),
                 Constraint::Min(10),
             ],
         )
         .header(
-            Row::new(vec!["Name", "Client id", "Type", "", "Redirect URI"]).style(theme.accent()),
+            Row::new(vec![
+                "Name",
+                "Client id",
+                "Type",
+                "Settings",
+                "Redirect URI",
+            ])
+            .style(theme.accent()),
         )
         .block(block);
         frame.render_widget(table, area);
     }
+}
+
+/// The settings that set a client apart from the defaults, in a few words.
+fn settings(client: &OAuthClient) -> String {
+    let marks = [
+        (client.first_party, "first-party"),
+        (client.require_pushed_authorization_requests, "PAR"),
+        (!client.require_pkce, "no PKCE"),
+    ];
+    let words: Vec<&str> = marks
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, word)| *word)
+        .collect();
+    words.join(", ")
 }
 
 /// The type as the API and the new-client form spell it.
