@@ -76,6 +76,8 @@ fn client(id: &str, name: &str, client_type: ClientType, redirect: Option<&str>)
         first_party: false,
         require_pushed_authorization_requests: false,
         require_pkce: true,
+        token_endpoint_auth_method: "client_secret_basic".into(),
+        jwks: None,
         created_at: CREATED,
         updated_at: CREATED,
         client_secret: None,
@@ -171,7 +173,7 @@ fn fixture() -> App {
     s.screens.clients.list.data = Loadable::Ready(vec![
         OAuthClient {
             require_pushed_authorization_requests: true,
-            require_pkce: false,
+            token_endpoint_auth_method: "private_key_jwt".into(),
             ..client(
                 "k3Lq9ZrT0aXbC1dE2fG3hI",
                 "Photo Printer",

@@ -55,6 +55,9 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
             first_party: false,
             require_pushed_authorization_requests: false,
             require_pkce: true,
+            auth_method: None,
+            jwks: None,
+            secret_sealed: None,
             created_at: now,
             updated_at: now,
         };

@@ -38,6 +38,9 @@ fuzz_target!(|input: (&str, &str)| {
         first_party: false,
         require_pushed_authorization_requests: false,
         require_pkce: true,
+        auth_method: None,
+        jwks: None,
+        secret_sealed: None,
         created_at: now,
         updated_at: now,
     };

@@ -14,6 +14,8 @@ pub enum KeyError {
     InvalidJwk(String),
     #[error("signing failed: {0}")]
     Sign(String),
+    #[error("the key set is not usable: {0}")]
+    InvalidKeySet(String),
     #[error("unsupported RSA key size {0} (use 2048, 3072 or 4096)")]
     UnsupportedSize(usize),
 }

@@ -7,6 +7,7 @@
 mod error;
 mod jwk;
 mod keypair;
+mod party;
 #[cfg(feature = "client")]
 mod remote;
 mod sign;
@@ -15,6 +16,7 @@ mod verify;
 pub use error::KeyError;
 pub use jwk::{Jwk, JwkSet};
 pub use keypair::{KeyPair, KeySize};
+pub use party::{PARTY_SIGNING_ALGORITHMS, PartyKeys};
 #[cfg(feature = "client")]
 pub use remote::{CONNECT_TIMEOUT, FETCH_TIMEOUT, RemoteError, RemoteJwks, STALE_LIMIT};
 /// The token claims live in the wire-types crate; re-exported so relying services need one

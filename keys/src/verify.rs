@@ -179,14 +179,18 @@ impl Verifier {
             .get(&kid)
             .ok_or_else(|| VerifyError::UnknownKid(kid.clone()))?;
 
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, &signature_only())
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => VerifyError::BadSignature,
-                jsonwebtoken::errors::ErrorKind::Json(_) => {
-                    VerifyError::InvalidClaims("claims are not a JSON object".into())
-                }
-                _ => VerifyError::Malformed,
-            })?;
+        let data = jsonwebtoken::decode::<Map<String, Value>>(
+            token,
+            key,
+            &signature_only(Algorithm::RS256),
+        )
+        .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => VerifyError::BadSignature,
+            jsonwebtoken::errors::ErrorKind::Json(_) => {
+                VerifyError::InvalidClaims("claims are not a JSON object".into())
+            }
+            _ => VerifyError::Malformed,
+        })?;
         check_claims(&data.claims, options, now, audience)?;
         let claims = serde_json::from_value(Value::Object(data.claims))
             .map_err(|e| VerifyError::InvalidClaims(e.to_string()))?;
@@ -195,9 +199,9 @@ impl Verifier {
 }
 
 /// jsonwebtoken checks the signature and the algorithm; the claims are checked by
-/// [`check_claims`] so that the time is an input rather than the system clock.
-fn signature_only() -> Validation {
-    let mut validation = Validation::new(Algorithm::RS256);
+/// [`check_claims`] (or the caller) so that the time is an input rather than the system clock.
+pub(crate) fn signature_only(algorithm: Algorithm) -> Validation {
+    let mut validation = Validation::new(algorithm);
     validation.required_spec_claims.clear();
     validation.validate_exp = false;
     validation.validate_nbf = false;

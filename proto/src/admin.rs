@@ -122,6 +122,14 @@ pub struct ClientView {
     /// Authorization requests must carry a PKCE challenge (S256).
     #[serde(default = "yes")]
     pub require_pkce: bool,
+    /// `client_secret_basic` (also accepts `client_secret_post`), `client_secret_post`,
+    /// `client_secret_jwt`, `private_key_jwt` or `none` (public clients).
+    #[serde(default)]
+    pub token_endpoint_auth_method: String,
+    /// The public keys of a `private_key_jwt` client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", salvo(schema(value_type = Option<Object>)))]
+    pub jwks: Option<serde_json::Value>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]

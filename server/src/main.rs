@@ -146,6 +146,13 @@ struct ClientArgs {
     /// Excuse a confidential client from PKCE (legacy clients that cannot send it).
     #[arg(long)]
     without_pkce: bool,
+    /// client_secret_basic (default for confidential), client_secret_post,
+    /// client_secret_jwt, private_key_jwt, none (public).
+    #[arg(long)]
+    auth_method: Option<String>,
+    /// A file holding the client's public keys (a JWKS), for private_key_jwt.
+    #[arg(long)]
+    jwks_file: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Clone)]
@@ -328,6 +335,17 @@ async fn run_clients_command(command: ClientsCommand, config: Config) -> Result<
         .map_err(|e| e.to_string())?;
     let value = match command {
         ClientsCommand::Create { client, .. } => {
+            let jwks = match &client.jwks_file {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .map_err(|e| format!("{}: {e}", path.display()))
+                        .and_then(|text| {
+                            serde_json::from_str(&text)
+                                .map_err(|e| format!("{}: not JSON: {e}", path.display()))
+                        })?,
+                ),
+                None => None,
+            };
             let input = ClientInput {
                 name: Some(client.name),
                 client_type: Some(client.client_type),
@@ -338,6 +356,8 @@ async fn run_clients_command(command: ClientsCommand, config: Config) -> Result<
                 first_party: client.first_party,
                 require_pushed_authorization_requests: client.require_pushed_requests,
                 require_pkce: Some(!client.without_pkce),
+                token_endpoint_auth_method: client.auth_method,
+                jwks,
             };
             let (created, secret) = clients::create(&state, input, &Acting::command_line())
                 .await

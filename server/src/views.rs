@@ -120,6 +120,8 @@ pub fn client(
         first_party: client.first_party,
         require_pushed_authorization_requests: client.require_pushed_authorization_requests,
         require_pkce: client.require_pkce,
+        token_endpoint_auth_method: client.auth_method().as_str().to_owned(),
+        jwks: client.jwks.clone(),
         created_at: client.created_at,
         updated_at: client.updated_at,
         client_secret: secret,

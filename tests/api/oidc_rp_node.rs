@@ -1,6 +1,6 @@
 //! panva's `openid-client` (npm, Node) as an independent relying party, for what it speaks
 //! beyond the basic flow the `openidconnect` crate covers in `oidc_rp`: pushed authorization
-//! requests.
+//! requests, and `private_key_jwt` client authentication with a key WebCrypto made.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -9,15 +9,30 @@ use sigil_tests::{TestApp, backend::program};
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 
-/// `start` prints the authorization URL (built with PAR) and what the callback needs;
-/// `finish` exchanges the callback URL's code and reads userinfo.
+/// `keygen` prints a new P-256 key pair as JWKs; `start` prints the authorization URL (built
+/// with PAR) and what the callback needs; `finish` exchanges the callback URL's code and
+/// reads userinfo. `auth` is `{"secret": ...}` or `{"privateJwk": ...}` (private_key_jwt).
 const RELYING_PARTY: &str = r#"
 const { createRequire } = await import('node:module');
 const { pathToFileURL } = await import('node:url');
 const require = createRequire(process.env.NODE_PATH + '/');
 const oidc = await import(pathToFileURL(require.resolve('openid-client')).href);
-const [issuer, clientId, secret, redirect, phase, carried] = process.argv.slice(1);
-const config = await oidc.discovery(new URL(issuer), clientId, secret, undefined, {
+const [issuer, clientId, auth, redirect, phase, carried] = process.argv.slice(1);
+if (phase === 'keygen') {
+  const pair = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+  const publicJwk = await crypto.subtle.exportKey('jwk', pair.publicKey);
+  const privateJwk = await crypto.subtle.exportKey('jwk', pair.privateKey);
+  console.log(JSON.stringify({ publicJwk: { ...publicJwk, kid: 'node-1', use: 'sig' }, privateJwk }));
+  process.exit(0);
+}
+const { secret, privateJwk } = JSON.parse(auth);
+const clientAuth = privateJwk
+  ? oidc.PrivateKeyJwt({
+      key: await crypto.subtle.importKey('jwk', privateJwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']),
+      kid: 'node-1',
+    })
+  : oidc.ClientSecretPost(secret);
+const config = await oidc.discovery(new URL(issuer), clientId, undefined, clientAuth, {
   execute: [oidc.allowInsecureRequests],
 });
 if (phase === 'start') {
@@ -65,7 +80,6 @@ async fn relying_party(args: &[&str]) -> Value {
 #[tokio::test]
 async fn openid_client_signs_in_with_a_pushed_request() {
     let app = TestApp::spawn_oidc(|_| {}).await;
-    let (user, _) = app.signed_in_user().await;
     let (client_id, secret) = app
         .create_client(json!({
             "name": "Node RP", "type": "confidential",
@@ -75,8 +89,36 @@ async fn openid_client_signs_in_with_a_pushed_request() {
             "requirePushedAuthorizationRequests": true,
         }))
         .await;
-    let secret = secret.unwrap();
-    let start = relying_party(&[&app.base, &client_id, &secret, REDIRECT, "start"]).await;
+    let auth = json!({ "secret": secret.unwrap() }).to_string();
+    sign_in_through(&app, &client_id, &auth).await;
+}
+
+/// The same flow with openid-client's `PrivateKeyJwt`: an ES256 key made by WebCrypto, its
+/// public half registered, every request (PAR, code grant) authenticated by an assertion.
+#[tokio::test]
+async fn openid_client_authenticates_with_private_key_jwt() {
+    let app = TestApp::spawn_oidc(|_| {}).await;
+    let keys = relying_party(&["", "", "", "", "keygen"]).await;
+    let (client_id, secret) = app
+        .create_client(json!({
+            "name": "Node RP with keys", "type": "confidential",
+            "redirectUris": [REDIRECT],
+            "scopes": ["openid", "email"],
+            "firstParty": true,
+            "requirePushedAuthorizationRequests": true,
+            "tokenEndpointAuthMethod": "private_key_jwt",
+            "jwks": { "keys": [keys["publicJwk"]] },
+        }))
+        .await;
+    assert!(secret.is_none());
+    let auth = json!({ "privateJwk": keys["privateJwk"] }).to_string();
+    sign_in_through(&app, &client_id, &auth).await;
+}
+
+/// PAR, the hosted sign-in, the code grant and userinfo, with openid-client checking each.
+async fn sign_in_through(app: &TestApp, client_id: &str, auth: &str) {
+    let (user, _) = app.signed_in_user().await;
+    let start = relying_party(&[&app.base, client_id, auth, REDIRECT, "start"]).await;
     let url = url::Url::parse(start["url"].as_str().unwrap()).unwrap();
     let mut query: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
     query.sort();
@@ -95,14 +137,14 @@ async fn openid_client_signs_in_with_a_pushed_request() {
     });
     let finish = relying_party(&[
         &app.base,
-        &client_id,
-        &secret,
+        client_id,
+        auth,
         REDIRECT,
         "finish",
         &carried.to_string(),
     ])
     .await;
-    assert_eq!(finish["claims"]["aud"], client_id.as_str());
+    assert_eq!(finish["claims"]["aud"], client_id);
     assert_eq!(finish["claims"]["iss"], app.base.as_str());
     assert_eq!(finish["userinfo"]["email"], user.email.as_str());
 }

@@ -327,6 +327,8 @@ fn secret_shown_once() {
             first_party: false,
             require_pushed_authorization_requests: false,
             require_pkce: true,
+            token_endpoint_auth_method: "client_secret_basic".into(),
+            jwks: None,
             created_at: CREATED,
             updated_at: CREATED,
             client_secret: Some("s3cr3t".into()),

@@ -160,7 +160,10 @@ impl State {
 
 /// The settings that set a client apart from the defaults, in a few words.
 fn settings(client: &OAuthClient) -> String {
+    let method = client.token_endpoint_auth_method.as_str();
     let marks = [
+        (method == "private_key_jwt", "key JWT"),
+        (method == "client_secret_jwt", "secret JWT"),
         (client.first_party, "first-party"),
         (client.require_pushed_authorization_requests, "PAR"),
         (!client.require_pkce, "no PKCE"),

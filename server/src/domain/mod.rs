@@ -8,7 +8,7 @@ mod roles;
 mod user;
 
 pub use identity::{Email, Login, Username};
-pub use oauth::{ClientRecord, ClientType, GrantType, Scope};
+pub use oauth::{AuthMethod, ClientRecord, ClientType, GrantType, Scope};
 pub use password::{Password, PasswordContext};
 pub use resource::ApiResource;
 pub use roles::{Permission, Role, may_act_on, permissions_of, rank};

@@ -47,7 +47,46 @@ impl GrantType {
     }
 }
 
-/// A registered client. The secret is stored as its SHA-256 digest only.
+/// How a client proves who it is at the token, PAR, introspection and revocation endpoints
+/// (RFC 7591 `token_endpoint_auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// The secret in `Authorization: Basic`; `client_secret_post` works too.
+    ClientSecretBasic,
+    /// The secret in the form; `client_secret_basic` works too.
+    ClientSecretPost,
+    /// A JWT signed with HS256 and the client's secret (RFC 7523).
+    ClientSecretJwt,
+    /// A JWT signed with a private key whose public half the client registered (RFC 7523).
+    PrivateKeyJwt,
+    /// A public client: its id alone.
+    None,
+}
+
+impl AuthMethod {
+    pub fn parse(text: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(text.to_owned())).ok()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::ClientSecretJwt => "client_secret_jwt",
+            Self::PrivateKeyJwt => "private_key_jwt",
+            Self::None => "none",
+        }
+    }
+
+    /// Whether the client signs an assertion instead of sending a secret.
+    pub fn uses_assertion(self) -> bool {
+        matches!(self, Self::ClientSecretJwt | Self::PrivateKeyJwt)
+    }
+}
+
+/// A registered client. The secret is stored as its SHA-256 digest only, and, for a client
+/// that signs assertions with it (`client_secret_jwt`), sealed with the encryption key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClientRecord {
     pub client_id: String,
@@ -67,6 +106,15 @@ pub struct ClientRecord {
     /// Clients stored before this setting existed read as `true`.
     #[serde(default = "yes")]
     pub require_pkce: bool,
+    /// `None`: the type's default (a secret for confidential clients, none for public ones).
+    #[serde(default)]
+    pub auth_method: Option<AuthMethod>,
+    /// The public keys of a `private_key_jwt` client, a JWKS checked at registration.
+    #[serde(default)]
+    pub jwks: Option<serde_json::Value>,
+    /// The secret sealed with the encryption key: HS256 assertions need the secret itself.
+    #[serde(default)]
+    pub secret_sealed: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -105,6 +153,15 @@ fn yes() -> bool {
 impl ClientRecord {
     /// Whether this client's authorization requests must carry a PKCE challenge: public
     /// clients always; the others unless the server or the client turned it off.
+    /// How this client authenticates: as registered, or its type's default.
+    pub fn auth_method(&self) -> AuthMethod {
+        match (self.auth_method, self.client_type) {
+            (Some(method), _) => method,
+            (None, ClientType::Public) => AuthMethod::None,
+            (None, ClientType::Confidential) => AuthMethod::ClientSecretBasic,
+        }
+    }
+
     pub fn must_use_pkce(&self, required_server_wide: bool) -> bool {
         self.client_type == ClientType::Public || (required_server_wide && self.require_pkce)
     }

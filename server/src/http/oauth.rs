@@ -162,6 +162,8 @@ pub async fn par_endpoint(
     let credentials = ClientCredentials {
         form_id: params.client_id.clone(),
         form_secret: req.form::<String>("client_secret").await,
+        assertion_type: req.form::<String>("client_assertion_type").await,
+        assertion: req.form::<String>("client_assertion").await,
         basic,
     };
     let claimed = claimed_id(credentials.basic.as_ref(), params.client_id.as_ref());
@@ -201,6 +203,8 @@ struct TokenForm {
     token_type_hint: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    client_assertion_type: Option<String>,
+    client_assertion: Option<String>,
 }
 
 /// The budgets of the client-authenticated endpoints (token, introspection, revocation), in
@@ -273,6 +277,8 @@ async fn client_and_token(
         basic,
         form_id: f.client_id,
         form_secret: f.client_secret,
+        assertion_type: f.client_assertion_type,
+        assertion: f.client_assertion,
     };
     let client = as_client(
         &state,

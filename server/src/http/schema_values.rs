@@ -30,6 +30,16 @@ pub enum GrantTypeValue {
     ClientCredentials,
 }
 
+#[derive(serde::Serialize, salvo::oapi::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethodValue {
+    ClientSecretBasic,
+    ClientSecretPost,
+    ClientSecretJwt,
+    PrivateKeyJwt,
+    None,
+}
+
 /// The seed also names `sms` and `email`; Sigil refuses them (README, "Not built yet").
 #[derive(serde::Serialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "lowercase")]

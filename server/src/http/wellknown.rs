@@ -30,9 +30,12 @@ pub async fn discovery(req: &mut Request, depot: &mut Depot, res: &mut Response)
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [sigil_keys::ALGORITHM],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": assertion_algorithms(),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": assertion_algorithms(),
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion_algorithms(),
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent"],
         "acr_values_supported": [crate::domain::oauth::ACR_MFA],
@@ -47,6 +50,14 @@ pub async fn discovery(req: &mut Request, depot: &mut Depot, res: &mut Response)
         "request_uri_parameter_supported": false,
     });
     conditional(req, res, "public, max-age=3600", &document)
+}
+
+/// What client assertions may be signed with: the registered keys' algorithms, and HS256
+/// for `client_secret_jwt`.
+fn assertion_algorithms() -> Vec<&'static str> {
+    let mut algorithms = sigil_keys::PARTY_SIGNING_ALGORITHMS.to_vec();
+    algorithms.push("HS256");
+    algorithms
 }
 
 #[handler]

@@ -149,6 +149,8 @@ metered!(CodeStore {
     fn put_code(&self, key: &str, value: &str, expires_at: OffsetDateTime) -> StoreResult<()>;
     fn peek_code(&self, key: &str, now: OffsetDateTime) -> StoreResult<Option<String>>;
     fn take_code(&self, key: &str, now: OffsetDateTime) -> StoreResult<Option<String>>;
+    fn put_new_code(&self, key: &str, value: &str, expires_at: OffsetDateTime, now: OffsetDateTime)
+        -> StoreResult<bool>;
 });
 
 metered!(RateLimitStore {

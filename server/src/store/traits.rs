@@ -342,6 +342,15 @@ pub trait CodeStore: Send + Sync {
     async fn peek_code(&self, key: &str, now: OffsetDateTime) -> StoreResult<Option<String>>;
     /// The value, removing the code atomically: of two concurrent takes one gets it.
     async fn take_code(&self, key: &str, now: OffsetDateTime) -> StoreResult<Option<String>>;
+    /// Stores the code only if no live one has this key, atomically: of two concurrent
+    /// calls one gets `true`. What replay checks (a `jti` seen once) are made of.
+    async fn put_new_code(
+        &self,
+        key: &str,
+        value: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
 }
 
 /// Fixed-window counters shared by every replica (Redis in production).

@@ -11,6 +11,7 @@ use sigil_tests::browser::{Browser, Page};
 use sigil_tests::{TestApp, TestUser, read};
 
 mod acr;
+mod assertions;
 mod clients;
 mod csrf;
 mod par;

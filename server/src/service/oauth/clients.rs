@@ -7,7 +7,7 @@ use super::OAuthError;
 use crate::audit::{Acting, AuditAction};
 use crate::crypto::{random_token, token_digest};
 use crate::domain::oauth::{KNOWN_SCOPES, validate_redirect_uri};
-use crate::domain::{ClientRecord, ClientType, GrantType};
+use crate::domain::{AuthMethod, ClientRecord, ClientType, GrantType};
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
 use crate::state::AppState;
 
@@ -35,6 +35,12 @@ pub struct ClientInput {
     pub require_pushed_authorization_requests: bool,
     /// Default `true`; `false` excuses a confidential client from PKCE (legacy clients).
     pub require_pkce: Option<bool>,
+    /// Default: `client_secret_basic` for confidential clients, `none` for public ones.
+    #[salvo(schema(value_type = Option<crate::http::schema_values::AuthMethodValue>))]
+    pub token_endpoint_auth_method: Option<String>,
+    /// The public keys (a JWKS) of a `private_key_jwt` client.
+    #[salvo(schema(value_type = Option<Object>))]
+    pub jwks: Option<serde_json::Value>,
 }
 
 /// Checks an input into the parts of a record (everything but ids, secret and times).
@@ -85,6 +91,46 @@ fn validate(input: ClientInput) -> ApiResult<ClientRecord> {
             "client_credentials needs a confidential client",
         ));
     }
+    let auth_method = match input.token_endpoint_auth_method.as_deref() {
+        None => None,
+        Some(name) => match AuthMethod::parse(name) {
+            Some(method) => Some(method),
+            None => {
+                errors.push(FieldError::new(
+                    "tokenEndpointAuthMethod",
+                    format!("unknown method {name:?}"),
+                ));
+                None
+            }
+        },
+    };
+    match (client_type, auth_method) {
+        (ClientType::Public, Some(method)) if method != AuthMethod::None => errors.push(
+            FieldError::new("tokenEndpointAuthMethod", "Public clients use none"),
+        ),
+        (ClientType::Confidential, Some(AuthMethod::None)) => errors.push(FieldError::new(
+            "tokenEndpointAuthMethod",
+            "Confidential clients authenticate; none is for public clients",
+        )),
+        _ => {}
+    }
+    let uses_keys = auth_method == Some(AuthMethod::PrivateKeyJwt);
+    match (&input.jwks, uses_keys) {
+        (Some(jwks), true) => {
+            if let Err(e) = sigil_keys::PartyKeys::from_jwks(jwks) {
+                errors.push(FieldError::new("jwks", e.to_string()));
+            }
+        }
+        (None, true) => errors.push(FieldError::new(
+            "jwks",
+            "private_key_jwt needs the client's public keys",
+        )),
+        (Some(_), false) => errors.push(FieldError::new(
+            "jwks",
+            "Keys are only registered for private_key_jwt",
+        )),
+        (None, false) => {}
+    }
     let require_pkce = input.require_pkce.unwrap_or(true);
     if !require_pkce && client_type == ClientType::Public {
         errors.push(FieldError::new(
@@ -125,10 +171,31 @@ fn validate(input: ClientInput) -> ApiResult<ClientRecord> {
         first_party: input.first_party,
         require_pushed_authorization_requests: input.require_pushed_authorization_requests,
         require_pkce,
+        auth_method,
+        jwks: input.jwks,
+        secret_sealed: None,
         created_at: epoch,
         updated_at: epoch,
     })
 }
+
+/// Records a new secret: its digest, and for `client_secret_jwt` the secret itself, sealed.
+fn keep_secret(state: &AppState, client: &mut ClientRecord, secret: Option<&str>) -> ApiResult<()> {
+    client.secret_digest = secret.map(token_digest);
+    client.secret_sealed = match (secret, client.auth_method()) {
+        (Some(secret), AuthMethod::ClientSecretJwt) => Some(
+            state
+                .cipher
+                .seal(secret.as_bytes(), CLIENT_SECRET_PURPOSE)
+                .map_err(ApiError::internal)?,
+        ),
+        _ => None,
+    };
+    Ok(())
+}
+
+/// The purpose a sealed client secret is bound to (`crypto::Cipher`).
+pub const CLIENT_SECRET_PURPOSE: &str = "client-secret";
 
 fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "No such client")
@@ -146,8 +213,10 @@ pub async fn create(
     client.client_id = random_token()[..22].to_owned();
     client.created_at = now;
     client.updated_at = now;
-    let secret = (client.client_type == ClientType::Confidential).then(random_token);
-    client.secret_digest = secret.as_deref().map(token_digest);
+    let secret = (client.client_type == ClientType::Confidential
+        && client.auth_method() != AuthMethod::PrivateKeyJwt)
+        .then(random_token);
+    keep_secret(state, &mut client, secret.as_deref())?;
     state.stores.clients.insert_client(&client).await?;
     by.record(
         state,
@@ -184,7 +253,14 @@ pub async fn update(
         )]));
     }
     client.client_id = current.client_id;
-    client.secret_digest = current.secret_digest;
+    // A client that signs with keys keeps no secret; a sealed secret stays only for
+    // client_secret_jwt. Switching back to a secret method needs a rotation.
+    if client.auth_method() != AuthMethod::PrivateKeyJwt {
+        client.secret_digest = current.secret_digest;
+    }
+    if client.auth_method() == AuthMethod::ClientSecretJwt {
+        client.secret_sealed = current.secret_sealed;
+    }
     client.created_at = current.created_at;
     client.updated_at = state.clock.now();
     if !state.stores.clients.replace_client(&client).await? {
@@ -221,11 +297,17 @@ pub async fn rotate_secret(
     by: &Acting,
 ) -> ApiResult<(ClientRecord, String)> {
     let mut client = get(state, client_id).await?;
-    if client.client_type != ClientType::Confidential {
-        return Err(ApiError::bad_request("Public clients have no secret"));
+    match client.auth_method() {
+        AuthMethod::None => return Err(ApiError::bad_request("Public clients have no secret")),
+        AuthMethod::PrivateKeyJwt => {
+            return Err(ApiError::bad_request(
+                "This client signs with its registered keys and has no secret",
+            ));
+        }
+        _ => {}
     }
     let secret = random_token();
-    client.secret_digest = Some(token_digest(&secret));
+    keep_secret(state, &mut client, Some(&secret))?;
     client.updated_at = state.clock.now();
     if !state.stores.clients.replace_client(&client).await? {
         return Err(not_found());
@@ -244,18 +326,39 @@ pub struct ClientCredentials {
     /// `client_id` / `client_secret` form fields (client_secret_post, or none).
     pub form_id: Option<String>,
     pub form_secret: Option<String>,
+    /// `client_assertion_type` / `client_assertion` (private_key_jwt, client_secret_jwt).
+    pub assertion_type: Option<String>,
+    pub assertion: Option<String>,
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Authenticates the client by the one method it used. Confidential clients need their
-/// secret; public clients send only their id (`none`).
+/// Authenticates the client by the one method it used, which must be the one it registered:
+/// a signed assertion, its secret (Basic or form), or, for public clients, its id alone.
 pub async fn authenticate(
     state: &AppState,
     creds: ClientCredentials,
 ) -> Result<ClientRecord, OAuthError> {
+    if creds.assertion.is_some() || creds.assertion_type.is_some() {
+        if creds.basic.is_some() || creds.form_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "Use one client authentication method",
+            ));
+        }
+        if creds.assertion_type.as_deref() != Some(super::assertion::ASSERTION_TYPE) {
+            return Err(OAuthError::invalid_request(format!(
+                "client_assertion_type must be {}",
+                super::assertion::ASSERTION_TYPE
+            )));
+        }
+        let assertion = creds
+            .assertion
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| OAuthError::invalid_request("client_assertion is missing"))?;
+        return super::assertion::authenticate(state, creds.form_id.as_deref(), &assertion).await;
+    }
     let (client_id, secret) = match (creds.basic, creds.form_id, creds.form_secret) {
         (Some(_), _, Some(_)) => {
             return Err(OAuthError::invalid_request(
@@ -284,6 +387,11 @@ pub async fn authenticate(
         .await
         .map_err(ApiError::from)?
         .ok_or_else(|| OAuthError::invalid_client("Unknown client or wrong secret"))?;
+    if client.auth_method().uses_assertion() {
+        return Err(OAuthError::invalid_client(
+            "This client authenticates with a signed client_assertion",
+        ));
+    }
     match (client.client_type, secret, &client.secret_digest) {
         (ClientType::Public, None, _) => Ok(client),
         (ClientType::Public, Some(_), _) => {

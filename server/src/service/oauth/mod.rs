@@ -1,5 +1,6 @@
 //! The OAuth 2.0 / OpenID Connect provider (SPEC section 6).
 
+pub mod assertion;
 pub mod authorize;
 pub mod browser;
 pub mod clients;

@@ -32,6 +32,8 @@ pub struct TokenParams {
     pub scope: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    pub client_assertion_type: Option<String>,
+    pub client_assertion: Option<String>,
     /// RFC 8707 resource indicators; the parameter may repeat.
     #[serde(default)]
     pub resource: Vec<String>,
@@ -68,6 +70,8 @@ pub async fn exchange(
             basic,
             form_id: params.client_id.clone(),
             form_secret: params.client_secret.clone(),
+            assertion_type: params.client_assertion_type.clone(),
+            assertion: params.client_assertion.clone(),
         },
     )
     .await?;

@@ -112,6 +112,9 @@ pub(super) fn client(client_id: &str, created_at: OffsetDateTime) -> crate::doma
         first_party: false,
         require_pushed_authorization_requests: false,
         require_pkce: true,
+        auth_method: None,
+        jwks: None,
+        secret_sealed: None,
         created_at,
         updated_at: created_at,
     }

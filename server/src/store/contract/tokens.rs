@@ -258,4 +258,41 @@ pub async fn codes(stores: &Stores) {
         None,
         "an expired code cannot be taken"
     );
+
+    // A new code is stored once: of ten concurrent puts one wins, until it expires.
+    let once = format!("jti:{}", Uuid::new_v4());
+    let tasks = (0..10).map(|_| {
+        let codes = stores.codes.clone();
+        let once = once.clone();
+        tokio::spawn(async move {
+            codes
+                .put_new_code(&once, "1", t + Duration::from_secs(60), t)
+                .await
+                .unwrap()
+        })
+    });
+    let stored = futures_util::future::join_all(tasks)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap())
+        .count();
+    assert_eq!(stored, 1);
+    let later = t + Duration::from_secs(61);
+    assert!(
+        stores
+            .codes
+            .put_new_code(&once, "2", later + Duration::from_secs(60), later)
+            .await
+            .unwrap(),
+        "an expired code no longer blocks"
+    );
+    assert_eq!(
+        stores
+            .codes
+            .peek_code(&once, later)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("2")
+    );
 }

@@ -2,6 +2,7 @@
 //! sweep. (Rate-limit counters live in memory: `store::counters`.)
 
 use async_trait::async_trait;
+use redb::ReadableTable;
 use time::OffsetDateTime;
 
 use super::EmbeddedStore;
@@ -47,6 +48,27 @@ impl CodeStore for EmbeddedStore {
                 let (value, expires) = v.value();
                 (expires > now.unix_timestamp()).then(|| value.to_owned())
             }))
+        })
+        .await
+    }
+
+    async fn put_new_code(
+        &self,
+        key: &str,
+        value: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.write(move |txn| {
+            let mut codes = txn.open_table(CODES)?;
+            let live = codes
+                .get(key.as_str())?
+                .is_some_and(|v| v.value().1 > now.unix_timestamp());
+            if !live {
+                codes.insert(key.as_str(), (value.as_str(), expires_at.unix_timestamp()))?;
+            }
+            Ok(!live)
         })
         .await
     }

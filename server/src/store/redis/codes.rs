@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use redis::AsyncCommands;
 use time::OffsetDateTime;
 
-use super::{RedisStore, millis, redis_err};
+use super::{RedisStore, millis, redis_err, scripts};
 use crate::store::{CodeStore, StoreResult};
 
 /// Stored codes carry their expiry so reads agree with the server's clock, as in every backend.
@@ -50,5 +50,23 @@ impl CodeStore for RedisStore {
             .query_async(&mut conn)
             .await?;
         Ok(live_code(stored, now))
+    }
+
+    async fn put_new_code(
+        &self,
+        key: &str,
+        value: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let mut conn = self.conn().await?;
+        let stored: i64 = scripts::PUT_NEW_CODE
+            .key(self.code_key(key))
+            .arg(code_value(value, expires_at))
+            .arg(millis(expires_at))
+            .arg(millis(now))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(stored == 1)
     }
 }

@@ -14,5 +14,7 @@ pub static TOUCH: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/touch.lua")));
 pub static CREATE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/create.lua")));
+pub static PUT_NEW_CODE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/put_new_code.lua")));
 pub static REVOKE_ALL: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/revoke_all.lua")));
