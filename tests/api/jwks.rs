@@ -82,6 +82,7 @@ async fn discovery_is_truthful() {
         "end_session_endpoint",
         "introspection_endpoint",
         "revocation_endpoint",
+        "pushed_authorization_request_endpoint",
     ] {
         let url = reply.body[endpoint].as_str().unwrap();
         assert!(url.starts_with(issuer.as_str()), "{endpoint}");
@@ -95,7 +96,17 @@ async fn discovery_is_truthful() {
     assert_eq!(reply.body["response_types_supported"], json!(["code"]));
     assert_eq!(
         reply.body["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post", "none"])
+        json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "client_secret_jwt",
+            "private_key_jwt",
+            "none"
+        ])
+    );
+    assert_eq!(
+        reply.body["token_endpoint_auth_signing_alg_values_supported"],
+        json!(["RS256", "PS256", "ES256", "EdDSA", "HS256"])
     );
 }
 
