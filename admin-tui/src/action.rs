@@ -139,7 +139,8 @@ pub enum Response {
         done: String,
     },
     Clients(Vec<OAuthClient>),
-    ClientSecret(OAuthClient),
+    /// Boxed for the same reason: a client carries its keys.
+    ClientSecret(Box<OAuthClient>),
     ClientDeleted,
     Resources(Vec<ApiResource>),
     ResourceCreated(ApiResource),

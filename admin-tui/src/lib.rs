@@ -53,11 +53,11 @@ pub async fn perform(client: &Client, request: Tagged<Request>) -> Action {
         } => client
             .create_client(&name, client_type, &redirect_uri)
             .await
-            .map(Response::ClientSecret),
+            .map(|c| Response::ClientSecret(Box::new(c))),
         Request::RotateClientSecret(id) => client
             .rotate_client_secret(&id)
             .await
-            .map(Response::ClientSecret),
+            .map(|c| Response::ClientSecret(Box::new(c))),
         Request::DeleteClient(id) => client
             .delete_client(&id)
             .await

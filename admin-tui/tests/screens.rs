@@ -78,6 +78,7 @@ fn client(id: &str, name: &str, client_type: ClientType, redirect: Option<&str>)
         require_pkce: true,
         token_endpoint_auth_method: "client_secret_basic".into(),
         jwks: None,
+        jwks_uri: None,
         created_at: CREATED,
         updated_at: CREATED,
         client_secret: None,
@@ -297,10 +298,10 @@ fn overlays() {
     };
     state.update(Action::Response(Tagged {
         tag,
-        body: Ok(Response::ClientSecret(OAuthClient {
+        body: Ok(Response::ClientSecret(Box::new(OAuthClient {
             client_secret: Some("Gq2f7W0x8pSeCretExampleValue_1234567890abc".into()),
             ..client("k3", "Photo Printer", ClientType::Confidential, None)
-        })),
+        }))),
     }));
     snapshot_both("secret_once", &state);
 }

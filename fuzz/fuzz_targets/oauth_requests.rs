@@ -57,6 +57,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
             require_pkce: true,
             auth_method: None,
             jwks: None,
+            jwks_uri: None,
             secret_sealed: None,
             created_at: now,
             updated_at: now,

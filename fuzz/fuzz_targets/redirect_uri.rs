@@ -40,6 +40,7 @@ fuzz_target!(|input: (&str, &str)| {
         require_pkce: true,
         auth_method: None,
         jwks: None,
+        jwks_uri: None,
         secret_sealed: None,
         created_at: now,
         updated_at: now,

@@ -130,6 +130,9 @@ pub struct ClientView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", salvo(schema(value_type = Option<Object>)))]
     pub jwks: Option<serde_json::Value>,
+    /// Where a `private_key_jwt` client publishes its keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]

@@ -81,8 +81,9 @@ enum ClientsCommand {
     /// Register a client; prints it as JSON, with the secret of a confidential client (shown
     /// this once).
     Create {
+        /// Boxed: the client's settings outweigh every other command's.
         #[command(flatten)]
-        client: ClientArgs,
+        client: Box<ClientArgs>,
         #[command(flatten)]
         server: ServeArgs,
     },
@@ -153,6 +154,9 @@ struct ClientArgs {
     /// A file holding the client's public keys (a JWKS), for private_key_jwt.
     #[arg(long)]
     jwks_file: Option<PathBuf>,
+    /// Or the URL where the client publishes them.
+    #[arg(long)]
+    jwks_uri: Option<String>,
 }
 
 #[derive(clap::Args, Clone)]
@@ -358,6 +362,7 @@ async fn run_clients_command(command: ClientsCommand, config: Config) -> Result<
                 require_pkce: Some(!client.without_pkce),
                 token_endpoint_auth_method: client.auth_method,
                 jwks,
+                jwks_uri: client.jwks_uri,
             };
             let (created, secret) = clients::create(&state, input, &Acting::command_line())
                 .await

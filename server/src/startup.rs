@@ -249,6 +249,7 @@ async fn prepare_state(
         templates,
         metrics,
         started_at: Instant::now(),
+        client_keys: Arc::default(),
         lifecycle: Lifecycle::default(),
     };
     Ok((state, transport))

@@ -25,6 +25,8 @@ pub struct AppState {
     pub templates: Arc<Templates>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub started_at: Instant,
+    /// Keys of `private_key_jwt` clients that publish them at a `jwks_uri`.
+    pub client_keys: Arc<crate::service::oauth::client_keys::ClientKeyCache>,
     /// Whether a shutdown is draining this replica (readiness, keep-alive).
     pub lifecycle: crate::shutdown::Lifecycle,
 }

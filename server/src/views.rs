@@ -122,6 +122,7 @@ pub fn client(
         require_pkce: client.require_pkce,
         token_endpoint_auth_method: client.auth_method().as_str().to_owned(),
         jwks: client.jwks.clone(),
+        jwks_uri: client.jwks_uri.clone(),
         created_at: client.created_at,
         updated_at: client.updated_at,
         client_secret: secret,

@@ -316,7 +316,7 @@ fn secret_shown_once() {
         &mut app,
         Pane::Clients,
         Purpose::Change,
-        Ok(Response::ClientSecret(OAuthClient {
+        Ok(Response::ClientSecret(Box::new(OAuthClient {
             client_id: "c1".into(),
             name: "App".into(),
             client_type: ClientType::Confidential,
@@ -329,10 +329,11 @@ fn secret_shown_once() {
             require_pkce: true,
             token_endpoint_auth_method: "client_secret_basic".into(),
             jwks: None,
+            jwks_uri: None,
             created_at: CREATED,
             updated_at: CREATED,
             client_secret: Some("s3cr3t".into()),
-        })),
+        }))),
     );
     assert_eq!(
         app.overlay,

@@ -87,6 +87,7 @@ impl State {
                 Outcome::default()
             }
             Ok(Response::ClientSecret(client)) => {
+                let client = *client;
                 let saved = Outcome::send(Request::Clients)
                     .with_status(format!("Client {} saved", client.name), false);
                 match client.client_secret {

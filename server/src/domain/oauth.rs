@@ -112,6 +112,9 @@ pub struct ClientRecord {
     /// The public keys of a `private_key_jwt` client, a JWKS checked at registration.
     #[serde(default)]
     pub jwks: Option<serde_json::Value>,
+    /// Or where the client publishes them (https, or http on a loopback host).
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
     /// The secret sealed with the encryption key: HS256 assertions need the secret itself.
     #[serde(default)]
     pub secret_sealed: Option<String>,
@@ -119,6 +122,32 @@ pub struct ClientRecord {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+}
+
+/// A `jwks_uri` Sigil may fetch: an absolute https URL, or http on a loopback host (a
+/// client on the same machine, and tests), at most 2048 bytes, without credentials.
+pub fn validate_jwks_uri(uri: &str) -> Result<(), FieldError> {
+    let bad = |why: &str| Err(FieldError::new("jwksUri", why));
+    if uri.len() > 2048 {
+        return bad("at most 2048 bytes");
+    }
+    let Ok(url) = Url::parse(uri) else {
+        return bad("not an absolute URL");
+    };
+    if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
+        return bad("no credentials or fragment");
+    }
+    let loopback = matches!(
+        url.host(),
+        Some(url::Host::Domain("localhost"))
+            | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
+            | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
+    );
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => bad("https, or http on a loopback host"),
+    }
 }
 
 /// `acr` of a sign-in that used a second factor (OIDC Core section 2); a password alone has

@@ -300,3 +300,108 @@ async fn bad_key_registrations_are_refused() {
         assert!(fields.contains(&field), "{body}: {answer}");
     }
 }
+
+/// A JWKS host on loopback: answers every request with the current `body`, counting them.
+struct JwksHost {
+    url: String,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    body: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+async fn jwks_host(body: Value) -> JwksHost {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let body = std::sync::Arc::new(std::sync::Mutex::new(body.to_string()));
+    let (counted, served) = (hits.clone(), body.clone());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            counted.fetch_add(1, Ordering::SeqCst);
+            let json = served.lock().unwrap().clone();
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{json}",
+                json.len()
+            );
+            let _ = stream.write_all(answer.as_bytes()).await;
+        }
+    });
+    JwksHost { url, hits, body }
+}
+
+/// Keys published at a `jwks_uri`: fetched once and cached; a rotation is picked up when an
+/// assertion names a new key; unknown keys cannot make Sigil fetch on every request; an
+/// unreachable URL refuses; only https or loopback URLs register.
+#[tokio::test]
+async fn published_keys_are_fetched_cached_and_followed_through_rotation() {
+    use std::sync::atomic::Ordering;
+    let app = TestApp::spawn_oidc(|_| {}).await;
+    let (first, second) = (es256_key("first"), ed25519_key("second"));
+    let host = jwks_host(json!({"keys": [first.public]})).await;
+    let mut body = client_body("private_key_jwt", None);
+    body["jwksUri"] = json!(host.url);
+    let (status, created) = register(&app, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["data"]["jwksUri"], host.url.as_str());
+    let id = created["data"]["clientId"].as_str().unwrap().to_owned();
+
+    for _ in 0..2 {
+        let (status, answer) = grant(&app, &sign(&first, &claims(&app, &id))).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+    assert_eq!(host.hits.load(Ordering::SeqCst), 1, "cached");
+
+    *host.body.lock().unwrap() = json!({"keys": [second.public]}).to_string();
+    let (status, answer) = grant(&app, &sign(&second, &claims(&app, &id))).await;
+    assert_eq!(status, StatusCode::OK, "rotation: {answer}");
+    assert_eq!(host.hits.load(Ordering::SeqCst), 2);
+    let unknown = es256_key("third");
+    assert_eq!(
+        grant(&app, &sign(&unknown, &claims(&app, &id))).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        host.hits.load(Ordering::SeqCst),
+        2,
+        "no refetch within 30 s"
+    );
+
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/jwks.json", listener.local_addr().unwrap())
+    };
+    let mut body = client_body("private_key_jwt", None);
+    body["jwksUri"] = json!(closed);
+    let (_, created) = register(&app, body).await;
+    let unreachable = created["data"]["clientId"].as_str().unwrap().to_owned();
+    let (status, answer) = grant(&app, &sign(&first, &claims(&app, &unreachable))).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+        "{answer}"
+    );
+
+    for uri in [
+        "http://keys.example.com/jwks.json",
+        "ftp://127.0.0.1/jwks",
+        "not a url",
+    ] {
+        let mut body = client_body("private_key_jwt", None);
+        body["jwksUri"] = json!(uri);
+        let (status, answer) = register(&app, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {answer}");
+        assert_eq!(
+            answer["error"]["details"][0]["field"], "jwksUri",
+            "{answer}"
+        );
+    }
+}

@@ -66,8 +66,16 @@ pub async fn authenticate(
         .await
         .map_err(ApiError::from)?
         .ok_or_else(|| refused("Unknown client or invalid assertion"))?;
-    let keys = signing_keys(state, &client)?;
-    let (_, claims) = keys.verify_signature(assertion).map_err(|e| match e {
+    let mut verified = signing_keys(state, &client, false)
+        .await?
+        .verify_signature(assertion);
+    if matches!(verified, Err(VerifyError::UnknownKid(_))) && client.jwks_uri.is_some() {
+        // The client may have rotated: look at its published keys again.
+        verified = signing_keys(state, &client, true)
+            .await?
+            .verify_signature(assertion);
+    }
+    let (_, claims) = verified.map_err(|e| match e {
         VerifyError::BadSignature | VerifyError::UnknownKid(_) => {
             refused("Unknown client or invalid assertion")
         }
@@ -78,16 +86,23 @@ pub async fn authenticate(
     Ok(client)
 }
 
-/// The keys this client's assertions must be signed with, by its registered method.
-fn signing_keys(state: &AppState, client: &ClientRecord) -> Result<PartyKeys, OAuthError> {
+/// The keys this client's assertions must be signed with, by its registered method;
+/// `refresh` fetches published keys again (within the cache's limits).
+async fn signing_keys(
+    state: &AppState,
+    client: &ClientRecord,
+    refresh: bool,
+) -> Result<PartyKeys, OAuthError> {
     match client.auth_method() {
-        AuthMethod::PrivateKeyJwt => {
-            let jwks = client
-                .jwks
-                .as_ref()
-                .ok_or_else(|| refused("The client has no registered keys"))?;
-            PartyKeys::from_jwks(jwks).map_err(|e| ApiError::internal(e).into())
-        }
+        AuthMethod::PrivateKeyJwt => match (&client.jwks, &client.jwks_uri) {
+            (Some(jwks), _) => PartyKeys::from_jwks(jwks).map_err(|e| ApiError::internal(e).into()),
+            (None, Some(uri)) => state
+                .client_keys
+                .keys(uri, refresh)
+                .await
+                .map_err(|e| refused(e.to_string())),
+            (None, None) => Err(refused("The client has no registered keys")),
+        },
         AuthMethod::ClientSecretJwt => {
             let sealed = client.secret_sealed.as_deref().ok_or_else(|| {
                 refused("The client's secret predates client_secret_jwt; rotate it")

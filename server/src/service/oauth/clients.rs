@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use super::OAuthError;
 use crate::audit::{Acting, AuditAction};
 use crate::crypto::{random_token, token_digest};
-use crate::domain::oauth::{KNOWN_SCOPES, validate_redirect_uri};
+use crate::domain::oauth::{KNOWN_SCOPES, validate_jwks_uri, validate_redirect_uri};
 use crate::domain::{AuthMethod, ClientRecord, ClientType, GrantType};
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
 use crate::state::AppState;
@@ -41,6 +41,9 @@ pub struct ClientInput {
     /// The public keys (a JWKS) of a `private_key_jwt` client.
     #[salvo(schema(value_type = Option<Object>))]
     pub jwks: Option<serde_json::Value>,
+    /// Or where it publishes them.
+    #[salvo(schema(format = "uri", max_length = 2048))]
+    pub jwks_uri: Option<String>,
 }
 
 /// Checks an input into the parts of a record (everything but ids, secret and times).
@@ -115,21 +118,30 @@ fn validate(input: ClientInput) -> ApiResult<ClientRecord> {
         _ => {}
     }
     let uses_keys = auth_method == Some(AuthMethod::PrivateKeyJwt);
-    match (&input.jwks, uses_keys) {
-        (Some(jwks), true) => {
+    match (&input.jwks, &input.jwks_uri, uses_keys) {
+        (Some(jwks), None, true) => {
             if let Err(e) = sigil_keys::PartyKeys::from_jwks(jwks) {
                 errors.push(FieldError::new("jwks", e.to_string()));
             }
         }
-        (None, true) => errors.push(FieldError::new(
+        (None, Some(uri), true) => {
+            if let Err(e) = validate_jwks_uri(uri) {
+                errors.push(e);
+            }
+        }
+        (Some(_), Some(_), true) => errors.push(FieldError::new(
             "jwks",
-            "private_key_jwt needs the client's public keys",
+            "Register the keys or where they are published, not both",
         )),
-        (Some(_), false) => errors.push(FieldError::new(
+        (None, None, true) => errors.push(FieldError::new(
             "jwks",
+            "private_key_jwt needs the client's public keys (jwks or jwksUri)",
+        )),
+        (None, None, false) => {}
+        (jwks, _, false) => errors.push(FieldError::new(
+            if jwks.is_some() { "jwks" } else { "jwksUri" },
             "Keys are only registered for private_key_jwt",
         )),
-        (None, false) => {}
     }
     let require_pkce = input.require_pkce.unwrap_or(true);
     if !require_pkce && client_type == ClientType::Public {
@@ -173,6 +185,7 @@ fn validate(input: ClientInput) -> ApiResult<ClientRecord> {
         require_pkce,
         auth_method,
         jwks: input.jwks,
+        jwks_uri: input.jwks_uri,
         secret_sealed: None,
         created_at: epoch,
         updated_at: epoch,

@@ -3,6 +3,7 @@
 pub mod assertion;
 pub mod authorize;
 pub mod browser;
+pub mod client_keys;
 pub mod clients;
 mod error;
 pub mod logout;

@@ -114,6 +114,7 @@ pub(super) fn client(client_id: &str, created_at: OffsetDateTime) -> crate::doma
         require_pkce: true,
         auth_method: None,
         jwks: None,
+        jwks_uri: None,
         secret_sealed: None,
         created_at,
         updated_at: created_at,

@@ -1,0 +1,160 @@
+//! The keys of `private_key_jwt` clients that publish them at a `jwks_uri` instead of
+//! registering them: fetched when first needed, kept for [`FRESH_FOR`], fetched again early
+//! when an assertion names a key the cached set lacks (the client rotated; at most once per
+//! [`REFETCH_GAP`] per URL), and used up to [`STALE_FOR`] while the URL fails.
+//!
+//! Fetches are bounded: [`CONNECT_TIMEOUT`], [`FETCH_TIMEOUT`], no redirects, at most
+//! [`MAX_BODY`] bytes. Only administrators register a `jwks_uri` (https, or http on a
+//! loopback host), so the URLs Sigil fetches are ones an operator chose.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use sigil_keys::PartyKeys;
+
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+pub const MAX_BODY: usize = 64 * 1024;
+pub const FRESH_FOR: Duration = Duration::from_secs(300);
+pub const STALE_FOR: Duration = Duration::from_secs(3600);
+pub const REFETCH_GAP: Duration = Duration::from_secs(30);
+/// URLs remembered; beyond, the oldest entry goes.
+const CAPACITY: usize = 1000;
+
+struct Entry {
+    keys: PartyKeys,
+    fetched_at: Instant,
+}
+
+/// Why a client's keys could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("the client's jwks_uri could not be fetched: {0}")]
+    Unreachable(String),
+    #[error("the client's jwks_uri does not hold a usable key set: {0}")]
+    Unusable(String),
+}
+
+pub struct ClientKeyCache {
+    http: reqwest::Client,
+    entries: Mutex<HashMap<String, Entry>>,
+    /// Last early refetch per URL, so unknown kids cannot make Sigil fetch on every request.
+    refetched: Mutex<HashMap<String, Instant>>,
+}
+
+impl Default for ClientKeyCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ClientKeyCache {
+    pub fn new() -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(FETCH_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Self {
+            http,
+            entries: Mutex::new(HashMap::new()),
+            refetched: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The keys at `url`: cached while fresh, else fetched (the cached set, if not too old,
+    /// when the fetch fails). `refresh` asks for an early refetch (an unknown `kid`).
+    pub async fn keys(&self, url: &str, refresh: bool) -> Result<PartyKeys, FetchError> {
+        let cached = self.cached(url);
+        let refetch_allowed = refresh && self.may_refetch(url);
+        if let Some((keys, age)) = &cached
+            && *age < FRESH_FOR
+            && !refetch_allowed
+        {
+            return Ok(keys.clone());
+        }
+        match self.fetch(url).await {
+            Ok(keys) => {
+                self.store(url, keys.clone());
+                Ok(keys)
+            }
+            Err(e) => match cached {
+                Some((keys, age)) if age < STALE_FOR => {
+                    tracing::warn!(error = %e, "using the cached keys of a client");
+                    Ok(keys)
+                }
+                _ => Err(e),
+            },
+        }
+    }
+
+    fn cached(&self, url: &str) -> Option<(PartyKeys, Duration)> {
+        let entries = self.entries.lock().ok()?;
+        let entry = entries.get(url)?;
+        Some((entry.keys.clone(), entry.fetched_at.elapsed()))
+    }
+
+    fn may_refetch(&self, url: &str) -> bool {
+        let Ok(mut refetched) = self.refetched.lock() else {
+            return false;
+        };
+        if refetched
+            .get(url)
+            .is_some_and(|at| at.elapsed() < REFETCH_GAP)
+        {
+            return false;
+        }
+        if refetched.len() >= CAPACITY {
+            refetched.retain(|_, at| at.elapsed() < REFETCH_GAP);
+        }
+        refetched.insert(url.to_owned(), Instant::now());
+        true
+    }
+
+    fn store(&self, url: &str, keys: PartyKeys) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if entries.len() >= CAPACITY
+            && !entries.contains_key(url)
+            && let Some(oldest) = entries
+                .iter()
+                .min_by_key(|(_, e)| e.fetched_at)
+                .map(|(k, _)| k.clone())
+        {
+            entries.remove(&oldest);
+        }
+        entries.insert(
+            url.to_owned(),
+            Entry {
+                keys,
+                fetched_at: Instant::now(),
+            },
+        );
+    }
+
+    async fn fetch(&self, url: &str) -> Result<PartyKeys, FetchError> {
+        let unreachable = |e: reqwest::Error| FetchError::Unreachable(e.without_url().to_string());
+        let mut response = self.http.get(url).send().await.map_err(unreachable)?;
+        if !response.status().is_success() {
+            return Err(FetchError::Unreachable(format!(
+                "answered {}",
+                response.status()
+            )));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(FetchError::Unusable(format!(
+                    "larger than {MAX_BODY} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let set: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| FetchError::Unusable(format!("not JSON: {e}")))?;
+        PartyKeys::from_jwks(&set).map_err(|e| FetchError::Unusable(e.to_string()))
+    }
+}
