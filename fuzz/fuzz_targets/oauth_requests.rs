@@ -55,6 +55,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
             first_party: false,
             require_pushed_authorization_requests: false,
             require_pkce: true,
+            require_signed_request_object: false,
             auth_method: None,
             jwks: None,
             jwks_uri: None,

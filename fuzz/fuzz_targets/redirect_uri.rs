@@ -38,6 +38,7 @@ fuzz_target!(|input: (&str, &str)| {
         first_party: false,
         require_pushed_authorization_requests: false,
         require_pkce: true,
+        require_signed_request_object: false,
         auth_method: None,
         jwks: None,
         jwks_uri: None,

@@ -14,7 +14,7 @@ use crate::{JwkSet, KeyError};
 pub enum VerifyError {
     #[error("the token is not a well-formed JWS")]
     Malformed,
-    #[error("the token's algorithm is not RS256")]
+    #[error("the token's algorithm is not one its key signs with")]
     UnsupportedAlgorithm,
     #[error("the token header has no kid")]
     MissingKid,

@@ -119,6 +119,9 @@ pub struct ClientView {
     /// Authorization requests only through the pushed-request endpoint (RFC 9126).
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// Authorization requests only as signed request objects (RFC 9101).
+    #[serde(default)]
+    pub require_signed_request_object: bool,
     /// Authorization requests must carry a PKCE challenge (S256).
     #[serde(default = "yes")]
     pub require_pkce: bool,

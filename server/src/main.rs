@@ -147,6 +147,9 @@ struct ClientArgs {
     /// Excuse a confidential client from PKCE (legacy clients that cannot send it).
     #[arg(long)]
     without_pkce: bool,
+    /// Accept only signed request objects from this client (RFC 9101).
+    #[arg(long)]
+    require_signed_requests: bool,
     /// client_secret_basic (default for confidential), client_secret_post,
     /// client_secret_jwt, private_key_jwt, none (public).
     #[arg(long)]
@@ -360,6 +363,7 @@ async fn run_clients_command(command: ClientsCommand, config: Config) -> Result<
                 first_party: client.first_party,
                 require_pushed_authorization_requests: client.require_pushed_requests,
                 require_pkce: Some(!client.without_pkce),
+                require_signed_request_object: client.require_signed_requests,
                 token_endpoint_auth_method: client.auth_method,
                 jwks,
                 jwks_uri: client.jwks_uri,

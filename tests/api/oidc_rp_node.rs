@@ -25,26 +25,29 @@ if (phase === 'keygen') {
   console.log(JSON.stringify({ publicJwk: { ...publicJwk, kid: 'node-1', use: 'sig' }, privateJwk }));
   process.exit(0);
 }
-const { secret, privateJwk } = JSON.parse(auth);
-const clientAuth = privateJwk
-  ? oidc.PrivateKeyJwt({
-      key: await crypto.subtle.importKey('jwk', privateJwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']),
-      kid: 'node-1',
-    })
-  : oidc.ClientSecretPost(secret);
+const { secret, privateJwk, jar } = JSON.parse(auth);
+const privateKey = privateJwk && {
+  key: await crypto.subtle.importKey('jwk', privateJwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']),
+  kid: 'node-1',
+};
+const clientAuth = privateKey ? oidc.PrivateKeyJwt(privateKey) : oidc.ClientSecretPost(secret);
 const config = await oidc.discovery(new URL(issuer), clientId, undefined, clientAuth, {
   execute: [oidc.allowInsecureRequests],
 });
 if (phase === 'start') {
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
-  const url = await oidc.buildAuthorizationUrlWithPAR(config, {
+  let parameters = {
     redirect_uri: redirect,
     scope: 'openid email',
     code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
     code_challenge_method: 'S256',
     state,
-  });
+  };
+  if (jar) {
+    parameters = (await oidc.buildAuthorizationUrlWithJAR(config, parameters, privateKey)).searchParams;
+  }
+  const url = await oidc.buildAuthorizationUrlWithPAR(config, parameters);
   console.log(JSON.stringify({ url: url.href, verifier, state }));
 } else {
   const { callback, verifier, state } = JSON.parse(carried);
@@ -94,9 +97,10 @@ async fn openid_client_signs_in_with_a_pushed_request() {
 }
 
 /// The same flow with openid-client's `PrivateKeyJwt`: an ES256 key made by WebCrypto, its
-/// public half registered, every request (PAR, code grant) authenticated by an assertion.
+/// public half registered, every request (PAR, code grant) authenticated by an assertion,
+/// and the authorization request itself a request object signed with that key (JAR).
 #[tokio::test]
-async fn openid_client_authenticates_with_private_key_jwt() {
+async fn openid_client_authenticates_with_private_key_jwt_and_signs_its_request() {
     let app = TestApp::spawn_oidc(|_| {}).await;
     let keys = relying_party(&["", "", "", "", "keygen"]).await;
     let (client_id, secret) = app
@@ -108,10 +112,11 @@ async fn openid_client_authenticates_with_private_key_jwt() {
             "requirePushedAuthorizationRequests": true,
             "tokenEndpointAuthMethod": "private_key_jwt",
             "jwks": { "keys": [keys["publicJwk"]] },
+            "requireSignedRequestObject": true,
         }))
         .await;
     assert!(secret.is_none());
-    let auth = json!({ "privateJwk": keys["privateJwk"] }).to_string();
+    let auth = json!({ "privateJwk": keys["privateJwk"], "jar": true }).to_string();
     sign_in_through(&app, &client_id, &auth).await;
 }
 

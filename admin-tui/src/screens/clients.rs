@@ -167,6 +167,7 @@ fn settings(client: &OAuthClient) -> String {
         (method == "client_secret_jwt", "secret JWT"),
         (client.first_party, "first-party"),
         (client.require_pushed_authorization_requests, "PAR"),
+        (client.require_signed_request_object, "JAR"),
         (!client.require_pkce, "no PKCE"),
     ];
     let words: Vec<&str> = marks

@@ -102,6 +102,9 @@ pub struct ClientRecord {
     /// Authorization requests only through `/oauth2/par` (RFC 9126).
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// Authorization requests only as signed request objects (RFC 9101).
+    #[serde(default)]
+    pub require_signed_request_object: bool,
     /// `false`: a confidential client excused from PKCE (while `SIGIL_REQUIRE_PKCE` is on).
     /// Clients stored before this setting existed read as `true`.
     #[serde(default = "yes")]

@@ -46,7 +46,8 @@ pub async fn discovery(req: &mut Request, depot: &mut Depot, res: &mut Response)
         ],
         "authorization_response_iss_parameter_supported": true,
         "claims_parameter_supported": false,
-        "request_parameter_supported": false,
+        "request_parameter_supported": true,
+        "request_object_signing_alg_values_supported": assertion_algorithms(),
         "request_uri_parameter_supported": false,
     });
     conditional(req, res, "public, max-age=3600", &document)

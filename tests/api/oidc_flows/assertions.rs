@@ -13,17 +13,17 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sigil_tests::TestApp;
 
-const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub(super) const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// A private key of the client's and the public JWK it registers.
-struct ClientKey {
-    alg: Algorithm,
-    kid: &'static str,
-    private: EncodingKey,
-    public: Value,
+pub(super) struct ClientKey {
+    pub(super) alg: Algorithm,
+    pub(super) kid: &'static str,
+    pub(super) private: EncodingKey,
+    pub(super) public: Value,
 }
 
-fn es256_key(kid: &'static str) -> ClientKey {
+pub(super) fn es256_key(kid: &'static str) -> ClientKey {
     let rng = SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
     let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
@@ -50,19 +50,19 @@ fn ed25519_key(kid: &'static str) -> ClientKey {
     }
 }
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 /// Claims of a well-formed assertion for `client_id` at `app`; tests change one at a time.
-fn claims(app: &TestApp, client_id: &str) -> Value {
+pub(super) fn claims(app: &TestApp, client_id: &str) -> Value {
     json!({
         "iss": client_id, "sub": client_id, "aud": app.base,
         "iat": now(), "exp": now() + 120, "jti": uuid::Uuid::new_v4().to_string(),
     })
 }
 
-fn sign(key: &ClientKey, claims: &Value) -> String {
+pub(super) fn sign(key: &ClientKey, claims: &Value) -> String {
     let mut header = Header::new(key.alg);
     header.kid = Some(key.kid.to_owned());
     jsonwebtoken::encode(&header, claims, &key.private).unwrap()

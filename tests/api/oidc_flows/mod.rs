@@ -15,6 +15,7 @@ mod assertions;
 mod clients;
 mod csrf;
 mod par;
+mod request_objects;
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";

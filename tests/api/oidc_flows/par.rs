@@ -206,7 +206,7 @@ async fn a_bad_push_is_refused_to_the_client() {
             creds,
             request(&[("request", "eyJhbGciOiJub25lIn0.e30.")]),
             StatusCode::BAD_REQUEST,
-            "request_not_supported",
+            "invalid_request_object",
         ),
         (
             creds,

@@ -8,10 +8,10 @@
 //! second use is refused, on every replica (the code store).
 
 use serde_json::{Map, Value};
-use sigil_keys::{PartyKeys, VerifyError, unverified_claims};
+use sigil_keys::{VerifyError, unverified_claims};
 
 use super::OAuthError;
-use super::clients::CLIENT_SECRET_PURPOSE;
+use super::client_keys::{SignatureError, verify_signed_by};
 use crate::crypto::token_digest;
 use crate::domain::{AuthMethod, ClientRecord};
 use crate::error::ApiError;
@@ -66,57 +66,25 @@ pub async fn authenticate(
         .await
         .map_err(ApiError::from)?
         .ok_or_else(|| refused("Unknown client or invalid assertion"))?;
-    let mut verified = signing_keys(state, &client, false)
-        .await?
-        .verify_signature(assertion);
-    if matches!(verified, Err(VerifyError::UnknownKid(_))) && client.jwks_uri.is_some() {
-        // The client may have rotated: look at its published keys again.
-        verified = signing_keys(state, &client, true)
-            .await?
-            .verify_signature(assertion);
+    if !client.auth_method().uses_assertion() {
+        return Err(refused(
+            "This client authenticates with its secret, not an assertion",
+        ));
     }
-    let (_, claims) = verified.map_err(|e| match e {
-        VerifyError::BadSignature | VerifyError::UnknownKid(_) => {
-            refused("Unknown client or invalid assertion")
-        }
-        other => refused(format!("client_assertion: {other}")),
-    })?;
+    let claims = verify_signed_by(state, &client, assertion)
+        .await
+        .map_err(|e| match e {
+            SignatureError::Invalid(VerifyError::BadSignature | VerifyError::UnknownKid(_)) => {
+                refused("Unknown client or invalid assertion")
+            }
+            SignatureError::NoKeys if client.auth_method() == AuthMethod::ClientSecretJwt => {
+                refused("The client's secret predates client_secret_jwt; rotate it")
+            }
+            other => refused(format!("client_assertion: {other}")),
+        })?;
     check_claims(state, &client, &claims)?;
     remember_jti(state, &client, &claims).await?;
     Ok(client)
-}
-
-/// The keys this client's assertions must be signed with, by its registered method;
-/// `refresh` fetches published keys again (within the cache's limits).
-async fn signing_keys(
-    state: &AppState,
-    client: &ClientRecord,
-    refresh: bool,
-) -> Result<PartyKeys, OAuthError> {
-    match client.auth_method() {
-        AuthMethod::PrivateKeyJwt => match (&client.jwks, &client.jwks_uri) {
-            (Some(jwks), _) => PartyKeys::from_jwks(jwks).map_err(|e| ApiError::internal(e).into()),
-            (None, Some(uri)) => state
-                .client_keys
-                .keys(uri, refresh)
-                .await
-                .map_err(|e| refused(e.to_string())),
-            (None, None) => Err(refused("The client has no registered keys")),
-        },
-        AuthMethod::ClientSecretJwt => {
-            let sealed = client.secret_sealed.as_deref().ok_or_else(|| {
-                refused("The client's secret predates client_secret_jwt; rotate it")
-            })?;
-            let secret = state
-                .cipher
-                .open(sealed, CLIENT_SECRET_PURPOSE)
-                .map_err(ApiError::internal)?;
-            Ok(PartyKeys::shared_secret(&secret))
-        }
-        _ => Err(refused(
-            "This client authenticates with its secret, not an assertion",
-        )),
-    }
 }
 
 fn number(claims: &Map<String, Value>, name: &str) -> Option<i64> {

@@ -42,7 +42,7 @@ pub struct AuthorizeParams {
     pub resource: Vec<String>,
     /// A pushed request (RFC 9126) to use instead of the other parameters.
     pub request_uri: Option<String>,
-    /// A request object (RFC 9101): not supported, and refused rather than ignored.
+    /// A signed request object (RFC 9101) holding the parameters instead.
     pub request: Option<String>,
 }
 
@@ -85,6 +85,8 @@ pub enum Invalid {
     Untrusted(String),
     /// The store could not answer.
     Unavailable(String),
+    /// A request object that does not check out: its redirect URI cannot be trusted.
+    RequestObject(String),
     /// A request of a known client to a registered redirect URI, with an RFC 6749 error.
     Request {
         pending: Box<Pending>,
@@ -97,7 +99,9 @@ impl Invalid {
     /// For a browser at `/oauth2/authorize`: a page, or the error sent to the client.
     fn refusal(self, state: &AppState) -> Refusal {
         match self {
-            Self::Untrusted(text) | Self::Unavailable(text) => Refusal::Page(text),
+            Self::Untrusted(text) | Self::Unavailable(text) | Self::RequestObject(text) => {
+                Refusal::Page(text)
+            }
             Self::Request {
                 pending,
                 error,
@@ -111,6 +115,9 @@ impl Invalid {
         match self {
             Self::Untrusted(text) => super::OAuthError::invalid_request(text),
             Self::Unavailable(text) => ApiError::unavailable(text).into(),
+            Self::RequestObject(text) => {
+                super::OAuthError::bad_request("invalid_request_object", text)
+            }
             Self::Request {
                 error, description, ..
             } => super::OAuthError::bad_request(error, description),
@@ -217,6 +224,14 @@ pub async fn check(
     mut params: AuthorizeParams,
     channel: Channel,
 ) -> Result<(ClientRecord, Pending), Invalid> {
+    let signed = match params.request.take() {
+        Some(object) => {
+            params =
+                super::request_object::open(state, params.client_id.as_deref(), &object).await?;
+            true
+        }
+        None => false,
+    };
     let too_long =
         |what: &str| Invalid::Untrusted(format!("The {what} of the request is too long."));
     if params
@@ -297,10 +312,10 @@ pub async fn check(
             &format!("{name} is longer than {MAX_PARAM_BYTES} bytes"),
         ));
     }
-    if params.request.is_some() {
+    if client.require_signed_request_object && !signed {
         return Err(refuse(
-            "request_not_supported",
-            "Request objects are not supported",
+            "invalid_request",
+            "This application must sign its authorization requests (a request object, RFC 9101)",
         ));
     }
     match channel {

@@ -11,7 +11,72 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use sigil_keys::PartyKeys;
+use serde_json::{Map, Value};
+use sigil_keys::{PartyKeys, VerifyError};
+
+use crate::domain::ClientRecord;
+use crate::state::AppState;
+
+/// Why a JWT is not proven to come from a client.
+#[derive(Debug, thiserror::Error)]
+pub enum SignatureError {
+    #[error("the client has no keys to sign with")]
+    NoKeys,
+    #[error(transparent)]
+    Keys(#[from] FetchError),
+    #[error("{0}")]
+    Invalid(VerifyError),
+}
+
+/// The claims of `token` once it verifies with `client`'s keys ([`of_client`]); a `kid` the
+/// published set lacks gets one more look at the published keys (the client rotated).
+pub async fn verify_signed_by(
+    state: &AppState,
+    client: &ClientRecord,
+    token: &str,
+) -> Result<Map<String, Value>, SignatureError> {
+    let keys = of_client(state, client, false)
+        .await?
+        .ok_or(SignatureError::NoKeys)?;
+    let verified = match keys.verify_signature(token) {
+        Err(VerifyError::UnknownKid(_)) if client.jwks_uri.is_some() => {
+            of_client(state, client, true)
+                .await?
+                .ok_or(SignatureError::NoKeys)?
+                .verify_signature(token)
+        }
+        other => other,
+    };
+    verified
+        .map(|(_, claims)| claims)
+        .map_err(SignatureError::Invalid)
+}
+
+/// The keys a client signs with (client assertions, request objects): its registered JWKS,
+/// its published one (`refresh` fetches it again, within the cache's limits), or for
+/// `client_secret_jwt` its secret; `None` when it has none of them.
+pub async fn of_client(
+    state: &AppState,
+    client: &ClientRecord,
+    refresh: bool,
+) -> Result<Option<PartyKeys>, FetchError> {
+    if let Some(jwks) = &client.jwks {
+        return PartyKeys::from_jwks(jwks)
+            .map(Some)
+            .map_err(|e| FetchError::Unusable(e.to_string()));
+    }
+    if let Some(uri) = &client.jwks_uri {
+        return state.client_keys.keys(uri, refresh).await.map(Some);
+    }
+    let Some(sealed) = &client.secret_sealed else {
+        return Ok(None);
+    };
+    let secret = state
+        .cipher
+        .open(sealed, super::clients::CLIENT_SECRET_PURPOSE)
+        .map_err(|e| FetchError::Unusable(e.to_string()))?;
+    Ok(Some(PartyKeys::shared_secret(&secret)))
+}
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);

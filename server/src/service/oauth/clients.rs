@@ -35,6 +35,9 @@ pub struct ClientInput {
     pub require_pushed_authorization_requests: bool,
     /// Default `true`; `false` excuses a confidential client from PKCE (legacy clients).
     pub require_pkce: Option<bool>,
+    /// Refuse authorization requests that are not signed request objects (RFC 9101).
+    #[serde(default)]
+    pub require_signed_request_object: bool,
     /// Default: `client_secret_basic` for confidential clients, `none` for public ones.
     #[salvo(schema(value_type = Option<crate::http::schema_values::AuthMethodValue>))]
     pub token_endpoint_auth_method: Option<String>,
@@ -183,6 +186,7 @@ fn validate(input: ClientInput) -> ApiResult<ClientRecord> {
         first_party: input.first_party,
         require_pushed_authorization_requests: input.require_pushed_authorization_requests,
         require_pkce,
+        require_signed_request_object: input.require_signed_request_object,
         auth_method,
         jwks: input.jwks,
         jwks_uri: input.jwks_uri,

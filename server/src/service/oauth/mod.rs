@@ -8,6 +8,7 @@ pub mod clients;
 mod error;
 pub mod logout;
 pub mod par;
+pub mod request_object;
 pub mod resources;
 pub mod targets;
 pub mod token;

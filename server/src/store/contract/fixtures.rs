@@ -112,6 +112,7 @@ pub(super) fn client(client_id: &str, created_at: OffsetDateTime) -> crate::doma
         first_party: false,
         require_pushed_authorization_requests: false,
         require_pkce: true,
+        require_signed_request_object: false,
         auth_method: None,
         jwks: None,
         jwks_uri: None,
