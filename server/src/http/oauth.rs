@@ -82,9 +82,23 @@ fn basic_credentials(req: &Request) -> Result<Option<(String, String)>, OAuthErr
     Ok(Some((unescape(id), unescape(secret))))
 }
 
-/// The client a request says it is, before anything is checked: what its budget is counted by.
-fn claimed_id(basic: Option<&(String, String)>, form_id: Option<&String>) -> Option<String> {
-    basic.map(|(id, _)| id).or(form_id).cloned()
+/// The client a request says it is, before anything is checked: what its budget is counted
+/// by. An assertion may come without `client_id`; its (unverified) `iss` names the client.
+fn claimed_id(
+    basic: Option<&(String, String)>,
+    form_id: Option<&String>,
+    assertion: Option<&String>,
+) -> Option<String> {
+    let asserted = || {
+        let claims: serde_json::Map<String, serde_json::Value> =
+            sigil_keys::unverified_claims(assertion?).ok()?;
+        claims.get("iss")?.as_str().map(str::to_owned)
+    };
+    basic
+        .map(|(id, _)| id)
+        .or(form_id)
+        .cloned()
+        .or_else(asserted)
 }
 
 async fn form<T: serde::de::DeserializeOwned>(req: &mut Request) -> Result<T, OAuthError> {
@@ -139,7 +153,11 @@ pub async fn token_endpoint(
     let state = app_state(depot)?;
     let basic = basic_credentials(req)?;
     let params: TokenParams = form(req).await?;
-    let claimed = claimed_id(basic.as_ref(), params.client_id.as_ref());
+    let claimed = claimed_id(
+        basic.as_ref(),
+        params.client_id.as_ref(),
+        params.client_assertion.as_ref(),
+    );
     let from = client_info(req, depot, &state);
     let exchange = grants::exchange(&state, params, basic, &from);
     let answer = as_client(&state, req, res, claimed.as_deref(), exchange).await?;
@@ -166,7 +184,11 @@ pub async fn par_endpoint(
         assertion: req.form::<String>("client_assertion").await,
         basic,
     };
-    let claimed = claimed_id(credentials.basic.as_ref(), params.client_id.as_ref());
+    let claimed = claimed_id(
+        credentials.basic.as_ref(),
+        params.client_id.as_ref(),
+        credentials.assertion.as_ref(),
+    );
     let pushed = as_client(&state, req, res, claimed.as_deref(), async {
         let client = authenticate(&state, credentials).await?;
         par::push(&state, &client, params).await
@@ -272,7 +294,11 @@ async fn client_and_token(
     let state = app_state(depot)?;
     let basic = basic_credentials(req)?;
     let f: TokenForm = form(req).await?;
-    let claimed = claimed_id(basic.as_ref(), f.client_id.as_ref());
+    let claimed = claimed_id(
+        basic.as_ref(),
+        f.client_id.as_ref(),
+        f.client_assertion.as_ref(),
+    );
     let credentials = ClientCredentials {
         basic,
         form_id: f.client_id,

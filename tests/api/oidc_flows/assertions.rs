@@ -177,6 +177,11 @@ async fn private_key_jwt_clients_prove_themselves_with_their_keys() {
         ("sub is not the client", json!({"sub": "someone-else"})),
         ("no jti", json!({"jti": null})),
         ("no exp", json!({"exp": null})),
+        // A signed authorization request (JAR) is signed with the same key.
+        (
+            "a request object",
+            json!({"client_id": id, "response_type": "code", "redirect_uri": "http://127.0.0.1:9/cb"}),
+        ),
     ] {
         let mut c = claims(&app, &id);
         for (k, v) in change.as_object().unwrap() {
@@ -221,6 +226,15 @@ async fn private_key_jwt_clients_prove_themselves_with_their_keys() {
     assert!(methods.contains("private_key_jwt") && methods.contains("client_secret_jwt"));
     let algs = discovery.body["token_endpoint_auth_signing_alg_values_supported"].to_string();
     assert!(algs.contains("ES256") && algs.contains("EdDSA") && algs.contains("HS256"));
+
+    // Up to the last second it is accepted, it stays remembered (exp 120 s ahead, 60 s of
+    // leeway: at 180 s it is refused as expired, never accepted again). Last: the clock moves.
+    let edge = sign(&es, &claims(&app, &id));
+    assert_eq!(grant(&app, &edge).await.0, StatusCode::OK);
+    app.advance_clock(std::time::Duration::from_secs(179));
+    assert_eq!(grant(&app, &edge).await.0, StatusCode::UNAUTHORIZED);
+    app.advance_clock(std::time::Duration::from_secs(1));
+    assert_eq!(grant(&app, &edge).await.0, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -373,6 +387,22 @@ async fn published_keys_are_fetched_cached_and_followed_through_rotation() {
         host.hits.load(Ordering::SeqCst),
         2,
         "no refetch within 30 s"
+    );
+
+    // A URL that fails is not fetched again for 30 s, whoever names the client.
+    let broken = jwks_host(json!("not a key set")).await;
+    let mut body = client_body("private_key_jwt", None);
+    body["jwksUri"] = json!(broken.url);
+    let (_, created) = register(&app, body).await;
+    let failing = created["data"]["clientId"].as_str().unwrap().to_owned();
+    for _ in 0..3 {
+        let (status, _) = grant(&app, &sign(&first, &claims(&app, &failing))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        broken.hits.load(Ordering::SeqCst),
+        1,
+        "failures are not retried at once"
     );
 
     let closed = {

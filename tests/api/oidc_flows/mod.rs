@@ -268,19 +268,49 @@ async fn pkce_is_required_of_every_client_unless_excused() {
         .follow(b.sign_in(first, &s.user.username, &s.user.password).await)
         .await;
     let code = done.location_param("code").expect("code without PKCE");
-    let (status, body) = token(
-        &s.app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-        ],
-        Some((&legacy_id, legacy_secret.as_deref().unwrap())),
-    )
-    .await;
+    let legacy_secret = legacy_secret.unwrap();
+    let without_verifier = |code: String| {
+        let form = [
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code),
+            ("redirect_uri", REDIRECT.to_owned()),
+        ];
+        let (app, id, secret) = (&s.app, legacy_id.clone(), legacy_secret.clone());
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            token(app, &form, Some((&id, &secret))).await
+        }
+    };
+    let (status, body) = without_verifier(code).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
+    // A code issued without PKCE while the client was excused is refused once it is not.
+    let pending = b
+        .follow(b.get(&authorize_url(&legacy_id, &without)).await)
+        .await;
+    let code = pending
+        .location_param("code")
+        .expect("SSO code without PKCE");
     let admin = s.app.admin_token().await;
+    let changed = s
+        .app
+        .request(
+            Method::PUT,
+            &format!("/v1/admin/clients/{legacy_id}"),
+            Some(&admin),
+            Some(json!({
+                "name": "Legacy", "type": "confidential", "redirectUris": [REDIRECT],
+                "scopes": ["openid", "email"], "firstParty": true, "requirePkce": true,
+            })),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    let (status, body) = without_verifier(code).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{body}"
+    );
     let public = s
         .app
         .request(

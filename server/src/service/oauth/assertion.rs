@@ -82,9 +82,22 @@ pub async fn authenticate(
             }
             other => refused(format!("client_assertion: {other}")),
         })?;
+    if is_request_object(&claims) {
+        return Err(refused(
+            "client_assertion is an authorization request, not an assertion",
+        ));
+    }
     check_claims(state, &client, &claims)?;
     remember_jti(state, &client, &claims).await?;
     Ok(client)
+}
+
+/// A signed authorization request (RFC 9101) is signed with the same keys and travels through
+/// the browser; one that happened to carry `sub` and `jti` must not pass for an assertion.
+fn is_request_object(claims: &Map<String, Value>) -> bool {
+    ["response_type", "redirect_uri", "client_id", "scope"]
+        .iter()
+        .any(|name| claims.contains_key(*name))
 }
 
 fn number(claims: &Map<String, Value>, name: &str) -> Option<i64> {
@@ -120,7 +133,7 @@ fn check_claims(
         return Err(refused("client_assertion is addressed to someone else"));
     }
     let exp = number(claims, "exp").ok_or_else(|| refused("client_assertion has no exp"))?;
-    if now > exp + LEEWAY_SECS {
+    if now >= exp.saturating_add(LEEWAY_SECS) {
         return Err(refused("client_assertion has expired"));
     }
     if exp > now + MAX_LIFETIME_SECS + LEEWAY_SECS {
@@ -149,7 +162,9 @@ async fn remember_jti(
         .ok_or_else(|| refused("client_assertion has no jti"))?;
     let exp = number(claims, "exp").unwrap_or_default();
     let now = state.clock.now();
-    let forget_at = time::OffsetDateTime::from_unix_timestamp(exp + LEEWAY_SECS)
+    // Remembered a leeway longer than it is accepted: replicas' clocks (and Redis's, which
+    // expires the key) may disagree by that much.
+    let forget_at = time::OffsetDateTime::from_unix_timestamp(exp.saturating_add(2 * LEEWAY_SECS))
         .unwrap_or(now)
         .max(now + time::Duration::seconds(1));
     let key = format!(

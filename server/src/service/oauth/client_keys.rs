@@ -4,7 +4,9 @@
 //! [`REFETCH_GAP`] per URL), and used up to [`STALE_FOR`] while the URL fails.
 //!
 //! Fetches are bounded: [`CONNECT_TIMEOUT`], [`FETCH_TIMEOUT`], no redirects, at most
-//! [`MAX_BODY`] bytes. Only administrators register a `jwks_uri` (https, or http on a
+//! [`MAX_BODY`] bytes. A failed fetch is not tried again for [`REFETCH_GAP`]: anybody can name
+//! a client in an unauthenticated request, and a client's unreachable host must not make
+//! every such request wait for a timeout (or be hammered by Sigil). Only administrators register a `jwks_uri` (https, or http on a
 //! loopback host), so the URLs Sigil fetches are ones an operator chose.
 
 use std::collections::HashMap;
@@ -102,10 +104,13 @@ pub enum FetchError {
 }
 
 pub struct ClientKeyCache {
-    http: reqwest::Client,
+    /// `None` when no HTTP client could be built: every fetch then fails (closed).
+    http: Option<reqwest::Client>,
     entries: Mutex<HashMap<String, Entry>>,
     /// Last early refetch per URL, so unknown kids cannot make Sigil fetch on every request.
     refetched: Mutex<HashMap<String, Instant>>,
+    /// Last failed fetch per URL.
+    failed: Mutex<HashMap<String, Instant>>,
 }
 
 impl Default for ClientKeyCache {
@@ -121,11 +126,13 @@ impl ClientKeyCache {
             .timeout(FETCH_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .unwrap_or_default();
+            .inspect_err(|e| tracing::error!(error = %e, "no HTTP client for clients' jwks_uri"))
+            .ok();
         Self {
             http,
             entries: Mutex::new(HashMap::new()),
             refetched: Mutex::new(HashMap::new()),
+            failed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -133,14 +140,21 @@ impl ClientKeyCache {
     /// when the fetch fails). `refresh` asks for an early refetch (an unknown `kid`).
     pub async fn keys(&self, url: &str, refresh: bool) -> Result<PartyKeys, FetchError> {
         let cached = self.cached(url);
-        let refetch_allowed = refresh && self.may_refetch(url);
+        let refetch_allowed = refresh && Self::first_in_a_while(&self.refetched, url, false);
         if let Some((keys, age)) = &cached
             && *age < FRESH_FOR
             && !refetch_allowed
         {
             return Ok(keys.clone());
         }
-        match self.fetch(url).await {
+        let outcome = if Self::first_in_a_while(&self.failed, url, true) {
+            self.fetch(url).await
+        } else {
+            Err(FetchError::Unreachable(
+                "it failed moments ago; not tried again yet".into(),
+            ))
+        };
+        match outcome {
             Ok(keys) => {
                 self.store(url, keys.clone());
                 Ok(keys)
@@ -161,21 +175,31 @@ impl ClientKeyCache {
         Some((entry.keys.clone(), entry.fetched_at.elapsed()))
     }
 
-    fn may_refetch(&self, url: &str) -> bool {
-        let Ok(mut refetched) = self.refetched.lock() else {
+    /// Whether the last mark of `url` in `marks` is older than [`REFETCH_GAP`]; unless only
+    /// `peek`ing, marks it now when it is.
+    fn first_in_a_while(marks: &Mutex<HashMap<String, Instant>>, url: &str, peek: bool) -> bool {
+        let Ok(mut marks) = marks.lock() else {
             return false;
         };
-        if refetched
-            .get(url)
-            .is_some_and(|at| at.elapsed() < REFETCH_GAP)
-        {
+        if marks.get(url).is_some_and(|at| at.elapsed() < REFETCH_GAP) {
             return false;
         }
-        if refetched.len() >= CAPACITY {
-            refetched.retain(|_, at| at.elapsed() < REFETCH_GAP);
+        if !peek {
+            if marks.len() >= CAPACITY {
+                marks.retain(|_, at| at.elapsed() < REFETCH_GAP);
+            }
+            marks.insert(url.to_owned(), Instant::now());
         }
-        refetched.insert(url.to_owned(), Instant::now());
         true
+    }
+
+    fn mark_failed(&self, url: &str) {
+        if let Ok(mut failed) = self.failed.lock() {
+            if failed.len() >= CAPACITY {
+                failed.retain(|_, at| at.elapsed() < REFETCH_GAP);
+            }
+            failed.insert(url.to_owned(), Instant::now());
+        }
     }
 
     fn store(&self, url: &str, keys: PartyKeys) {
@@ -201,8 +225,20 @@ impl ClientKeyCache {
     }
 
     async fn fetch(&self, url: &str) -> Result<PartyKeys, FetchError> {
+        let fetched = self.fetch_once(url).await;
+        if fetched.is_err() {
+            self.mark_failed(url);
+        }
+        fetched
+    }
+
+    async fn fetch_once(&self, url: &str) -> Result<PartyKeys, FetchError> {
+        let http = self
+            .http
+            .as_ref()
+            .ok_or_else(|| FetchError::Unreachable("no HTTP client".into()))?;
         let unreachable = |e: reqwest::Error| FetchError::Unreachable(e.without_url().to_string());
-        let mut response = self.http.get(url).send().await.map_err(unreachable)?;
+        let mut response = http.get(url).send().await.map_err(unreachable)?;
         if !response.status().is_success() {
             return Err(FetchError::Unreachable(format!(
                 "answered {}",

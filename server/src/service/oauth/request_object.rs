@@ -99,7 +99,7 @@ fn check_claims(
     let now = state.clock.now().unix_timestamp();
     let number = |name: &str| claims.get(name).and_then(Value::as_i64);
     let exp = number("exp").ok_or_else(|| refused("The request object has no exp."))?;
-    if now > exp + LEEWAY_SECS {
+    if now >= exp.saturating_add(LEEWAY_SECS) {
         return Err(refused("The request object has expired."));
     }
     if exp > now + MAX_LIFETIME_SECS + LEEWAY_SECS {

@@ -179,9 +179,11 @@ async fn authorization_code(
                 "No code_challenge was sent for this code",
             ));
         }
-        (None, None) if client.client_type == ClientType::Public => {
+        // The same rule as at authorize, asked again: the client's setting may have changed
+        // while the code was pending.
+        (None, None) if client.must_use_pkce(state.config.require_pkce) => {
             return Err(OAuthError::invalid_grant(
-                "PKCE is required for public clients",
+                "PKCE is required for this client",
             ));
         }
         (None, None) => {}
