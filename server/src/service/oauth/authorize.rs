@@ -5,9 +5,7 @@
 //! known to be valid; before that the user sees an error page (no open redirect).
 
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use url::Url;
-use uuid::Uuid;
 
 use super::browser::BrowserSession;
 use super::targets;
@@ -17,9 +15,8 @@ use crate::domain::{ClientRecord, GrantType, Scope};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-/// How long a pending request (waiting for login or consent) and a code live.
+/// How long a pending request (waiting for login or consent) lives.
 const PENDING_TTL: time::Duration = time::Duration::minutes(15);
-pub const CODE_TTL: time::Duration = time::Duration::seconds(60);
 
 /// The request parameters, as sent (query or form).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -224,14 +221,6 @@ pub async fn check(
     mut params: AuthorizeParams,
     channel: Channel,
 ) -> Result<(ClientRecord, Pending), Invalid> {
-    let signed = match params.request.take() {
-        Some(object) => {
-            params =
-                super::request_object::open(state, params.client_id.as_deref(), &object).await?;
-            true
-        }
-        None => false,
-    };
     let too_long =
         |what: &str| Invalid::Untrusted(format!("The {what} of the request is too long."));
     if params
@@ -241,6 +230,25 @@ pub async fn check(
     {
         return Err(too_long("client_id"));
     }
+    let client_id = params
+        .client_id
+        .take()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| Invalid::Untrusted("The request has no client_id.".into()))?;
+    let client = state
+        .stores
+        .clients
+        .get_client(&client_id)
+        .await
+        .map_err(|e| Invalid::Unavailable(ApiError::from(e).message))?
+        .ok_or_else(|| Invalid::Untrusted("The application is not registered here.".into()))?;
+    let signed = match params.request.take() {
+        Some(object) => {
+            params = super::request_object::open(state, &client, &object).await?;
+            true
+        }
+        None => false,
+    };
     if params
         .redirect_uri
         .as_deref()
@@ -253,17 +261,6 @@ pub async fn check(
         // Not echoed back: a redirect carrying it would be as large as the request.
         params.state = None;
     }
-    let client_id = params
-        .client_id
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| Invalid::Untrusted("The request has no client_id.".into()))?;
-    let client = state
-        .stores
-        .clients
-        .get_client(&client_id)
-        .await
-        .map_err(|e| Invalid::Unavailable(ApiError::from(e).message))?
-        .ok_or_else(|| Invalid::Untrusted("The application is not registered here.".into()))?;
     let redirect_uri = params
         .redirect_uri
         .filter(|r| !r.is_empty())
@@ -537,7 +534,7 @@ pub async fn proceed(
             });
         }
     }
-    let url = issue_code(state, pending, browser, now)
+    let url = super::code::issue(state, pending, browser, now)
         .await
         .map_err(page)?;
     Ok(Next::Redirect(url))
@@ -560,7 +557,7 @@ pub async fn consent_given(
         .clients
         .put_consent(browser.user.id, &pending.client_id, scope.items(), now)
         .await?;
-    issue_code(state, pending, browser, now).await
+    super::code::issue(state, pending, browser, now).await
 }
 
 /// The user declined: the client hears `access_denied`.
@@ -568,61 +565,6 @@ pub fn consent_denied(state: &AppState, pending: &Pending) -> String {
     match error_redirect(state, pending, "access_denied", "The user declined") {
         Refusal::Redirect(url) | Refusal::Page(url) => url,
     }
-}
-
-/// What an authorization code stands for until it is exchanged.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CodeGrant {
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub user_id: Uuid,
-    pub scope: String,
-    pub nonce: Option<String>,
-    pub code_challenge: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub auth_time: OffsetDateTime,
-    pub amr: Vec<String>,
-    #[serde(default)]
-    pub resources: Vec<String>,
-}
-
-pub fn code_key(code: &str) -> String {
-    format!("code:{}", token_digest(code))
-}
-
-async fn issue_code(
-    state: &AppState,
-    pending: &Pending,
-    browser: &BrowserSession,
-    now: OffsetDateTime,
-) -> ApiResult<String> {
-    let code = random_token();
-    let grant = CodeGrant {
-        client_id: pending.client_id.clone(),
-        redirect_uri: pending.redirect_uri.clone(),
-        user_id: browser.user.id,
-        scope: pending.scope.clone(),
-        nonce: pending.nonce.clone(),
-        code_challenge: pending.code_challenge.clone(),
-        auth_time: browser.session.auth_time,
-        amr: browser.session.amr.clone(),
-        resources: pending.resources.clone(),
-    };
-    let json = serde_json::to_string(&grant).map_err(ApiError::internal)?;
-    state
-        .stores
-        .codes
-        .put_code(&code_key(&code), &json, now + CODE_TTL)
-        .await?;
-    let mut params = vec![
-        ("code", code.as_str()),
-        ("iss", state.config.issuer.as_str()),
-    ];
-    if let Some(s) = pending.state.as_deref() {
-        params.push(("state", s));
-    }
-    Ok(redirect_to(&pending.redirect_uri, &params))
 }
 
 #[cfg(test)]

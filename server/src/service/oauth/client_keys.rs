@@ -140,14 +140,17 @@ impl ClientKeyCache {
     /// when the fetch fails). `refresh` asks for an early refetch (an unknown `kid`).
     pub async fn keys(&self, url: &str, refresh: bool) -> Result<PartyKeys, FetchError> {
         let cached = self.cached(url);
-        let refetch_allowed = refresh && Self::first_in_a_while(&self.refetched, url, false);
+        let refetch_allowed = refresh && !Self::marked_recently(&self.refetched, url);
+        if refetch_allowed {
+            Self::mark(&self.refetched, url);
+        }
         if let Some((keys, age)) = &cached
             && *age < FRESH_FOR
             && !refetch_allowed
         {
             return Ok(keys.clone());
         }
-        let outcome = if Self::first_in_a_while(&self.failed, url, true) {
+        let outcome = if !Self::marked_recently(&self.failed, url) {
             self.fetch(url).await
         } else {
             Err(FetchError::Unreachable(
@@ -175,30 +178,19 @@ impl ClientKeyCache {
         Some((entry.keys.clone(), entry.fetched_at.elapsed()))
     }
 
-    /// Whether the last mark of `url` in `marks` is older than [`REFETCH_GAP`]; unless only
-    /// `peek`ing, marks it now when it is.
-    fn first_in_a_while(marks: &Mutex<HashMap<String, Instant>>, url: &str, peek: bool) -> bool {
-        let Ok(mut marks) = marks.lock() else {
-            return false;
-        };
-        if marks.get(url).is_some_and(|at| at.elapsed() < REFETCH_GAP) {
-            return false;
-        }
-        if !peek {
+    /// Whether `url` was marked in `marks` less than [`REFETCH_GAP`] ago.
+    fn marked_recently(marks: &Mutex<HashMap<String, Instant>>, url: &str) -> bool {
+        marks.lock().map_or(true, |marks| {
+            marks.get(url).is_some_and(|at| at.elapsed() < REFETCH_GAP)
+        })
+    }
+
+    fn mark(marks: &Mutex<HashMap<String, Instant>>, url: &str) {
+        if let Ok(mut marks) = marks.lock() {
             if marks.len() >= CAPACITY {
                 marks.retain(|_, at| at.elapsed() < REFETCH_GAP);
             }
             marks.insert(url.to_owned(), Instant::now());
-        }
-        true
-    }
-
-    fn mark_failed(&self, url: &str) {
-        if let Ok(mut failed) = self.failed.lock() {
-            if failed.len() >= CAPACITY {
-                failed.retain(|_, at| at.elapsed() < REFETCH_GAP);
-            }
-            failed.insert(url.to_owned(), Instant::now());
         }
     }
 
@@ -227,7 +219,7 @@ impl ClientKeyCache {
     async fn fetch(&self, url: &str) -> Result<PartyKeys, FetchError> {
         let fetched = self.fetch_once(url).await;
         if fetched.is_err() {
-            self.mark_failed(url);
+            Self::mark(&self.failed, url);
         }
         fetched
     }

@@ -5,6 +5,7 @@ pub mod authorize;
 pub mod browser;
 pub mod client_keys;
 pub mod clients;
+pub mod code;
 mod error;
 pub mod logout;
 pub mod par;

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::authorize::{AuthorizeParams, Invalid};
 use super::client_keys::SignatureError;
-use crate::error::ApiError;
+use crate::domain::ClientRecord;
 use crate::state::AppState;
 
 /// Largest request object read.
@@ -39,11 +39,11 @@ fn refused(why: impl Into<String>) -> Invalid {
     Invalid::RequestObject(why.into())
 }
 
-/// The parameters the request object of `client_id` carries, once its signature and claims
+/// The parameters the request object of `client` carries, once its signature and claims
 /// check out.
 pub async fn open(
     state: &AppState,
-    client_id: Option<&str>,
+    client: &ClientRecord,
     object: &str,
 ) -> Result<AuthorizeParams, Invalid> {
     if object.len() > MAX_BYTES {
@@ -51,17 +51,7 @@ pub async fn open(
             "The request object is larger than {MAX_BYTES} bytes."
         )));
     }
-    let client_id = client_id
-        .filter(|c| !c.is_empty() && c.len() <= super::authorize::MAX_PARAM_BYTES)
-        .ok_or_else(|| Invalid::Untrusted("The request has no client_id.".into()))?;
-    let client = state
-        .stores
-        .clients
-        .get_client(client_id)
-        .await
-        .map_err(|e| Invalid::Unavailable(ApiError::from(e).message))?
-        .ok_or_else(|| Invalid::Untrusted("The application is not registered here.".into()))?;
-    let claims = super::client_keys::verify_signed_by(state, &client, object)
+    let claims = super::client_keys::verify_signed_by(state, client, object)
         .await
         .map_err(|e| match e {
             SignatureError::NoKeys => {
@@ -69,7 +59,7 @@ pub async fn open(
             }
             other => refused(format!("The request object: {other}.")),
         })?;
-    check_claims(state, client_id, &claims)?;
+    check_claims(state, &client.client_id, &claims)?;
     parameters(claims)
 }
 

@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::OAuthError;
-use super::authorize::{CodeGrant, code_key};
 use super::clients::{ClientCredentials, authenticate};
+use super::code::{CodeGrant, code_key};
 use super::targets::{self, Target};
 use crate::audit::{self, Audit, AuditAction};
 use crate::domain::oauth::{s256_challenge, valid_code_verifier};
