@@ -9,8 +9,10 @@ cd "$(dirname "$0")/.."
 # Formatting, clippy and rustdoc with warnings as errors: a change that fails them fails CI.
 scripts/lint.sh
 
-# The end-to-end tests start the real `sigil` binary too (kill -9, SIGTERM, replicas).
+# The end-to-end tests start the real `sigil` binary too (kill -9, SIGTERM, replicas), and
+# the example resource server of sigil-keys.
 cargo build --workspace --bins --tests
+cargo build -p sigil-keys --features client --examples
 
 source scripts/services.sh
 

@@ -1,5 +1,7 @@
 //! The JOSE/JWT verifier relying services use (`sigil_keys::Verifier`): no input panics, and
-//! nothing passes unless it is a token this key signed with RS256 that meets every check.
+//! nothing passes unless it is a token this key signed with RS256 that meets every check. The
+//! same inputs go through the DPoP proof parser (`sigil_keys::dpop::verify_proof`), whose key
+//! comes from the attacker's own header.
 //!
 //! The first byte picks the shape of the input: a raw compact token; claims (JSON) that the
 //! real key signs, so that the claim checks behind the signature are reached; or a JWKS
@@ -45,6 +47,15 @@ fn verify(token: &str) {
         .verifier
         .verify_any_audience::<serde_json::Value>(token, &options, NOW);
     let _ = sigil_keys::unverified_claims::<serde_json::Value>(token);
+    let request = sigil_keys::dpop::ProofRequest {
+        method: "POST",
+        url: "https://id.example.test/oauth2/token",
+        access_token: None,
+        nonces: &[],
+    };
+    if let Ok(proof) = sigil_keys::dpop::verify_proof(token, &request, NOW) {
+        assert_eq!(proof.jkt.len(), 43, "a SHA-256 thumbprint");
+    }
 }
 
 fuzz_target!(|input: &[u8]| {

@@ -26,6 +26,7 @@ fn claims(now: u64) -> AccessClaims {
         roles: vec!["user".into()],
         auth_time: Some(now),
         amr: vec!["pwd".into()],
+        cnf: None,
     }
 }
 

@@ -22,7 +22,7 @@ const MIN_RSA_MODULUS_BYTES: usize = 256;
 const MAX_KEYS: usize = 10;
 
 #[derive(Clone)]
-struct PartyKey {
+pub(crate) struct PartyKey {
     kid: Option<String>,
     algorithms: &'static [Algorithm],
     key: DecodingKey,
@@ -54,27 +54,10 @@ impl PartyKeys {
         if members.is_empty() || members.len() > MAX_KEYS {
             return Err(bad("a JWKS holds between 1 and 10 keys"));
         }
-        let mut keys = Vec::with_capacity(members.len());
-        for member in members {
-            let object = member
-                .as_object()
-                .ok_or_else(|| bad("each key is a JSON object"))?;
-            if PRIVATE_MEMBERS.iter().any(|m| object.contains_key(*m)) {
-                return Err(bad(
-                    "a key holds private or secret material; register public keys only",
-                ));
-            }
-            if object
-                .get("use")
-                .and_then(Value::as_str)
-                .is_some_and(|u| u != "sig")
-            {
-                return Err(bad("a key's \"use\" is not \"sig\""));
-            }
-            let jwk: Jwk = serde_json::from_value(member.clone())
-                .map_err(|e| bad(&format!("a key is not a JWK: {e}")))?;
-            keys.push(PartyKey::from_jwk(&jwk)?);
-        }
+        let keys = members
+            .iter()
+            .map(|member| PartyKey::public(member).map(|(key, _)| key))
+            .collect::<Result<_, _>>()?;
         Ok(Self { keys })
     }
 
@@ -106,7 +89,7 @@ impl PartyKeys {
         let candidates: Vec<&PartyKey> = self
             .keys
             .iter()
-            .filter(|k| k.algorithms.contains(&header.alg))
+            .filter(|k| k.allows(header.alg))
             .filter(|k| header.kid.is_none() || k.kid == header.kid)
             .collect();
         if candidates.is_empty() {
@@ -117,22 +100,11 @@ impl PartyKeys {
                 _ => VerifyError::UnsupportedAlgorithm,
             });
         }
-        let validation = signature_only(header.alg);
         let mut outcome = Err(VerifyError::BadSignature);
         for candidate in candidates {
-            match jsonwebtoken::decode::<Map<String, Value>>(token, &candidate.key, &validation) {
-                Ok(data) => return Ok((header, data.claims)),
-                Err(e) => {
-                    outcome = Err(match e.kind() {
-                        jsonwebtoken::errors::ErrorKind::InvalidSignature => {
-                            VerifyError::BadSignature
-                        }
-                        jsonwebtoken::errors::ErrorKind::Json(_) => {
-                            VerifyError::InvalidClaims("claims are not a JSON object".into())
-                        }
-                        _ => VerifyError::Malformed,
-                    });
-                }
+            match candidate.verify(token, header.alg) {
+                Ok(claims) => return Ok((header, claims)),
+                Err(e) => outcome = Err(e),
             }
         }
         outcome
@@ -140,6 +112,54 @@ impl PartyKeys {
 }
 
 impl PartyKey {
+    /// One public signing key given as a JWK object (a member of a registered JWKS, or the
+    /// `jwk` header of a DPoP proof), with the parsed JWK for its thumbprint.
+    pub(crate) fn public(member: &Value) -> Result<(Self, Jwk), KeyError> {
+        let bad = |why: &str| KeyError::InvalidKeySet(why.to_owned());
+        let object = member
+            .as_object()
+            .ok_or_else(|| bad("each key is a JSON object"))?;
+        if PRIVATE_MEMBERS.iter().any(|m| object.contains_key(*m)) {
+            return Err(bad(
+                "a key holds private or secret material; register public keys only",
+            ));
+        }
+        if object
+            .get("use")
+            .and_then(Value::as_str)
+            .is_some_and(|u| u != "sig")
+        {
+            return Err(bad("a key's \"use\" is not \"sig\""));
+        }
+        let jwk: Jwk = serde_json::from_value(member.clone())
+            .map_err(|e| bad(&format!("a key is not a JWK: {e}")))?;
+        Ok((Self::from_jwk(&jwk)?, jwk))
+    }
+
+    pub(crate) fn allows(&self, algorithm: Algorithm) -> bool {
+        self.algorithms.contains(&algorithm)
+    }
+
+    /// The claims of `token` if this key signed it with `algorithm` (one the key allows).
+    pub(crate) fn verify(
+        &self,
+        token: &str,
+        algorithm: Algorithm,
+    ) -> Result<Map<String, Value>, VerifyError> {
+        if !self.allows(algorithm) {
+            return Err(VerifyError::UnsupportedAlgorithm);
+        }
+        jsonwebtoken::decode::<Map<String, Value>>(token, &self.key, &signature_only(algorithm))
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => VerifyError::BadSignature,
+                jsonwebtoken::errors::ErrorKind::Json(_) => {
+                    VerifyError::InvalidClaims("claims are not a JSON object".into())
+                }
+                _ => VerifyError::Malformed,
+            })
+    }
+
     fn from_jwk(jwk: &Jwk) -> Result<Self, KeyError> {
         let bad = |why: &str| KeyError::InvalidKeySet(why.to_owned());
         let algorithms: &'static [Algorithm] = match &jwk.algorithm {

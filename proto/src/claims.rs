@@ -65,12 +65,27 @@ pub struct AccessClaims {
     pub auth_time: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
+    /// The key the token is bound to (RFC 9449 DPoP): only requests carrying a proof signed
+    /// by it may use the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
 }
 
 impl AccessClaims {
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scope.split(' ').any(|s| s == scope)
     }
+
+    /// The RFC 7638 thumbprint of the key a DPoP-bound token is bound to.
+    pub fn bound_key(&self) -> Option<&str> {
+        self.cnf.as_ref().map(|c| c.jkt.as_str())
+    }
+}
+
+/// A `cnf` claim (RFC 7800) naming a DPoP key by its thumbprint (RFC 9449 section 6.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 /// What the granted scopes release about the user (OIDC Core section 5.1): the ID token and

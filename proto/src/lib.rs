@@ -12,7 +12,7 @@ pub mod envelope;
 pub mod mfa;
 pub mod users;
 
-pub use claims::{ACCESS_TOKEN_TYP, AccessClaims, Audience, IdClaims, UserClaims};
+pub use claims::{ACCESS_TOKEN_TYP, AccessClaims, Audience, Confirmation, IdClaims, UserClaims};
 pub use envelope::{Envelope, ErrorBody, ErrorEnvelope, FieldError, Pagination};
 
 /// For PATCH-like fields: absent = `None`, `null` = `Some(None)`, a value = `Some(Some(v))`.

@@ -63,6 +63,7 @@ fn session(user_id: Uuid, digest: String, now: OffsetDateTime) -> SessionRecord 
         user_agent: Some("criterion".into()),
         scope: None,
         resources: Vec::new(),
+        dpop_jkt: None,
     }
 }
 

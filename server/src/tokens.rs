@@ -1,7 +1,7 @@
 //! Access tokens (RFC 9068 JWTs) issued by Sigil and checked on every protected request.
 
 use serde::Serialize;
-pub use sigil_keys::{ACCESS_TOKEN_TYP, AccessClaims, Audience};
+pub use sigil_keys::{ACCESS_TOKEN_TYP, AccessClaims, Audience, Confirmation};
 use sigil_keys::{IdClaims, UserClaims, VerifyError, VerifyOptions};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -54,16 +54,19 @@ pub fn issue_access(
         roles: user.roles.iter().map(|r| r.as_str().to_owned()).collect(),
         auth_time: Some(unix(session.auth_time)),
         amr: session.amr.clone(),
+        cnf: confirmation(grant),
     };
     let token = sign(state, ACCESS_TOKEN_TYP, &claims, now)?;
     Ok((token, ttl))
 }
 
-/// What one access token grants: the scope and to whom it is addressed.
+/// What one access token grants: the scope, to whom it is addressed, and the DPoP key it is
+/// bound to (RFC 9449: the RFC 7638 thumbprint its `cnf.jkt` names), if any.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccessGrant {
     pub scope: String,
     pub audience: Audience,
+    pub dpop_jkt: Option<String>,
 }
 
 impl AccessGrant {
@@ -75,6 +78,7 @@ impl AccessGrant {
                 .clone()
                 .unwrap_or_else(|| FIRST_PARTY_SCOPE.to_owned()),
             audience: audience_for(config, &session.client_id, &session.resources),
+            dpop_jkt: None,
         }
     }
 }
@@ -101,9 +105,14 @@ pub fn issue_client_access(
         roles: Vec::new(),
         auth_time: None,
         amr: Vec::new(),
+        cnf: confirmation(grant),
     };
     let token = sign(state, ACCESS_TOKEN_TYP, &claims, now)?;
     Ok((token, ttl))
+}
+
+fn confirmation(grant: &AccessGrant) -> Option<Confirmation> {
+    grant.dpop_jkt.clone().map(|jkt| Confirmation { jkt })
 }
 
 /// The claims a scope releases about the user (ID token and userinfo).

@@ -27,6 +27,7 @@ mod protection;
 mod reauthentication;
 mod refresh;
 mod replicas;
+mod resource_server;
 mod resources;
 mod seed_api;
 mod sessions;

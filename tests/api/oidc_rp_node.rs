@@ -1,6 +1,7 @@
 //! panva's `openid-client` (npm, Node) as an independent relying party, for what it speaks
 //! beyond the basic flow the `openidconnect` crate covers in `oidc_rp`: pushed authorization
-//! requests, and `private_key_jwt` client authentication with a key WebCrypto made.
+//! requests, `private_key_jwt` client authentication with a key WebCrypto made, signed
+//! request objects and DPoP-bound tokens.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -11,7 +12,9 @@ const REDIRECT: &str = "http://127.0.0.1:9/callback";
 
 /// `keygen` prints a new P-256 key pair as JWKs; `start` prints the authorization URL (built
 /// with PAR) and what the callback needs; `finish` exchanges the callback URL's code and
-/// reads userinfo. `auth` is `{"secret": ...}` or `{"privateJwk": ...}` (private_key_jwt).
+/// reads userinfo. `auth` is `{"secret": ...}` or `{"privateJwk": ...}` (private_key_jwt),
+/// with `"jar": true` for a signed request and `"dpop": {publicJwk, privateJwk}` for
+/// DPoP-bound tokens (every request to Sigil with a proof by that key).
 const RELYING_PARTY: &str = r#"
 const { createRequire } = await import('node:module');
 const { pathToFileURL } = await import('node:url');
@@ -25,7 +28,7 @@ if (phase === 'keygen') {
   console.log(JSON.stringify({ publicJwk: { ...publicJwk, kid: 'node-1', use: 'sig' }, privateJwk }));
   process.exit(0);
 }
-const { secret, privateJwk, jar } = JSON.parse(auth);
+const { secret, privateJwk, jar, dpop } = JSON.parse(auth);
 const privateKey = privateJwk && {
   key: await crypto.subtle.importKey('jwk', privateJwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']),
   kid: 'node-1',
@@ -33,6 +36,11 @@ const privateKey = privateJwk && {
 const clientAuth = privateKey ? oidc.PrivateKeyJwt(privateKey) : oidc.ClientSecretPost(secret);
 const config = await oidc.discovery(new URL(issuer), clientId, undefined, clientAuth, {
   execute: [oidc.allowInsecureRequests],
+});
+const ecdsa = { name: 'ECDSA', namedCurve: 'P-256' };
+const DPoP = dpop && oidc.getDPoPHandle(config, {
+  privateKey: await crypto.subtle.importKey('jwk', dpop.privateJwk, ecdsa, false, ['sign']),
+  publicKey: await crypto.subtle.importKey('jwk', dpop.publicJwk, ecdsa, true, ['verify']),
 });
 if (phase === 'start') {
   const verifier = oidc.randomPKCECodeVerifier();
@@ -47,17 +55,17 @@ if (phase === 'start') {
   if (jar) {
     parameters = (await oidc.buildAuthorizationUrlWithJAR(config, parameters, privateKey)).searchParams;
   }
-  const url = await oidc.buildAuthorizationUrlWithPAR(config, parameters);
+  const url = await oidc.buildAuthorizationUrlWithPAR(config, parameters, { DPoP });
   console.log(JSON.stringify({ url: url.href, verifier, state }));
 } else {
   const { callback, verifier, state } = JSON.parse(carried);
   const tokens = await oidc.authorizationCodeGrant(config, new URL(callback), {
     pkceCodeVerifier: verifier,
     expectedState: state,
-  });
+  }, undefined, { DPoP });
   const claims = tokens.claims();
-  const userinfo = await oidc.fetchUserInfo(config, tokens.access_token, claims.sub);
-  console.log(JSON.stringify({ claims, userinfo }));
+  const userinfo = await oidc.fetchUserInfo(config, tokens.access_token, claims.sub, { DPoP });
+  console.log(JSON.stringify({ claims, userinfo, tokenType: tokens.token_type, accessToken: tokens.access_token }));
 }
 "#;
 
@@ -93,16 +101,26 @@ async fn openid_client_signs_in_with_a_pushed_request() {
         }))
         .await;
     let auth = json!({ "secret": secret.unwrap() }).to_string();
-    sign_in_through(&app, &client_id, &auth).await;
+    let finish = sign_in_through(&app, &client_id, &auth).await;
+    assert!(
+        finish["tokenType"]
+            .as_str()
+            .unwrap()
+            .eq_ignore_ascii_case("bearer"),
+        "{finish}"
+    );
 }
 
 /// The same flow with openid-client's `PrivateKeyJwt`: an ES256 key made by WebCrypto, its
 /// public half registered, every request (PAR, code grant) authenticated by an assertion,
-/// and the authorization request itself a request object signed with that key (JAR).
+/// the authorization request itself a request object signed with that key (JAR), and the
+/// tokens bound to a second key by DPoP proofs (PAR, code grant, userinfo), openid-client
+/// answering Sigil's `use_dpop_nonce` by itself.
 #[tokio::test]
 async fn openid_client_authenticates_with_private_key_jwt_and_signs_its_request() {
     let app = TestApp::spawn_oidc(|_| {}).await;
     let keys = relying_party(&["", "", "", "", "keygen"]).await;
+    let dpop = relying_party(&["", "", "", "", "keygen"]).await;
     let (client_id, secret) = app
         .create_client(json!({
             "name": "Node RP with keys", "type": "confidential",
@@ -116,12 +134,32 @@ async fn openid_client_authenticates_with_private_key_jwt_and_signs_its_request(
         }))
         .await;
     assert!(secret.is_none());
-    let auth = json!({ "privateJwk": keys["privateJwk"], "jar": true }).to_string();
-    sign_in_through(&app, &client_id, &auth).await;
+    let auth = json!({ "privateJwk": keys["privateJwk"], "jar": true, "dpop": dpop }).to_string();
+    let finish = sign_in_through(&app, &client_id, &auth).await;
+    assert!(
+        finish["tokenType"]
+            .as_str()
+            .unwrap()
+            .eq_ignore_ascii_case("dpop"),
+        "{finish}"
+    );
+    let access = finish["accessToken"].as_str().unwrap();
+    let payload = base64::Engine::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        access.split('.').nth(1).unwrap(),
+    )
+    .unwrap();
+    let claims: Value = serde_json::from_slice(&payload).unwrap();
+    let public: jsonwebtoken::jwk::Jwk = serde_json::from_value(dpop["publicJwk"].clone()).unwrap();
+    let jkt = public
+        .thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
+        .unwrap();
+    assert_eq!(claims["cnf"]["jkt"], jkt);
 }
 
-/// PAR, the hosted sign-in, the code grant and userinfo, with openid-client checking each.
-async fn sign_in_through(app: &TestApp, client_id: &str, auth: &str) {
+/// PAR, the hosted sign-in, the code grant and userinfo, with openid-client checking each;
+/// what the relying party printed at the end.
+async fn sign_in_through(app: &TestApp, client_id: &str, auth: &str) -> Value {
     let (user, _) = app.signed_in_user().await;
     let start = relying_party(&[&app.base, client_id, auth, REDIRECT, "start"]).await;
     let url = url::Url::parse(start["url"].as_str().unwrap()).unwrap();
@@ -152,4 +190,5 @@ async fn sign_in_through(app: &TestApp, client_id: &str, auth: &str) {
     assert_eq!(finish["claims"]["aud"], client_id);
     assert_eq!(finish["claims"]["iss"], app.base.as_str());
     assert_eq!(finish["userinfo"]["email"], user.email.as_str());
+    finish
 }

@@ -20,6 +20,7 @@ use uuid::Uuid;
 pub mod backend;
 pub mod balancer;
 pub mod browser;
+pub mod dpop;
 pub mod oauth;
 pub mod process;
 pub mod services;

@@ -212,6 +212,8 @@ pub struct Config {
     pub require_par: bool,
     /// PKCE for every client that has not opted out (public clients cannot).
     pub require_pkce: bool,
+    /// DPoP proofs must carry one of Sigil's nonces.
+    pub dpop_nonces: bool,
     /// Whether `/swagger-ui` is served.
     pub swagger_ui: bool,
     /// How long a SIGTERM'd server keeps serving, unready, before it stops accepting.
@@ -342,6 +344,7 @@ impl Config {
             require_email_verification: t.require_email_verification.boolean(&s)?,
             require_par: t.require_par.boolean(&s)?,
             require_pkce: t.require_pkce.boolean(&s)?,
+            dpop_nonces: t.dpop_nonces.boolean(&s)?,
             swagger_ui: t.swagger_ui.boolean(&s)?,
             shutdown_delay: t.shutdown_delay.delay(&s)?,
             rest_audience,

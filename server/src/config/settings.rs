@@ -243,6 +243,9 @@ settings! {
     /// `true` requires PKCE (S256) from every client but the confidential ones registered
     /// with `requirePkce: false`; `false` requires it from public clients only.
     require_pkce: "SIGIL_REQUIRE_PKCE", Kind::Boolean, Value("true");
+    /// `true` makes DPoP proofs sent to Sigil (token, PAR, userinfo) carry a nonce it handed
+    /// out (`use_dpop_nonce`, RFC 9449 section 8), so that no proof can be made in advance.
+    dpop_nonces: "SIGIL_DPOP_NONCES", Kind::Boolean, Value("true");
     /// Lifetime of an email verification link (password reset links: 1 h).
     verification_token_ttl: "SIGIL_VERIFICATION_TOKEN_TTL", Kind::Duration, Value("24h");
     /// Where mails go: `smtp://user:pass@host:587?tls=required` (STARTTLS) or

@@ -162,6 +162,7 @@ pub fn service(state: AppState) -> Service {
         )
         .push(
             Router::with_path("oauth2")
+                .hoop(oauth::offer_dpop_nonce)
                 .push(
                     Router::with_path("authorize")
                         .hoop(limited(Bucket::Browser))
@@ -323,13 +324,15 @@ fn cors(origins: &[String]) -> Option<salvo::cors::CorsHandler> {
         Cors::new()
             .allow_origin(origins)
             .allow_methods(vec![Method::GET, Method::POST, Method::PUT, Method::DELETE])
-            .allow_headers(vec!["authorization", "content-type"])
+            .allow_headers(vec!["authorization", "content-type", "dpop"])
             .expose_headers(vec![
                 salvo::http::HeaderName::from_static("x-request-id"),
                 salvo::http::HeaderName::from_static("x-ratelimit-limit"),
                 salvo::http::HeaderName::from_static("x-ratelimit-remaining"),
                 salvo::http::HeaderName::from_static("x-ratelimit-reset"),
                 salvo::http::HeaderName::from_static("retry-after"),
+                salvo::http::HeaderName::from_static("dpop-nonce"),
+                salvo::http::HeaderName::from_static("www-authenticate"),
             ])
             .allow_credentials(true)
             .max_age(600)

@@ -16,26 +16,31 @@ use super::respond::set_rate_headers;
 use crate::error::ApiError;
 use crate::service::oauth::authorize::{self as authorization, AuthorizeParams, MAX_PARAM_BYTES};
 use crate::service::oauth::clients::{ClientCredentials, authenticate};
+use crate::service::oauth::dpop;
 use crate::service::oauth::logout::{self, LogoutParams};
 use crate::service::oauth::par;
+use crate::service::oauth::resources::Presented;
 use crate::service::oauth::token::{self as grants, TokenParams};
 use crate::service::oauth::{OAuthError, resources};
-use crate::service::principal::bearer_token;
+use crate::service::principal::{Scheme, presented_token};
 use crate::service::rate_limit::{Bucket, check, check_spent};
 
 #[async_trait]
 impl Writer for OAuthError {
-    async fn write(self, _req: &mut Request, _depot: &mut Depot, res: &mut Response) {
+    async fn write(self, req: &mut Request, _depot: &mut Depot, res: &mut Response) {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
         no_store(res);
         if self.status == 401 {
-            let challenge = if self.error == "invalid_token" {
-                format!(
-                    "Bearer error=\"invalid_token\", error_description=\"{}\"",
-                    self.description.replace('"', "'")
-                )
-            } else {
-                "Basic realm=\"sigil\"".to_owned()
+            let description = self.description.replace('"', "'");
+            let challenge = match self.error {
+                "invalid_dpop_proof" | "use_dpop_nonce" => dpop_challenge(self.error, &description),
+                "invalid_token" if presented_scheme(req) == Some(Scheme::Dpop) => {
+                    dpop_challenge(self.error, &description)
+                }
+                "invalid_token" => {
+                    format!("Bearer error=\"invalid_token\", error_description=\"{description}\"")
+                }
+                _ => "Basic realm=\"sigil\"".to_owned(),
             };
             if let Ok(value) = HeaderValue::from_str(&challenge) {
                 res.headers_mut().insert("www-authenticate", value);
@@ -45,6 +50,53 @@ impl Writer for OAuthError {
         res.render(Json(
             json!({ "error": self.error, "error_description": self.description }),
         ));
+    }
+}
+
+/// RFC 9449 section 7.1: what a resource answers a DPoP request it refuses.
+fn dpop_challenge(error: &str, description: &str) -> String {
+    format!(
+        "DPoP error=\"{error}\", error_description=\"{description}\", algs=\"{}\"",
+        sigil_keys::dpop::DPOP_ALGORITHMS.join(" ")
+    )
+}
+
+/// The scheme of the request's `Authorization` header, if it is one of the token schemes.
+fn presented_scheme(req: &Request) -> Option<Scheme> {
+    let header = req.headers().get("authorization")?.to_str().ok()?;
+    presented_token(Some(header)).ok().map(|(scheme, _)| scheme)
+}
+
+/// The request's `DPoP` proof: at most one header, of visible ASCII.
+fn dpop_proof(req: &Request) -> Result<Option<String>, OAuthError> {
+    let mut values = req.headers().get_all(dpop::DPOP_HEADER).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    let bad = |why: &str| OAuthError::bad_request("invalid_dpop_proof", why);
+    if values.next().is_some() {
+        return Err(bad("Send one DPoP header"));
+    }
+    let proof = first
+        .to_str()
+        .map_err(|_| bad("The DPoP header is not a JWT"))?;
+    Ok(Some(proof.trim().to_owned()))
+}
+
+/// Hands a DPoP client the nonce its next proof must carry (RFC 9449 section 8), on every
+/// answer to a request that came with a proof, refused or not.
+#[handler]
+pub async fn offer_dpop_nonce(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    if !req.headers().contains_key(dpop::DPOP_HEADER) {
+        return;
+    }
+    let Ok(state) = app_state(depot) else {
+        return;
+    };
+    if let Some(nonce) = dpop::current_nonce(&state, state.clock.now())
+        && let Ok(value) = HeaderValue::from_str(&nonce)
+    {
+        res.headers_mut().insert(dpop::NONCE_HEADER, value);
     }
 }
 
@@ -152,6 +204,7 @@ pub async fn token_endpoint(
 ) -> Result<(), OAuthError> {
     let state = app_state(depot)?;
     let basic = basic_credentials(req)?;
+    let proof = dpop_proof(req)?;
     let params: TokenParams = form(req).await?;
     let claimed = claimed_id(
         basic.as_ref(),
@@ -159,7 +212,7 @@ pub async fn token_endpoint(
         params.client_assertion.as_ref(),
     );
     let from = client_info(req, depot, &state);
-    let exchange = grants::exchange(&state, params, basic, &from);
+    let exchange = grants::exchange(&state, params, basic, proof.as_deref(), &from);
     let answer = as_client(&state, req, res, claimed.as_deref(), exchange).await?;
     no_store(res);
     res.render(Json(answer));
@@ -176,6 +229,7 @@ pub async fn par_endpoint(
 ) -> Result<(), OAuthError> {
     let state = app_state(depot)?;
     let basic = basic_credentials(req)?;
+    let proof = dpop_proof(req)?;
     let params: AuthorizeParams = form(req).await?;
     let credentials = ClientCredentials {
         form_id: params.client_id.clone(),
@@ -191,7 +245,7 @@ pub async fn par_endpoint(
     );
     let pushed = as_client(&state, req, res, claimed.as_deref(), async {
         let client = authenticate(&state, credentials).await?;
-        par::push(&state, &client, params).await
+        par::push(&state, &client, params, proof.as_deref()).await
     })
     .await?;
     no_store(res);
@@ -211,8 +265,26 @@ pub async fn userinfo_endpoint(
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok());
-    let token = bearer_token(header).map_err(|e| OAuthError::invalid_token(e.message))?;
-    let claims = resources::userinfo(&state, token).await?;
+    let (scheme, token) =
+        presented_token(header).map_err(|e| OAuthError::invalid_token(e.message))?;
+    let proof = match scheme {
+        Scheme::Dpop => Some(
+            dpop_proof(req)
+                .and_then(|proof| {
+                    proof.ok_or_else(|| {
+                        OAuthError::bad_request("invalid_dpop_proof", "The DPoP header is missing")
+                    })
+                })
+                .map_err(dpop::at_resource)?,
+        ),
+        Scheme::Bearer => None,
+    };
+    let presented = Presented {
+        token,
+        proof: proof.as_deref(),
+        method: req.method().as_str(),
+    };
+    let claims = resources::userinfo(&state, presented).await?;
     no_store(res);
     res.render(Json(claims));
     Ok(())

@@ -49,6 +49,7 @@ pub async fn discovery(req: &mut Request, depot: &mut Depot, res: &mut Response)
         "request_parameter_supported": true,
         "request_object_signing_alg_values_supported": assertion_algorithms(),
         "request_uri_parameter_supported": false,
+        "dpop_signing_alg_values_supported": sigil_keys::dpop::DPOP_ALGORITHMS,
     });
     conditional(req, res, "public, max-age=3600", &document)
 }

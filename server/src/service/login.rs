@@ -219,6 +219,7 @@ pub async fn complete_login(
         scope: None,
         resources: Vec::new(),
         secret: SessionSecret::RefreshToken,
+        dpop_jkt: None,
     };
     let grant = if crate::domain::oauth::used_second_factor(&new.amr) {
         "mfa"

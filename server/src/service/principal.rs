@@ -63,8 +63,24 @@ fn not_for_this_api() -> ApiError {
         "The token is not meant for this API: use a token from /v1/auth/login",
     )
 }
-/// Extracts the token from an `Authorization` header value.
+/// How an access token was presented (RFC 6750, RFC 9449 section 7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Bearer,
+    /// With a proof in the `DPoP` header.
+    Dpop,
+}
+
+/// Extracts the token from an `Authorization: Bearer` header value (`/v1`, the seed API).
 pub fn bearer_token(header: Option<&str>) -> ApiResult<&str> {
+    match presented_token(header)? {
+        (Scheme::Bearer, token) => Ok(token),
+        (Scheme::Dpop, _) => Err(invalid_format()),
+    }
+}
+
+/// Extracts the scheme and token from an `Authorization` header value: `Bearer` or `DPoP`.
+pub fn presented_token(header: Option<&str>) -> ApiResult<(Scheme, &str)> {
     let header = header.ok_or_else(|| {
         ApiError::new(
             ErrorCode::MissingAuthHeader,
@@ -73,10 +89,16 @@ pub fn bearer_token(header: Option<&str>) -> ApiResult<&str> {
     })?;
     let (scheme, token) = header.split_once(' ').ok_or_else(invalid_format)?;
     let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
+    if token.is_empty() || token.contains(' ') {
         return Err(invalid_format());
     }
-    Ok(token)
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Ok((Scheme::Bearer, token))
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Ok((Scheme::Dpop, token))
+    } else {
+        Err(invalid_format())
+    }
 }
 
 fn invalid_format() -> ApiError {
@@ -86,11 +108,20 @@ fn invalid_format() -> ApiError {
     )
 }
 
+/// The binding rule (`sigil_keys::dpop::check_binding`) for a token presented as a
+/// credential: `proven` is the key of the request's DPoP proof, already checked.
+fn ensure_bound(claims: &AccessClaims, proven: Option<&str>) -> ApiResult<()> {
+    sigil_keys::dpop::check_binding(claims.bound_key(), proven)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidToken, e.to_string()))
+}
+
 /// `/v1`: only REST tokens (client `sigil`, addressed to `SIGIL_REST_AUDIENCE`) are accepted,
 /// then the live checks (`live`).
 pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<Principal> {
     let now = state.clock.now();
     let claims = verify_access(state, token, now).await?;
+    // REST tokens are never bound; a bound one cannot come here without its proof.
+    ensure_bound(&claims, None)?;
     if claims.client_id != FIRST_PARTY_CLIENT_ID
         || !claims.aud.iter().any(|a| state.config.is_rest_audience(a))
     {
@@ -102,8 +133,21 @@ pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<Principal>
     }
 }
 
-/// Any of this issuer's access tokens, whatever its audience (userinfo, introspection), if it
-/// is still alive.
+/// Any of this issuer's access tokens presented as a credential (userinfo), whatever its
+/// audience, if it is alive and goes with the request's DPoP key (`proven`, or none).
+pub async fn authenticate_presented(
+    state: &AppState,
+    token: &str,
+    proven: Option<&str>,
+) -> ApiResult<Bearer> {
+    let now = state.clock.now();
+    let claims = verify_access(state, token, now).await?;
+    ensure_bound(&claims, proven)?;
+    live(state, claims, now).await
+}
+
+/// Any of this issuer's access tokens, whatever its audience and binding, if it is still
+/// alive: for introspection, where the token is what is asked about, not a credential.
 pub async fn authenticate_any(state: &AppState, token: &str) -> ApiResult<Bearer> {
     let now = state.clock.now();
     let claims = verify_access(state, token, now).await?;
@@ -185,6 +229,15 @@ mod tests {
         assert_eq!(
             bearer_token(None).unwrap_err().code,
             ErrorCode::MissingAuthHeader
+        );
+        assert_eq!(
+            presented_token(Some("DPoP abc")).ok(),
+            Some((Scheme::Dpop, "abc"))
+        );
+        // The seed API knows Bearer only.
+        assert_eq!(
+            bearer_token(Some("DPoP abc")).unwrap_err().code,
+            ErrorCode::InvalidAuthFormat
         );
         for bad in [
             "Bearer",

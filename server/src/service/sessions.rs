@@ -36,6 +36,8 @@ pub struct NewSession {
     /// RFC 8707 resources its access tokens may be addressed to.
     pub resources: Vec<String>,
     pub secret: SessionSecret,
+    /// The DPoP key its refresh token is bound to (public clients that proved one).
+    pub dpop_jkt: Option<String>,
 }
 
 /// What a session's secret is. Each kind is hashed under a label of its own, so that a
@@ -95,6 +97,7 @@ pub async fn open_session(
         user_agent: client.user_agent.clone(),
         scope: new.scope,
         resources: new.resources,
+        dpop_jkt: new.dpop_jkt,
     };
     let evicted = state
         .stores

@@ -35,6 +35,10 @@ pub struct SessionRecord {
     /// client itself (see `tokens::audience_for`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<String>,
+    /// The DPoP key (RFC 7638 thumbprint) the refresh token is bound to: a public client's
+    /// session that began with a DPoP proof refreshes only with proofs by the same key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 impl SessionRecord {

@@ -205,6 +205,7 @@ mod tests {
             user_agent: None,
             scope: None,
             resources: vec![],
+            dpop_jkt: None,
         }
     }
 

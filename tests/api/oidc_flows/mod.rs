@@ -14,6 +14,7 @@ mod acr;
 mod assertions;
 mod clients;
 mod csrf;
+mod dpop;
 mod par;
 mod pkce;
 mod request_objects;

@@ -41,6 +41,8 @@ pub struct AuthorizeParams {
     pub request_uri: Option<String>,
     /// A signed request object (RFC 9101) holding the parameters instead.
     pub request: Option<String>,
+    /// The thumbprint of the DPoP key the code will be bound to (RFC 9449 section 10).
+    pub dpop_jkt: Option<String>,
 }
 
 /// A validated request, kept while the user signs in or consents.
@@ -69,6 +71,9 @@ pub struct Pending {
     /// `acr_values` asked for a second factor: a session without one signs in again.
     #[serde(default)]
     pub wants_mfa: bool,
+    /// The DPoP key the code is bound to: `dpop_jkt`, or the key of the push's proof.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 fn far_future() -> i128 {
@@ -189,6 +194,7 @@ fn oversized(params: &AuthorizeParams) -> Option<&'static str> {
         ("max_age", &params.max_age),
         ("login_hint", &params.login_hint),
         ("acr_values", &params.acr_values),
+        ("dpop_jkt", &params.dpop_jkt),
     ];
     if let Some((name, _)) = single
         .iter()
@@ -296,6 +302,7 @@ pub async fn check(
             .acr_values
             .as_deref()
             .is_some_and(|v| v.split(' ').any(|acr| acr == ACR_MFA)),
+        dpop_jkt: None,
     };
     let refuse = |error: &'static str, description: &str| Invalid::Request {
         pending: Box::new(pending.clone()),
@@ -385,11 +392,7 @@ pub async fn check(
         }
         (None, None) => {}
         (Some(challenge), Some("S256")) => {
-            let well_formed = challenge.len() == 43
-                && challenge
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-            if !well_formed {
+            if !is_sha256_base64url(challenge) {
                 return Err(refuse(
                     "invalid_request",
                     "code_challenge is not a S256 challenge",
@@ -423,11 +426,29 @@ pub async fn check(
         },
         None => None,
     };
+    if let Some(jkt) = params.dpop_jkt.as_deref() {
+        if !is_sha256_base64url(jkt) {
+            return Err(refuse(
+                "invalid_request",
+                "dpop_jkt is not a JWK SHA-256 thumbprint",
+            ));
+        }
+        pending.dpop_jkt = Some(jkt.to_owned());
+    }
     pending.code_challenge = code_challenge;
     pending.max_age = max_age;
     pending.scope = target.scope.to_string();
     pending.resources = target.resources;
     Ok((client, pending))
+}
+
+/// Whether `value` looks like a SHA-256 digest in base64url without padding (an S256 code
+/// challenge, a JWK thumbprint).
+fn is_sha256_base64url(value: &str) -> bool {
+    value.len() == 43
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// What the user has to do next.

@@ -80,6 +80,7 @@ pub async fn open(
         scope: None,
         resources: Vec::new(),
         secret: SessionSecret::SsoCookie,
+        dpop_jkt: None,
     };
     let (session, cookie) = open_session(state, &user, new, client, now).await?;
     Ok((BrowserSession { session, user }, cookie))

@@ -29,6 +29,9 @@ pub struct CodeGrant {
     pub amr: Vec<String>,
     #[serde(default)]
     pub resources: Vec<String>,
+    /// The DPoP key the code must be redeemed with.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 pub fn code_key(code: &str) -> String {
@@ -54,6 +57,7 @@ pub async fn issue(
         auth_time: browser.session.auth_time,
         amr: browser.session.amr.clone(),
         resources: pending.resources.clone(),
+        dpop_jkt: pending.dpop_jkt.clone(),
     };
     let json = serde_json::to_string(&grant).map_err(ApiError::internal)?;
     state

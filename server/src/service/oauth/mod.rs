@@ -6,6 +6,7 @@ pub mod browser;
 pub mod client_keys;
 pub mod clients;
 pub mod code;
+pub mod dpop;
 mod error;
 pub mod logout;
 pub mod par;

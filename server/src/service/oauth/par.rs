@@ -10,6 +10,7 @@
 
 use super::OAuthError;
 use super::authorize::{self, AuthorizeParams, Channel, MAX_PARAM_BYTES, Pending, Refusal};
+use super::dpop;
 use crate::crypto::{random_token, token_digest};
 use crate::domain::ClientRecord;
 use crate::error::ApiError;
@@ -37,11 +38,13 @@ pub struct Pushed {
     pub expires_in: i64,
 }
 
-/// Checks and keeps the request `client` (already authenticated) pushed.
+/// Checks and keeps the request `client` (already authenticated) pushed. A DPoP proof that
+/// came with the push binds the code to its key (RFC 9449 section 10.1).
 pub async fn push(
     state: &AppState,
     client: &ClientRecord,
     mut params: AuthorizeParams,
+    proof: Option<&str>,
 ) -> Result<Pushed, OAuthError> {
     if params
         .client_id
@@ -53,6 +56,17 @@ pub async fn push(
         ));
     }
     params.client_id = Some(client.client_id.clone());
+    if let Some(proof) = dpop::prove(state, proof, "POST", "/oauth2/par", None).await? {
+        match params.dpop_jkt.as_deref() {
+            Some(jkt) if jkt != proof.jkt => {
+                return Err(OAuthError::bad_request(
+                    "invalid_dpop_proof",
+                    "dpop_jkt names another key than the DPoP proof's",
+                ));
+            }
+            _ => params.dpop_jkt = Some(proof.jkt),
+        }
+    }
     let (_, pending) = authorize::check(state, params, Channel::Pushed)
         .await
         .map_err(authorize::Invalid::into_oauth)?;

@@ -21,7 +21,7 @@ const MAX_BYTES: usize = 16 * 1024;
 const MAX_LIFETIME_SECS: i64 = 3600;
 const LEEWAY_SECS: i64 = 60;
 /// The claims that carry authorization parameters as strings.
-const TEXT_PARAMETERS: [&str; 11] = [
+const TEXT_PARAMETERS: [&str; 12] = [
     "response_type",
     "client_id",
     "redirect_uri",
@@ -30,6 +30,7 @@ const TEXT_PARAMETERS: [&str; 11] = [
     "nonce",
     "code_challenge",
     "code_challenge_method",
+    "dpop_jkt",
     "prompt",
     "login_hint",
     "acr_values",

@@ -2,23 +2,44 @@
 
 use serde_json::{Value, json};
 
-use super::OAuthError;
+use super::{OAuthError, dpop};
 use crate::clock::unix;
 use crate::crypto::token_digest;
 use crate::domain::{ClientRecord, Scope};
 use crate::error::{ApiError, ErrorCode};
 use crate::service::account_status::ensure_may_sign_in;
-use crate::service::principal::{Bearer, authenticate_any};
+use crate::service::principal::{Bearer, authenticate_any, authenticate_presented};
 use crate::state::AppState;
 use crate::tokens::user_claims;
 
+/// An access token as a request presented it.
+#[derive(Debug, Clone, Copy)]
+pub struct Presented<'a> {
+    pub token: &'a str,
+    /// The `DPoP` header, when the token came with the DPoP scheme.
+    pub proof: Option<&'a str>,
+    /// The request's HTTP method, which the proof must name.
+    pub method: &'a str,
+}
+
 /// `/oauth2/userinfo`: any live access token of this issuer that speaks for a user and has
-/// the `openid` scope; answers the claims its scope releases.
+/// the `openid` scope, with a DPoP proof by its key if it is bound to one; answers the claims
+/// its scope releases.
 pub async fn userinfo(
     state: &AppState,
-    token: &str,
+    presented: Presented<'_>,
 ) -> Result<sigil_proto::UserClaims, OAuthError> {
-    let principal = match authenticate_any(state, token).await {
+    let proof = dpop::prove(
+        state,
+        presented.proof,
+        presented.method,
+        "/oauth2/userinfo",
+        Some(presented.token),
+    )
+    .await
+    .map_err(dpop::at_resource)?;
+    let proven = proof.as_ref().map(|p| p.jkt.as_str());
+    let principal = match authenticate_presented(state, presented.token, proven).await {
         Ok(Bearer::User(principal)) => principal,
         Ok(Bearer::Client(_)) => {
             return Err(OAuthError::invalid_token(
@@ -73,7 +94,12 @@ pub async fn introspect(
         if let Some(fields) = answer.as_object_mut() {
             fields.retain(|key, _| INTROSPECTED.contains(&key.as_str()));
             fields.insert("active".into(), json!(true));
-            fields.insert("token_type".into(), json!("Bearer"));
+            let token_type = if claims.cnf.is_some() {
+                "DPoP"
+            } else {
+                "Bearer"
+            };
+            fields.insert("token_type".into(), json!(token_type));
         }
         return Ok(answer);
     }
@@ -130,8 +156,9 @@ async fn concerns(
     Ok(false)
 }
 
-/// The access-token claims an introspection answer repeats.
-const INTROSPECTED: [&str; 9] = [
+/// The access-token claims an introspection answer repeats; `cnf` lets a resource server
+/// check a DPoP-bound token's proof (RFC 9449 section 6.2).
+const INTROSPECTED: [&str; 10] = [
     "scope",
     "client_id",
     "sub",
@@ -141,6 +168,7 @@ const INTROSPECTED: [&str; 9] = [
     "iat",
     "jti",
     "sid",
+    "cnf",
 ];
 
 fn inactive() -> Value {

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use super::OAuthError;
 use super::clients::{ClientCredentials, authenticate};
 use super::code::{CodeGrant, code_key};
+use super::dpop;
 use super::targets::{self, Target};
 use crate::audit::{self, Audit, AuditAction};
 use crate::domain::oauth::{s256_challenge, valid_code_verifier};
@@ -42,6 +43,7 @@ pub struct TokenParams {
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
     pub access_token: String,
+    /// `DPoP` for a token bound to the key of the request's proof, else `Bearer`.
     pub token_type: &'static str,
     pub expires_in: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -58,10 +60,12 @@ fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, OAuthE
         .ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
 }
 
+/// One token request: the form, the Basic credentials and the `DPoP` proof that came with it.
 pub async fn exchange(
     state: &AppState,
     params: TokenParams,
     basic: Option<(String, String)>,
+    proof: Option<&str>,
     client_info: &ClientInfo,
 ) -> Result<TokenResponse, OAuthError> {
     let client = authenticate(
@@ -82,32 +86,55 @@ pub async fn exchange(
             "The client may not use this grant type",
         ));
     }
+    // Checked once the client is known: a stranger's proofs cost no store write.
+    let proof = dpop::prove(state, proof, "POST", "/oauth2/token", None).await?;
+    let key = proof.as_ref().map(|p| p.jkt.as_str());
     let answer = match grant {
         GrantType::AuthorizationCode => {
-            authorization_code(state, &client, &params, client_info).await
+            authorization_code(state, &client, &params, key, client_info).await
         }
-        GrantType::RefreshToken => refresh_token(state, &client, &params, client_info).await,
-        GrantType::ClientCredentials => client_credentials(state, &client, &params).await,
+        GrantType::RefreshToken => refresh_token(state, &client, &params, key, client_info).await,
+        GrantType::ClientCredentials => client_credentials(state, &client, &params, key).await,
     }?;
     state.metrics.token_issued(grant.as_str());
     Ok(answer)
 }
 
+/// What the token endpoint calls a token bound to `key`, or an unbound one.
+fn token_type(key: Option<&str>) -> &'static str {
+    if key.is_some() { "DPoP" } else { "Bearer" }
+}
+
+/// What one user-session token response is: for which target, bound to which DPoP key, with
+/// which ID-token nonce and refresh token.
+struct Answer<'a> {
+    target: &'a Target,
+    key: Option<&'a str>,
+    nonce: Option<&'a str>,
+    refresh_token: Option<String>,
+}
+
 /// Signs the token response for a user session: the access token carries exactly the
-/// target's scope and is addressed to its resources (or the client).
+/// target's scope, is addressed to its resources (or the client) and bound to the proof's
+/// key, if any.
 fn respond(
     state: &AppState,
     user: &crate::domain::UserRecord,
     session: &SessionRecord,
-    target: &Target,
-    nonce: Option<&str>,
-    refresh_token: Option<String>,
+    answer: Answer,
     now: OffsetDateTime,
 ) -> Result<TokenResponse, OAuthError> {
+    let Answer {
+        target,
+        key,
+        nonce,
+        refresh_token,
+    } = answer;
     let scope = &target.scope;
     let grant = AccessGrant {
         scope: scope.to_string(),
         audience: audience_for(&state.config, &session.client_id, &target.resources),
+        dpop_jkt: key.map(str::to_owned),
     };
     let (access_token, expires_in) = issue_access(state, user, session, &grant, now)?;
     let id_token = if scope.contains("openid") {
@@ -125,7 +152,7 @@ fn respond(
     };
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: token_type(key),
         expires_in,
         refresh_token,
         id_token,
@@ -137,15 +164,16 @@ async fn authorization_code(
     state: &AppState,
     client: &ClientRecord,
     params: &TokenParams,
+    key: Option<&str>,
     client_info: &ClientInfo,
 ) -> Result<TokenResponse, OAuthError> {
     let code = required(&params.code, "code")?;
     let now = state.clock.now();
-    let key = code_key(code);
+    let stored_as = code_key(code);
     let Some(stored) = state
         .stores
         .codes
-        .take_code(&key, now)
+        .take_code(&stored_as, now)
         .await
         .map_err(ApiError::from)?
     else {
@@ -188,6 +216,23 @@ async fn authorization_code(
         }
         (None, None) => {}
     }
+    // RFC 9449 section 10: a code asked for with dpop_jkt (or pushed with a proof) is
+    // redeemed with a proof by that key only.
+    if let Some(bound) = grant.dpop_jkt.as_deref() {
+        match key {
+            Some(key) if key == bound => {}
+            Some(_) => {
+                return Err(OAuthError::invalid_grant(
+                    "The code is bound to another DPoP key",
+                ));
+            }
+            None => {
+                return Err(OAuthError::invalid_grant(
+                    "The code is bound to a DPoP key: send a DPoP proof signed with it",
+                ));
+            }
+        }
+    }
     let user = state
         .stores
         .users
@@ -210,6 +255,11 @@ async fn authorization_code(
         scope: Some(granted.scope.to_string()),
         resources: granted.resources.clone(),
         secret: SessionSecret::RefreshToken,
+        // RFC 9449 section 5: a public client's refresh token is bound to its key, since the
+        // client has no other credential; a confidential client authenticates anyway.
+        dpop_jkt: key
+            .filter(|_| client.client_type == ClientType::Public)
+            .map(str::to_owned),
     };
     let (session, refresh) = open_session(state, &user, new, client_info, now).await?;
     // Remember what this code produced, so that a replay can revoke it.
@@ -217,21 +267,19 @@ async fn authorization_code(
     state
         .stores
         .codes
-        .put_code(&format!("used-{key}"), &used, now + USED_CODE_MEMORY)
+        .put_code(&format!("used-{stored_as}"), &used, now + USED_CODE_MEMORY)
         .await
         .map_err(ApiError::from)?;
     let refresh = (granted.scope.contains("offline_access")
         && client.allows_grant(GrantType::RefreshToken))
     .then_some(refresh);
-    respond(
-        state,
-        &user,
-        &session,
-        &token_target,
-        grant.nonce.as_deref(),
-        refresh,
-        now,
-    )
+    let answer = Answer {
+        target: &token_target,
+        key,
+        nonce: grant.nonce.as_deref(),
+        refresh_token: refresh,
+    };
+    respond(state, &user, &session, answer, now)
 }
 
 /// A second use of a code: whatever the first use produced is revoked (RFC 6749 4.1.2).
@@ -296,6 +344,7 @@ async fn refresh_token(
     state: &AppState,
     client: &ClientRecord,
     params: &TokenParams,
+    key: Option<&str>,
     client_info: &ClientInfo,
 ) -> Result<TokenResponse, OAuthError> {
     let token = required(&params.refresh_token, "refresh_token")?;
@@ -303,6 +352,16 @@ async fn refresh_token(
     let presented = refresh::present(state, token, &client.client_id)
         .await
         .map_err(refusal)?;
+    if let Some(session) = &presented.current {
+        // Before the token rotates: a thief without the key leaves the session alone.
+        sigil_keys::dpop::check_binding(session.dpop_jkt.as_deref(), key).or_else(|e| match e {
+            // An unbound refresh token may still get a bound access token.
+            sigil_keys::dpop::DpopError::NotBound => Ok(()),
+            _ => Err(OAuthError::invalid_grant(
+                "The refresh token is bound to a DPoP key: send a DPoP proof signed with it",
+            )),
+        })?;
+    }
     // A request the grant does not cover is refused before the token rotates, so that the
     // client keeps a working refresh token.
     let early = match &presented.current {
@@ -317,21 +376,20 @@ async fn refresh_token(
         Some(target) => target,
         None => token_target(state, &session, params).await?,
     };
-    respond(
-        state,
-        &rotated.user,
-        &session,
-        &target,
-        None,
-        Some(rotated.refresh_token),
-        now,
-    )
+    let answer = Answer {
+        target: &target,
+        key,
+        nonce: None,
+        refresh_token: Some(rotated.refresh_token),
+    };
+    respond(state, &rotated.user, &session, answer, now)
 }
 
 async fn client_credentials(
     state: &AppState,
     client: &ClientRecord,
     params: &TokenParams,
+    key: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     if client.client_type != ClientType::Confidential {
         return Err(OAuthError::unauthorized_client(
@@ -357,12 +415,13 @@ async fn client_credentials(
     let grant = AccessGrant {
         audience: audience_for(&state.config, &client.client_id, &target.resources),
         scope: scope.clone(),
+        dpop_jkt: key.map(str::to_owned),
     };
     let (access_token, expires_in) =
         issue_client_access(state, &client.client_id, &grant, state.clock.now())?;
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: token_type(key),
         expires_in,
         refresh_token: None,
         id_token: None,

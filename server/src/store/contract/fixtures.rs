@@ -65,6 +65,7 @@ pub(super) fn session(
         user_agent: Some("test".into()),
         scope: Some("openid email".into()),
         resources: vec!["https://api.example.com/".into()],
+        dpop_jkt: None,
     }
 }
 

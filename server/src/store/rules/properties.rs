@@ -32,6 +32,7 @@ fn session(id: String, created: i64, expires: i64, ttl: u64, ends: Option<i64>) 
         user_agent: None,
         scope: None,
         resources: vec![],
+        dpop_jkt: None,
     }
 }
 
