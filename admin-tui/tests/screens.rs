@@ -77,6 +77,7 @@ fn client(id: &str, name: &str, client_type: ClientType, redirect: Option<&str>)
         require_pushed_authorization_requests: false,
         require_pkce: true,
         require_signed_request_object: false,
+        dpop_bound_access_tokens: false,
         token_endpoint_auth_method: "client_secret_basic".into(),
         jwks: None,
         jwks_uri: None,

@@ -39,6 +39,7 @@ fuzz_target!(|input: (&str, &str)| {
         require_pushed_authorization_requests: false,
         require_pkce: true,
         require_signed_request_object: false,
+        dpop_bound_access_tokens: false,
         auth_method: None,
         jwks: None,
         jwks_uri: None,

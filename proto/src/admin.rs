@@ -122,6 +122,9 @@ pub struct ClientView {
     /// Authorization requests only as signed request objects (RFC 9101).
     #[serde(default)]
     pub require_signed_request_object: bool,
+    /// Token requests only with a DPoP proof: every access token is bound (RFC 9449).
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
     /// Authorization requests must carry a PKCE challenge (S256).
     #[serde(default = "yes")]
     pub require_pkce: bool,

@@ -150,6 +150,9 @@ struct ClientArgs {
     /// Accept only signed request objects from this client (RFC 9101).
     #[arg(long)]
     require_signed_requests: bool,
+    /// Accept only token requests with a DPoP proof: every access token bound (RFC 9449).
+    #[arg(long)]
+    require_dpop: bool,
     /// client_secret_basic (default for confidential), client_secret_post,
     /// client_secret_jwt, private_key_jwt, none (public).
     #[arg(long)]
@@ -364,6 +367,7 @@ async fn run_clients_command(command: ClientsCommand, config: Config) -> Result<
                 require_pushed_authorization_requests: client.require_pushed_requests,
                 require_pkce: Some(!client.without_pkce),
                 require_signed_request_object: client.require_signed_requests,
+                dpop_bound_access_tokens: client.require_dpop,
                 token_endpoint_auth_method: client.auth_method,
                 jwks,
                 jwks_uri: client.jwks_uri,

@@ -121,6 +121,7 @@ pub fn client(
         require_pushed_authorization_requests: client.require_pushed_authorization_requests,
         require_pkce: client.require_pkce,
         require_signed_request_object: client.require_signed_request_object,
+        dpop_bound_access_tokens: client.dpop_bound_access_tokens,
         token_endpoint_auth_method: client.auth_method().as_str().to_owned(),
         jwks: client.jwks.clone(),
         jwks_uri: client.jwks_uri.clone(),

@@ -82,7 +82,7 @@ fn authorize(app: &TestApp, client_id: &str) -> String {
 }
 
 /// Waits (at most 20 s) until the browser's URL starts with `prefix`.
-async fn wait_for_url(browser: &fantoccini::Client, prefix: &str) -> url::Url {
+pub(crate) async fn wait_for_url(browser: &fantoccini::Client, prefix: &str) -> url::Url {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let url = browser.current_url().await.unwrap();
@@ -97,7 +97,7 @@ async fn wait_for_url(browser: &fantoccini::Client, prefix: &str) -> url::Url {
     }
 }
 
-async fn fill(browser: &fantoccini::Client, css: &str, text: &str) {
+pub(crate) async fn fill(browser: &fantoccini::Client, css: &str, text: &str) {
     browser
         .find(Locator::Css(css))
         .await

@@ -3,7 +3,8 @@
 //! requests, `private_key_jwt` client authentication with a key WebCrypto made, signed
 //! request objects and DPoP-bound tokens.
 
-use reqwest::StatusCode;
+use fantoccini::Locator;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sigil_tests::browser::Browser;
 use sigil_tests::{TestApp, backend::program};
@@ -13,8 +14,9 @@ const REDIRECT: &str = "http://127.0.0.1:9/callback";
 /// `keygen` prints a new P-256 key pair as JWKs; `start` prints the authorization URL (built
 /// with PAR) and what the callback needs; `finish` exchanges the callback URL's code and
 /// reads userinfo. `auth` is `{"secret": ...}` or `{"privateJwk": ...}` (private_key_jwt),
-/// with `"jar": true` for a signed request and `"dpop": {publicJwk, privateJwk}` for
-/// DPoP-bound tokens (every request to Sigil with a proof by that key).
+/// with `"jar": true` for a signed request, `"dpop": {publicJwk, privateJwk}` for
+/// DPoP-bound tokens (every request to Sigil with a proof by that key) and `"resource"` for
+/// tokens addressed to an API, which `finish` then calls (`"api"`, a URL) with the token.
 const RELYING_PARTY: &str = r#"
 const { createRequire } = await import('node:module');
 const { pathToFileURL } = await import('node:url');
@@ -28,7 +30,7 @@ if (phase === 'keygen') {
   console.log(JSON.stringify({ publicJwk: { ...publicJwk, kid: 'node-1', use: 'sig' }, privateJwk }));
   process.exit(0);
 }
-const { secret, privateJwk, jar, dpop } = JSON.parse(auth);
+const { secret, privateJwk, jar, dpop, resource, api } = JSON.parse(auth);
 const privateKey = privateJwk && {
   key: await crypto.subtle.importKey('jwk', privateJwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']),
   kid: 'node-1',
@@ -52,6 +54,9 @@ if (phase === 'start') {
     code_challenge_method: 'S256',
     state,
   };
+  if (resource) {
+    parameters.resource = resource;
+  }
   if (jar) {
     parameters = (await oidc.buildAuthorizationUrlWithJAR(config, parameters, privateKey)).searchParams;
   }
@@ -65,7 +70,12 @@ if (phase === 'start') {
   }, undefined, { DPoP });
   const claims = tokens.claims();
   const userinfo = await oidc.fetchUserInfo(config, tokens.access_token, claims.sub, { DPoP });
-  console.log(JSON.stringify({ claims, userinfo, tokenType: tokens.token_type, accessToken: tokens.access_token }));
+  let called;
+  if (api) {
+    const response = await oidc.fetchProtectedResource(config, tokens.access_token, new URL(api), 'GET', undefined, undefined, { DPoP });
+    called = { status: response.status, body: await response.json() };
+  }
+  console.log(JSON.stringify({ claims, userinfo, tokenType: tokens.token_type, accessToken: tokens.access_token, called }));
 }
 "#;
 
@@ -131,6 +141,7 @@ async fn openid_client_authenticates_with_private_key_jwt_and_signs_its_request(
             "tokenEndpointAuthMethod": "private_key_jwt",
             "jwks": { "keys": [keys["publicJwk"]] },
             "requireSignedRequestObject": true,
+            "dpopBoundAccessTokens": true,
         }))
         .await;
     assert!(secret.is_none());
@@ -191,4 +202,91 @@ async fn sign_in_through(app: &TestApp, client_id: &str, auth: &str) -> Value {
     assert_eq!(finish["claims"]["iss"], app.base.as_str());
     assert_eq!(finish["userinfo"]["email"], user.email.as_str());
     finish
+}
+
+/// The FAPI 2.0-style flow end to end, with a real browser on the hosted pages: openid-client
+/// pushes (PAR) a signed request object (JAR) for an API resource, with PKCE, authenticated
+/// with `private_key_jwt` and carrying a DPoP proof; Chromium signs in; openid-client redeems
+/// the code with a proof (the client accepts no other kind), reads userinfo and calls the
+/// example resource server with proofs, which finds the token bound to that key.
+#[tokio::test]
+async fn a_fapi_style_flow_through_chromium() {
+    let app = TestApp::spawn_oidc(|_| {}).await;
+    let admin = app.admin_token().await;
+    let api = crate::resource_server::API;
+    let registered = app
+        .request(
+            Method::POST,
+            "/v1/admin/resources",
+            Some(&admin),
+            Some(json!({"identifier": api, "name": "Example API", "scopes": ["hello"]})),
+        )
+        .await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{}",
+        registered.body
+    );
+    let keys = relying_party(&["", "", "", "", "keygen"]).await;
+    let dpop = relying_party(&["", "", "", "", "keygen"]).await;
+    let (client_id, _) = app
+        .create_client(json!({
+            "name": "FAPI RP", "type": "confidential",
+            "redirectUris": [REDIRECT],
+            "scopes": ["openid", "email"],
+            "firstParty": true,
+            "requirePushedAuthorizationRequests": true,
+            "requireSignedRequestObject": true,
+            "dpopBoundAccessTokens": true,
+            "tokenEndpointAuthMethod": "private_key_jwt",
+            "jwks": { "keys": [keys["publicJwk"]] },
+        }))
+        .await;
+    let (_server, base) = crate::resource_server::example_server(&app.base).await;
+    let auth = json!({
+        "privateJwk": keys["privateJwk"], "jar": true, "dpop": dpop,
+        "resource": api, "api": format!("{base}/hello"),
+    })
+    .to_string();
+    let (user, _) = app.signed_in_user().await;
+    let start = relying_party(&[&app.base, &client_id, &auth, REDIRECT, "start"]).await;
+
+    let chrome = crate::browser_login::chrome().await;
+    let b = &chrome.client;
+    b.goto(start["url"].as_str().unwrap()).await.unwrap();
+    crate::browser_login::wait_for_url(b, &format!("{}/login", app.base)).await;
+    crate::browser_login::fill(b, "#login", &user.username).await;
+    crate::browser_login::fill(b, "#password", &user.password).await;
+    b.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let landed = crate::browser_login::wait_for_url(b, REDIRECT).await;
+
+    let carried = json!({
+        "callback": landed.as_str(), "verifier": start["verifier"], "state": start["state"],
+    });
+    let finish = relying_party(&[
+        &app.base,
+        &client_id,
+        &auth,
+        REDIRECT,
+        "finish",
+        &carried.to_string(),
+    ])
+    .await;
+    assert!(
+        finish["tokenType"]
+            .as_str()
+            .unwrap()
+            .eq_ignore_ascii_case("dpop"),
+        "{finish}"
+    );
+    assert_eq!(finish["userinfo"]["email"], user.email.as_str());
+    assert_eq!(finish["called"]["status"], 200, "{finish}");
+    assert_eq!(finish["called"]["body"]["bound"], true);
+    assert_eq!(finish["called"]["body"]["hello"], finish["claims"]["sub"]);
 }

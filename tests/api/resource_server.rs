@@ -14,10 +14,10 @@ use sigil_tests::oauth::{self, Client};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-const API: &str = "https://api.example.com";
+pub(crate) const API: &str = "https://api.example.com";
 
 /// The example server on a free port, once it says it listens; its child and base URL.
-async fn example_server(issuer: &str) -> (Child, String) {
+pub(crate) async fn example_server(issuer: &str) -> (Child, String) {
     let binary = sigil_tests::sigil_binary()
         .with_file_name("examples")
         .join("protected_api");

@@ -328,6 +328,7 @@ fn secret_shown_once() {
             require_pushed_authorization_requests: false,
             require_pkce: true,
             require_signed_request_object: false,
+            dpop_bound_access_tokens: false,
             token_endpoint_auth_method: "client_secret_basic".into(),
             jwks: None,
             jwks_uri: None,

@@ -168,6 +168,7 @@ fn settings(client: &OAuthClient) -> String {
         (client.first_party, "first-party"),
         (client.require_pushed_authorization_requests, "PAR"),
         (client.require_signed_request_object, "JAR"),
+        (client.dpop_bound_access_tokens, "DPoP"),
         (!client.require_pkce, "no PKCE"),
     ];
     let words: Vec<&str> = marks

@@ -105,6 +105,10 @@ pub struct ClientRecord {
     /// Authorization requests only as signed request objects (RFC 9101).
     #[serde(default)]
     pub require_signed_request_object: bool,
+    /// Every token request must carry a DPoP proof, so that every access token is bound to
+    /// the client's key (RFC 9449 section 5.2, `dpop_bound_access_tokens`).
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
     /// `false`: a confidential client excused from PKCE (while `SIGIL_REQUIRE_PKCE` is on).
     /// Clients stored before this setting existed read as `true`.
     #[serde(default = "yes")]

@@ -179,6 +179,31 @@ async fn client_credentials_token_is_bound_to_the_proofs_key() {
     );
 }
 
+/// A client registered with `dpopBoundAccessTokens` gets no token without a proof.
+#[tokio::test]
+async fn a_client_can_require_dpop() {
+    let s = setup().await;
+    let (id, secret) = s
+        .app
+        .create_client(json!({
+            "name": "Bound only", "type": "confidential",
+            "grantTypes": ["client_credentials"], "scopes": [],
+            "dpopBoundAccessTokens": true,
+        }))
+        .await;
+    let secret = secret.unwrap();
+    let form = [("grant_type", "client_credentials")];
+    let (status, body) = token(&s.app, &form, Some((&id, &secret)), &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_dpop_proof");
+    let key = DpopKey::new();
+    let nonce = nonce(&s.app).await;
+    let proof = key.proof("POST", &token_url(&s.app), &nonce, None);
+    let (status, body) = token(&s.app, &form, Some((&id, &secret)), &[&proof]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["token_type"], "DPoP");
+}
+
 /// A proof is refused when replayed, made for another URL or method, too old, signed by a
 /// key other than its header's, or sent twice in one request.
 #[tokio::test]

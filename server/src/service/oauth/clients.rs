@@ -38,6 +38,9 @@ pub struct ClientInput {
     /// Refuse authorization requests that are not signed request objects (RFC 9101).
     #[serde(default)]
     pub require_signed_request_object: bool,
+    /// Refuse token requests without a DPoP proof: every access token bound (RFC 9449).
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
     /// Default: `client_secret_basic` for confidential clients, `none` for public ones.
     #[salvo(schema(value_type = Option<crate::http::schema_values::AuthMethodValue>))]
     pub token_endpoint_auth_method: Option<String>,
@@ -187,6 +190,7 @@ fn validate(input: ClientInput) -> ApiResult<ClientRecord> {
         require_pushed_authorization_requests: input.require_pushed_authorization_requests,
         require_pkce,
         require_signed_request_object: input.require_signed_request_object,
+        dpop_bound_access_tokens: input.dpop_bound_access_tokens,
         auth_method,
         jwks: input.jwks,
         jwks_uri: input.jwks_uri,

@@ -88,6 +88,12 @@ pub async fn exchange(
     }
     // Checked once the client is known: a stranger's proofs cost no store write.
     let proof = dpop::prove(state, proof, "POST", "/oauth2/token", None).await?;
+    if proof.is_none() && client.dpop_bound_access_tokens {
+        return Err(OAuthError::bad_request(
+            "invalid_dpop_proof",
+            "This client's tokens are DPoP-bound: send a DPoP proof",
+        ));
+    }
     let key = proof.as_ref().map(|p| p.jkt.as_str());
     let answer = match grant {
         GrantType::AuthorizationCode => {

@@ -114,6 +114,7 @@ pub(super) fn client(client_id: &str, created_at: OffsetDateTime) -> crate::doma
         require_pushed_authorization_requests: false,
         require_pkce: true,
         require_signed_request_object: false,
+        dpop_bound_access_tokens: false,
         auth_method: None,
         jwks: None,
         jwks_uri: None,
