@@ -7,8 +7,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::api::{
-    ApiError, ApiResource, AuditEvent, ClientType, Key, OAuthClient, Session, Stats, User,
-    UserPage, UserQuery,
+    ApiError, ApiResource, AuditEvent, ClientSettings, ClientType, Key, OAuthClient, Session,
+    Stats, User, UserPage, UserQuery,
 };
 
 /// Work the runtime does in the background; the answer comes back as [`Action::Response`].
@@ -37,6 +37,7 @@ pub enum Request {
         name: String,
         client_type: ClientType,
         redirect_uri: String,
+        settings: ClientSettings,
     },
     RotateClientSecret(String),
     DeleteClient(String),

@@ -57,6 +57,39 @@ pub use sigil_proto::admin::{
     AuditEventView as AuditEvent, ClientType, ClientView as OAuthClient, KeyInfo as Key, KeyState,
     ResourceView as ApiResource, Stats,
 };
+
+/// What the new-client form can set besides name, type and redirect URI: the words after
+/// them (`par`, `jar`, `dpop`, `first-party`, `no-pkce`, `secret-post`, `secret-jwt`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientSettings {
+    pub first_party: bool,
+    pub require_par: bool,
+    pub require_signed_requests: bool,
+    pub require_dpop: bool,
+    pub without_pkce: bool,
+    /// `None`: the type's default.
+    pub auth_method: Option<&'static str>,
+}
+
+impl ClientSettings {
+    /// The settings the form's words name; the first word it does not know.
+    pub fn from_words<'a>(words: &[&'a str]) -> Result<Self, &'a str> {
+        let mut settings = Self::default();
+        for word in words {
+            match *word {
+                "first-party" => settings.first_party = true,
+                "par" => settings.require_par = true,
+                "jar" => settings.require_signed_requests = true,
+                "dpop" => settings.require_dpop = true,
+                "no-pkce" => settings.without_pkce = true,
+                "secret-post" => settings.auth_method = Some("client_secret_post"),
+                "secret-jwt" => settings.auth_method = Some("client_secret_jwt"),
+                unknown => return Err(unknown),
+            }
+        }
+        Ok(settings)
+    }
+}
 pub use sigil_proto::users::{
     AdminSessionView as Session, AdminUserView as User, Device, UserPage,
 };
@@ -295,13 +328,21 @@ impl Client {
         name: &str,
         client_type: ClientType,
         redirect_uri: &str,
+        settings: &ClientSettings,
     ) -> Result<OAuthClient, ApiError> {
-        self.fetch(
-            Method::POST,
-            "/v1/admin/clients",
-            Some(json!({ "name": name, "type": client_type, "redirectUris": [redirect_uri] })),
-        )
-        .await
+        let mut body = json!({
+            "name": name, "type": client_type, "redirectUris": [redirect_uri],
+            "firstParty": settings.first_party,
+            "requirePushedAuthorizationRequests": settings.require_par,
+            "requireSignedRequestObject": settings.require_signed_requests,
+            "dpopBoundAccessTokens": settings.require_dpop,
+            "requirePkce": !settings.without_pkce,
+        });
+        if let Some(method) = settings.auth_method {
+            body["tokenEndpointAuthMethod"] = json!(method);
+        }
+        self.fetch(Method::POST, "/v1/admin/clients", Some(body))
+            .await
     }
 
     pub async fn rotate_client_secret(&self, id: &str) -> Result<OAuthClient, ApiError> {

@@ -50,8 +50,9 @@ pub async fn perform(client: &Client, request: Tagged<Request>) -> Action {
             name,
             client_type,
             redirect_uri,
+            settings,
         } => client
-            .create_client(&name, client_type, &redirect_uri)
+            .create_client(&name, client_type, &redirect_uri, &settings)
             .await
             .map(|c| Response::ClientSecret(Box::new(c))),
         Request::RotateClientSecret(id) => client

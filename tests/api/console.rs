@@ -1,5 +1,6 @@
 //! `sigil-admin`'s client and update loop against a real server: sign in, find a user,
-//! suspend them (their login then fails), reactivate them, manage API resources.
+//! suspend them (their login then fails), reactivate them, manage API resources, create a
+//! client with settings.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
 use reqwest::StatusCode;
@@ -145,6 +146,38 @@ async fn operator_suspends_and_reactivates_a_user() {
             .expect("reloaded")
             .is_empty()
     );
+
+    // A client with settings from the new-client form: the server stores them, and the
+    // secret shows once.
+    press(&mut state, &client, KeyCode::Char('3')).await;
+    press(&mut state, &client, KeyCode::Char('c')).await;
+    type_text(
+        &mut state,
+        &client,
+        "Payments, confidential, https://pay.example.com/cb, par dpop secret-post",
+    )
+    .await;
+    press(&mut state, &client, KeyCode::Enter).await;
+    assert!(
+        matches!(state.overlay, Overlay::Secret { .. }),
+        "{:?}",
+        state.status
+    );
+    press(&mut state, &client, KeyCode::Enter).await;
+    let created = state
+        .screens
+        .clients
+        .list
+        .ready()
+        .expect("clients")
+        .iter()
+        .find(|c| c.name == "Payments")
+        .expect("the new client is listed")
+        .clone();
+    assert!(created.require_pushed_authorization_requests);
+    assert!(created.dpop_bound_access_tokens);
+    assert!(!created.require_signed_request_object);
+    assert_eq!(created.token_endpoint_auth_method, "client_secret_post");
 
     // Past the re-authentication window, a role change asks for the password and then goes
     // through; the console stays signed in.

@@ -10,7 +10,9 @@ use uuid::Uuid;
 
 use super::*;
 use crate::action::{Pane, Purpose};
-use crate::api::{ApiResource, ClientType, OAuthClient, Pagination, User, UserPage};
+use crate::api::{
+    ApiResource, ClientSettings, ClientType, OAuthClient, Pagination, User, UserPage,
+};
 use crate::remote::Loadable;
 
 mod tagging;
@@ -184,6 +186,58 @@ fn resources_screen() {
     assert_eq!(
         sent(app.update(key(KeyCode::Char('y')))),
         Some(Request::DeleteResource(r1))
+    );
+}
+
+/// The new-client form takes name, type and redirect URI, then setting words; an unknown word
+/// is named and nothing is sent.
+#[test]
+fn new_client_form_with_settings() {
+    let mut app = signed_in();
+    app.update(key(KeyCode::Char('3')));
+    app.update(key(KeyCode::Char('c')));
+    typed(&mut app, "Shop, public, https://shop.example.com/cb");
+    assert_eq!(
+        sent(app.update(key(KeyCode::Enter))),
+        Some(Request::CreateClient {
+            name: "Shop".into(),
+            client_type: ClientType::Public,
+            redirect_uri: "https://shop.example.com/cb".into(),
+            settings: ClientSettings::default(),
+        })
+    );
+    app.update(key(KeyCode::Char('c')));
+    typed(
+        &mut app,
+        "Payments, confidential, https://pay.example.com/cb, par jar, dpop secret-jwt",
+    );
+    assert_eq!(
+        sent(app.update(key(KeyCode::Enter))),
+        Some(Request::CreateClient {
+            name: "Payments".into(),
+            client_type: ClientType::Confidential,
+            redirect_uri: "https://pay.example.com/cb".into(),
+            settings: ClientSettings {
+                require_par: true,
+                require_signed_requests: true,
+                require_dpop: true,
+                auth_method: Some("client_secret_jwt"),
+                ..ClientSettings::default()
+            },
+        })
+    );
+    app.update(key(KeyCode::Char('c')));
+    typed(
+        &mut app,
+        "Old, confidential, https://old.example.com/cb, fapi",
+    );
+    assert_eq!(app.update(key(KeyCode::Enter)), None);
+    assert!(
+        app.status
+            .as_ref()
+            .is_some_and(|(text, error)| *error && text.contains("\"fapi\"")),
+        "{:?}",
+        app.status
     );
 }
 

@@ -7,12 +7,13 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 
 use super::{Outcome, failed};
 use crate::action::{Reply, Request, Response, Tag};
-use crate::api::{ClientType, OAuthClient};
+use crate::api::{ClientSettings, ClientType, OAuthClient};
 use crate::overlay::{Form, FormKind, Overlay};
 use crate::remote::Remote;
 use crate::ui::{Theme, loading};
 
-const NEW_CLIENT_USAGE: &str = "Write: name, confidential|public, redirect URI";
+const NEW_CLIENT_USAGE: &str = "Write: name, confidential|public, redirect URI[, then any of \
+     par jar dpop first-party no-pkce secret-post secret-jwt]";
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct State {
@@ -35,7 +36,7 @@ impl State {
             }
             KeyCode::Char('c') => Outcome::open(Overlay::Form(Form::new(
                 FormKind::NewClient,
-                "New client: name, confidential|public, redirect URI",
+                "New client: name, confidential|public, redirect URI[, par jar dpop ...]",
                 "",
             ))),
             KeyCode::Char('R') => selected.map_or_else(Outcome::default, |c| {
@@ -57,20 +58,31 @@ impl State {
         }
     }
 
-    /// The new-client form was submitted: `name, confidential|public, redirect URI`.
+    /// The new-client form was submitted: `name, confidential|public, redirect URI`, then
+    /// setting words, separated by commas or spaces (`ClientSettings::from_words`).
     pub fn create(&self, text: &str) -> Outcome {
         let parts: Vec<&str> = text.split(',').map(str::trim).collect();
         match parts.as_slice() {
-            [name, kind, redirect] if !name.is_empty() => {
+            [name, kind, redirect, rest @ ..] if !name.is_empty() => {
                 let client_type = match *kind {
                     "confidential" => ClientType::Confidential,
                     "public" => ClientType::Public,
                     _ => return Outcome::error(NEW_CLIENT_USAGE),
                 };
+                let words: Vec<&str> = rest.iter().flat_map(|p| p.split_whitespace()).collect();
+                let settings = match ClientSettings::from_words(&words) {
+                    Ok(settings) => settings,
+                    Err(unknown) => {
+                        return Outcome::error(format!(
+                            "Unknown setting {unknown:?}. {NEW_CLIENT_USAGE}"
+                        ));
+                    }
+                };
                 Outcome::send(Request::CreateClient {
                     name: (*name).to_owned(),
                     client_type,
                     redirect_uri: (*redirect).to_owned(),
+                    settings,
                 })
             }
             _ => Outcome::error(NEW_CLIENT_USAGE),
