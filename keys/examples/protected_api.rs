@@ -30,7 +30,9 @@ struct Jwks {
 
 fn refuse(res: &mut Response, scheme: &str, error: &str, description: &str) {
     res.status_code(StatusCode::UNAUTHORIZED);
-    let challenge = format!("{scheme} error=\"{error}\", error_description=\"{description}\"");
+    let algs = dpop::DPOP_ALGORITHMS.join(" ");
+    let challenge =
+        format!("{scheme} error=\"{error}\", error_description=\"{description}\", algs=\"{algs}\"");
     if let Ok(value) = salvo::http::HeaderValue::from_str(&challenge) {
         res.headers_mut().insert("www-authenticate", value);
     }

@@ -5,7 +5,8 @@
 //! [`verify_proof`] checks a proof against the request it came with; [`check_binding`] is the
 //! rule that decides whether a token and a proof belong together, for Sigil and for resource
 //! servers alike. A resource server calls [`verify_presentation`], which does both, and keeps
-//! each proof's `jti` for [`PROOF_MAX_AGE_SECS`] to refuse replays ([`SeenProofs`]).
+//! each proof's `jti` for [`PROOF_MAX_AGE_SECS`] plus two leeways to refuse replays
+//! ([`SeenProofs`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -26,8 +27,9 @@ pub const DPOP_TYP: &str = "dpop+jwt";
 /// The algorithms a proof may be signed with, as discovery names them: asymmetric only (a
 /// proof must show possession of a private key).
 pub const DPOP_ALGORITHMS: [&str; 4] = PARTY_SIGNING_ALGORITHMS;
-/// How old a proof may be, by its `iat`; a `jti` must be remembered at least this long (plus
-/// [`PROOF_LEEWAY_SECS`]) to catch every replay.
+/// How old a proof may be, by its `iat`; a `jti` must be remembered this long after its `iat`
+/// (plus [`PROOF_LEEWAY_SECS`] for a clock behind the client's, and one more for clocks that
+/// differ between the checker and its store) to catch every replay.
 pub const PROOF_MAX_AGE_SECS: u64 = 300;
 /// How far a proof's `iat` may lie in the future: the client's clock may run ahead.
 pub const PROOF_LEEWAY_SECS: u64 = 60;
@@ -215,16 +217,26 @@ pub fn access_token_hash(token: &str) -> String {
 /// The proofs a process has seen, for a resource server on one machine: bounded, each
 /// remembered for as long as it could be accepted. Replicas behind a load balancer need a
 /// shared store instead (Sigil uses its own).
+/// Size it for the proofs one window can bring (requests per second x 7 minutes): when full
+/// of live entries it refuses every proof rather than forget one, so a flood of valid proofs
+/// (from a holder of a bound token) is also a way to make it refuse; rate-limit before it.
 pub struct SeenProofs {
     capacity: usize,
-    seen: Mutex<HashMap<(String, String), u64>>,
+    seen: Mutex<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    until: HashMap<(String, String), u64>,
+    /// The earliest time an entry can be forgotten: a full cache is swept only then.
+    next_expiry: u64,
 }
 
 impl SeenProofs {
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity,
-            seen: Mutex::new(HashMap::new()),
+            seen: Mutex::new(Seen::default()),
         }
     }
 
@@ -234,15 +246,32 @@ impl SeenProofs {
         let Ok(mut seen) = self.seen.lock() else {
             return false;
         };
-        let forget_at = proof.iat + PROOF_MAX_AGE_SECS + PROOF_LEEWAY_SECS;
-        if seen.len() >= self.capacity {
-            seen.retain(|_, until| *until > now);
-            if seen.len() >= self.capacity {
+        let forget_at = proof
+            .iat
+            .saturating_add(PROOF_MAX_AGE_SECS)
+            .saturating_add(2 * PROOF_LEEWAY_SECS)
+            .max(now.saturating_add(1));
+        if seen.until.len() >= self.capacity {
+            if now < seen.next_expiry {
+                return false;
+            }
+            seen.until.retain(|_, until| *until > now);
+            seen.next_expiry = seen.until.values().copied().min().unwrap_or(0);
+            if seen.until.len() >= self.capacity {
                 return false;
             }
         }
-        seen.insert((proof.jkt.clone(), proof.jti.clone()), forget_at)
-            .is_none_or(|until| until <= now)
+        let key = (proof.jkt.clone(), proof.jti.clone());
+        let first = seen.until.get(&key).is_none_or(|until| *until <= now);
+        if first {
+            seen.until.insert(key, forget_at);
+            seen.next_expiry = if seen.next_expiry == 0 {
+                forget_at
+            } else {
+                seen.next_expiry.min(forget_at)
+            };
+        }
+        first
     }
 }
 
@@ -473,7 +502,7 @@ mod tests {
         assert!(!seen.first_use(&proof("a"), now));
         assert!(seen.first_use(&proof("b"), now));
         assert!(!seen.first_use(&proof("c"), now));
-        let later = now + PROOF_MAX_AGE_SECS + PROOF_LEEWAY_SECS + 1;
+        let later = now + PROOF_MAX_AGE_SECS + 2 * PROOF_LEEWAY_SECS + 1;
         assert!(seen.first_use(&proof("c"), later));
     }
 }

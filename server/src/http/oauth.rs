@@ -45,6 +45,17 @@ impl Writer for OAuthError {
             if let Ok(value) = HeaderValue::from_str(&challenge) {
                 res.headers_mut().insert("www-authenticate", value);
             }
+            // A Bearer request refused at a resource also hears that DPoP is accepted (RFC
+            // 9449 section 7.1): a bound token sent as Bearer learns its scheme.
+            if self.error == "invalid_token"
+                && presented_scheme(req) != Some(Scheme::Dpop)
+                && let Ok(value) = HeaderValue::from_str(&format!(
+                    "DPoP algs=\"{}\"",
+                    sigil_keys::dpop::DPOP_ALGORITHMS.join(" ")
+                ))
+            {
+                res.headers_mut().append("www-authenticate", value);
+            }
         }
         res.status_code(status);
         res.render(Json(

@@ -179,6 +179,40 @@ async fn client_credentials_token_is_bound_to_the_proofs_key() {
     );
 }
 
+/// A proof made by a clock a minute ahead is remembered for as long as it is accepted: its
+/// replay in the last second of its window is refused too.
+#[tokio::test]
+async fn a_proof_from_a_fast_clock_is_remembered_to_the_end_of_its_window() {
+    let app = TestApp::spawn_oidc(|c| c.dpop_nonces = false).await;
+    let (id, secret) = app
+        .create_client(json!({
+            "name": "Worker", "type": "confidential",
+            "grantTypes": ["client_credentials"], "scopes": [],
+        }))
+        .await;
+    let secret = secret.unwrap();
+    let key = DpopKey::new();
+    let url = token_url(&app);
+    let mut ahead = claims("POST", &url, "", None);
+    ahead["iat"] = json!(app.state.clock.now().unix_timestamp() + 60);
+    let proof = key.sign(&ahead);
+    let form = [("grant_type", "client_credentials")];
+    let (status, body) = token(&app, &form, Some((&id, &secret)), &[&proof]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The last second in which the proof's iat is young enough.
+    app.advance_clock(std::time::Duration::from_secs(360));
+    let (status, body) = token(&app, &form, Some((&id, &secret)), &[&proof]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_dpop_proof", "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("already used"),
+        "{body}"
+    );
+}
+
 /// A client registered with `dpopBoundAccessTokens` gets no token without a proof.
 #[tokio::test]
 async fn a_client_can_require_dpop() {

@@ -72,20 +72,27 @@ async fn exchange(s: &Signed, code: &str) -> (StatusCode, Value) {
 
 /// A POST of `form` to `path`, the client authenticated by a fresh assertion.
 async fn as_client(s: &Signed, path: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    as_client_with(s, path, form, None).await
+}
+
+/// The same, with a DPoP proof.
+async fn as_client_with(
+    s: &Signed,
+    path: &str,
+    form: &[(&str, &str)],
+    proof: Option<&str>,
+) -> (StatusCode, Value) {
     let assertion = sign(&s.key, &claims(&s.app, &s.client_id));
     let mut form = form.to_vec();
     form.extend([
         ("client_assertion_type", ASSERTION_TYPE),
         ("client_assertion", &assertion),
     ]);
-    let response = s
-        .app
-        .client
-        .post(s.app.url(path))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let mut request = s.app.client.post(s.app.url(path)).form(&form);
+    if let Some(proof) = proof {
+        request = request.header("dpop", proof);
+    }
+    let response = request.send().await.unwrap();
     let status = response.status();
     (status, response.json().await.unwrap())
 }
@@ -212,4 +219,59 @@ async fn broken_request_objects_are_refused_on_a_page() {
             page.body
         );
     }
+}
+
+/// A signed request pushed with a DPoP proof binds the code to the proof's key, although the
+/// object's parameters replace the form's; an object naming another `dpop_jkt` is refused.
+#[tokio::test]
+async fn a_signed_request_pushed_with_a_proof_binds_the_code() {
+    use sigil_tests::dpop::{DpopKey, nonce};
+    let s = signed_client().await;
+    let key = DpopKey::new();
+    let other = DpopKey::new();
+    let nonce = nonce(&s.app).await;
+    let par = s.app.url("/oauth2/par");
+    let object = sign(&s.key, &request_claims(&s));
+    let form = [
+        ("client_id", s.client_id.as_str()),
+        ("request", object.as_str()),
+    ];
+    let proof = key.proof("POST", &par, &nonce, None);
+    let (status, pushed) = as_client_with(&s, "/oauth2/par", &form, Some(&proof)).await;
+    assert_eq!(status, StatusCode::CREATED, "{pushed}");
+    let b = Browser::new(&s.app.base);
+    let mut url = url::Url::parse("http://x/oauth2/authorize").unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", &s.client_id)
+        .append_pair("request_uri", pushed["request_uri"].as_str().unwrap());
+    let first = b
+        .get(&format!("/oauth2/authorize?{}", url.query().unwrap()))
+        .await;
+    let done = b
+        .follow(b.sign_in(first, &s.user.username, &s.user.password).await)
+        .await;
+    let code = done.location_param("code").unwrap();
+    let token = s.app.url("/oauth2/token");
+    let exchange = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    let wrong = other.proof("POST", &token, &nonce, None);
+    let (status, body) = as_client_with(&s, "/oauth2/token", &exchange, Some(&wrong)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+
+    let mut naming_other = request_claims(&s);
+    naming_other["dpop_jkt"] = json!(other.jkt());
+    let object = sign(&s.key, &naming_other);
+    let form = [
+        ("client_id", s.client_id.as_str()),
+        ("request", object.as_str()),
+    ];
+    let proof = key.proof("POST", &par, &nonce, None);
+    let (status, body) = as_client_with(&s, "/oauth2/par", &form, Some(&proof)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_dpop_proof", "{body}");
 }

@@ -54,10 +54,25 @@ pub fn endpoint_url(state: &AppState, path: &str) -> String {
 }
 
 /// Checks the proof (if any) that came with a request to Sigil's endpoint at `path`, and
-/// remembers it so that it is refused the next time. `access_token` is the token the
-/// request carries (userinfo), whose hash the proof must hold. Errors are the token
-/// endpoint's (400); [`at_resource`] makes them a resource's.
+/// remembers it so that it is refused the next time. Errors are the token endpoint's (400).
 pub async fn prove(
+    state: &AppState,
+    proof: Option<&str>,
+    method: &str,
+    path: &str,
+    access_token: Option<&str>,
+) -> Result<Option<Proof>, OAuthError> {
+    let proof = check(state, proof, method, path, access_token)?;
+    if let Some(proof) = &proof {
+        remember(state, proof).await?;
+    }
+    Ok(proof)
+}
+
+/// [`prove`] without remembering: for a resource, which first checks the token the proof
+/// comes with (`access_token`, whose hash the proof must hold), so that proofs with made-up
+/// tokens cost no store write. [`remember`] the proof then.
+pub fn check(
     state: &AppState,
     proof: Option<&str>,
     method: &str,
@@ -76,19 +91,29 @@ pub async fn prove(
         access_token,
         nonces: &nonces,
     };
-    let proof = verify_proof(proof, &request, unix(now)).map_err(refusal)?;
-    remember(state, &proof, now).await?;
-    Ok(Some(proof))
+    verify_proof(proof, &request, unix(now))
+        .map(Some)
+        .map_err(refusal)
 }
 
-/// A proof is good once: its `jti` is kept (per key) until the proof would be too old anyway
-/// (its `iat` is at most a leeway ahead of now).
-async fn remember(state: &AppState, proof: &Proof, now: OffsetDateTime) -> Result<(), OAuthError> {
+/// A proof is good once: its `jti` is kept (per key) for as long as the proof is accepted
+/// (its `iat` plus the age limit, a leeway ahead), one leeway more for clocks that differ
+/// between replicas and the store, and at least a second.
+pub async fn remember(state: &AppState, proof: &Proof) -> Result<(), OAuthError> {
+    let now = state.clock.now();
     let key = format!(
         "dpop:{}",
         token_digest(&format!("{} {}", proof.jkt, proof.jti))
     );
-    let forget_at = now + time::Duration::seconds((PROOF_MAX_AGE_SECS + PROOF_LEEWAY_SECS) as i64);
+    let accepted_until = proof
+        .iat
+        .saturating_add(PROOF_MAX_AGE_SECS)
+        .saturating_add(2 * PROOF_LEEWAY_SECS);
+    let forget_at = i64::try_from(accepted_until)
+        .ok()
+        .and_then(|at| OffsetDateTime::from_unix_timestamp(at).ok())
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        .max(now + time::Duration::seconds(1));
     let first_use = state
         .stores
         .codes

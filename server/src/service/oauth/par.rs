@@ -56,20 +56,22 @@ pub async fn push(
         ));
     }
     params.client_id = Some(client.client_id.clone());
-    if let Some(proof) = dpop::prove(state, proof, "POST", "/oauth2/par", None).await? {
-        match params.dpop_jkt.as_deref() {
+    let proof = dpop::prove(state, proof, "POST", "/oauth2/par", None).await?;
+    let (_, mut pending) = authorize::check(state, params, Channel::Pushed)
+        .await
+        .map_err(authorize::Invalid::into_oauth)?;
+    // After the check: a request object's parameters replace the form's, dpop_jkt included.
+    if let Some(proof) = proof {
+        match pending.dpop_jkt.as_deref() {
             Some(jkt) if jkt != proof.jkt => {
                 return Err(OAuthError::bad_request(
                     "invalid_dpop_proof",
                     "dpop_jkt names another key than the DPoP proof's",
                 ));
             }
-            _ => params.dpop_jkt = Some(proof.jkt),
+            _ => pending.dpop_jkt = Some(proof.jkt),
         }
     }
-    let (_, pending) = authorize::check(state, params, Channel::Pushed)
-        .await
-        .map_err(authorize::Invalid::into_oauth)?;
     let reference = random_token();
     let json = serde_json::to_string(&pending).map_err(ApiError::internal)?;
     state

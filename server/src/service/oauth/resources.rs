@@ -29,14 +29,13 @@ pub async fn userinfo(
     state: &AppState,
     presented: Presented<'_>,
 ) -> Result<sigil_proto::UserClaims, OAuthError> {
-    let proof = dpop::prove(
+    let proof = dpop::check(
         state,
         presented.proof,
         presented.method,
         "/oauth2/userinfo",
         Some(presented.token),
     )
-    .await
     .map_err(dpop::at_resource)?;
     let proven = proof.as_ref().map(|p| p.jkt.as_str());
     let principal = match authenticate_presented(state, presented.token, proven).await {
@@ -49,6 +48,12 @@ pub async fn userinfo(
         Err(e) if is_failure(&e) => return Err(e.into()),
         Err(e) => return Err(OAuthError::invalid_token(e.message)),
     };
+    // The token is ours, alive and bound to the proof's key: now the proof is spent.
+    if let Some(proof) = &proof {
+        dpop::remember(state, proof)
+            .await
+            .map_err(dpop::at_resource)?;
+    }
     let scope = Scope::parse_any(&principal.claims.scope).map_err(OAuthError::invalid_token)?;
     if !scope.contains("openid") {
         return Err(OAuthError {
