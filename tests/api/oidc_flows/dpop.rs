@@ -12,7 +12,7 @@ use sigil_tests::TestApp;
 use sigil_tests::browser::Browser;
 use sigil_tests::dpop::{DpopKey, claims, nonce};
 
-use super::{REDIRECT, Setup, VERIFIER, authorize_url, setup};
+use super::{REDIRECT, Setup, VERIFIER, authorize_url, code_with, setup};
 
 /// POST /oauth2/token with `proofs` as DPoP headers (none, one or several).
 async fn token(
@@ -78,30 +78,6 @@ async fn userinfo(
         challenge,
         response.json().await.unwrap_or(Value::Null),
     )
-}
-
-/// Signs in through the hosted pages with `extra` authorization parameters; the code.
-async fn code_with(
-    s: &Setup,
-    browser: &Browser,
-    client_id: &str,
-    extra: &[(&str, &str)],
-) -> String {
-    let first = browser.get(&authorize_url(client_id, extra)).await;
-    let page = if first
-        .location
-        .as_deref()
-        .is_some_and(|l| l.starts_with("/login"))
-    {
-        browser
-            .sign_in(first, &s.user.username, &s.user.password)
-            .await
-    } else {
-        first
-    };
-    let done = browser.follow(page).await;
-    done.location_param("code")
-        .unwrap_or_else(|| panic!("no code: {done:?}"))
 }
 
 /// The public client's code exchanged with `proofs`.

@@ -85,7 +85,17 @@ fn authorize_url(client_id: &str, extra: &[(&str, &str)]) -> String {
 
 /// Signs in through the hosted page and returns the code the redirect carries.
 async fn code_for(s: &Setup, browser: &Browser, client_id: &str) -> String {
-    let first = browser.get(&authorize_url(client_id, &[])).await;
+    code_with(s, browser, client_id, &[]).await
+}
+
+/// The same with `extra` authorization parameters (see [`authorize_url`]).
+async fn code_with(
+    s: &Setup,
+    browser: &Browser,
+    client_id: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    let first = browser.get(&authorize_url(client_id, extra)).await;
     let page = if first
         .location
         .as_deref()
